@@ -1,0 +1,130 @@
+package wire
+
+import "sync"
+
+// dirRef is a directory's file handle and the attributes it had when the
+// handle was learnt (owner and mode choose credentials; they may be stale,
+// which costs at most a retry with other credentials).
+type dirRef struct {
+	fh    []byte
+	attrs attrs
+}
+
+type dirNode struct {
+	dirRef
+	children map[string]*dirNode
+}
+
+// dirCache maps directory paths below the export root to handles, as a
+// tree so that forgetting a directory forgets everything below it.
+type dirCache struct {
+	mu   sync.Mutex
+	root *dirNode
+	n    int // nodes inserted since the last reset (an upper bound)
+	max  int
+}
+
+func newDirCache(root dirRef, max int) *dirCache {
+	return &dirCache{root: &dirNode{dirRef: root}, max: max}
+}
+
+// deepest returns the deepest cached directory on the way to elems and
+// how many elements of elems it covers (0: the root).
+func (c *dirCache) deepest(elems []string) (dirRef, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.root
+	i := 0
+	for ; i < len(elems); i++ {
+		next := n.children[elems[i]]
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return n.dirRef, i
+}
+
+func (c *dirCache) rootRef() dirRef {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.root.dirRef
+}
+
+// put records the directory at elems; its parent must be cached already
+// (otherwise nothing is recorded).
+func (c *dirCache) put(elems []string, ref dirRef) {
+	if len(elems) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.root
+	for _, e := range elems[:len(elems)-1] {
+		n = n.children[e]
+		if n == nil {
+			return
+		}
+	}
+	leaf := elems[len(elems)-1]
+	if old := n.children[leaf]; old != nil {
+		old.dirRef = ref // same path, new handle or attributes: keep the subtree only if the handle is the same
+		if string(old.fh) != string(ref.fh) {
+			old.children = nil
+		}
+		return
+	}
+	if c.n >= c.max {
+		c.root.children = nil
+		c.n = 0
+		if len(elems) > 1 {
+			return
+		}
+		n = c.root
+	}
+	if n.children == nil {
+		n.children = make(map[string]*dirNode)
+	}
+	n.children[leaf] = &dirNode{dirRef: ref}
+	c.n++
+}
+
+// forget drops elems and everything below it.
+func (c *dirCache) forget(elems []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(elems) == 0 {
+		c.root.children = nil
+		return
+	}
+	n := c.root
+	for _, e := range elems[:len(elems)-1] {
+		n = n.children[e]
+		if n == nil {
+			return
+		}
+	}
+	delete(n.children, elems[len(elems)-1])
+}
+
+// reset forgets everything, with a new root.
+func (c *dirCache) reset(root dirRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.root = &dirNode{dirRef: root}
+	c.n = 0
+}
+
+func (c *dirCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var count func(*dirNode) int
+	count = func(n *dirNode) int {
+		k := 0
+		for _, ch := range n.children {
+			k += 1 + count(ch)
+		}
+		return k
+	}
+	return count(c.root)
+}

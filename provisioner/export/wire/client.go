@@ -1,0 +1,177 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned by calls on a closed Opener or session.
+var ErrClosed = errors.New("nfs client closed")
+
+// procedure names one remote procedure.
+type procedure struct {
+	prog, vers, proc uint32
+	name             string // operation name given to the Observer
+	idempotent       bool   // safe to send again on a new connection
+}
+
+// client calls one RPC program at one address over a connection it keeps,
+// redialling on the next call after the connection was dropped.
+type client struct {
+	server    string // for the observer and errors (host only)
+	dial      func(ctx context.Context) (net.Conn, error)
+	timeout   time.Duration
+	machine   string
+	maxRecord int
+	observe   Observer
+
+	xid atomic.Uint32
+
+	mu      sync.Mutex
+	cur     *conn
+	dialing chan struct{}
+	closed  bool
+	old     []*conn // dropped connections whose readers may still run
+}
+
+func newClient(server string, dial func(context.Context) (net.Conn, error), o *Options) *client {
+	c := &client{
+		server:    server,
+		dial:      dial,
+		timeout:   o.Timeout,
+		machine:   o.MachineName,
+		maxRecord: o.MaxReplySize,
+		observe:   o.Observer,
+	}
+	c.xid.Store(rand.Uint32())
+	return c
+}
+
+// conn returns the live connection, dialling one when there is none. One
+// caller dials; the others wait for it or for their own deadline.
+func (c *client) conn(ctx context.Context) (*conn, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c.cur != nil && c.cur.alive() {
+			cc := c.cur
+			c.mu.Unlock()
+			return cc, nil
+		}
+		if c.cur != nil {
+			c.old = append(c.old, c.cur)
+			c.cur = nil
+		}
+		if ch := c.dialing; ch != nil {
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		c.dialing = ch
+		c.mu.Unlock()
+
+		nc, err := c.dial(ctx)
+
+		c.mu.Lock()
+		c.dialing = nil
+		close(ch)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: dial: %v", ErrConnection, err)
+		}
+		if c.closed {
+			c.mu.Unlock()
+			nc.Close()
+			return nil, ErrClosed
+		}
+		cc := newConn(nc, c.maxRecord)
+		c.cur = cc
+		c.reapLocked()
+		c.mu.Unlock()
+		return cc, nil
+	}
+}
+
+// reapLocked forgets dropped connections whose reader has exited.
+func (c *client) reapLocked() {
+	keep := c.old[:0]
+	for _, o := range c.old {
+		select {
+		case <-o.done:
+		default:
+			keep = append(keep, o)
+		}
+	}
+	c.old = keep
+}
+
+// call sends one call with AUTH_SYS credential cr (AUTH_NONE when nil) and
+// returns the procedure's results, which alias the reply record. The call
+// is bounded by ctx and by the client's timeout.
+func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := c.callOnce(ctx, p, cr, args)
+	if err != nil && p.idempotent && errors.Is(err, ErrConnection) && ctx.Err() == nil {
+		// The connection died under the call (server restart, reset): an
+		// idempotent call is sent once more on a fresh connection.
+		res, err = c.callOnce(ctx, p, cr, args)
+	}
+	return res, err
+}
+
+func (c *client) callOnce(ctx context.Context, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
+	start := time.Now()
+	res, err := c.exchange(ctx, p, cr, args)
+	if c.observe != nil {
+		c.observe(c.server, p.name, time.Since(start), err)
+	}
+	return res, err
+}
+
+func (c *client) exchange(ctx context.Context, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
+	cc, err := c.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	xid := c.xid.Add(1)
+	e := encoder{b: make([]byte, 4, 256)}
+	appendCall(&e, xid, p.prog, p.vers, p.proc, cr, c.machine)
+	if args != nil {
+		args(&e)
+	}
+	frame(e.b)
+	rec, err := cc.roundTrip(ctx, xid, e.b)
+	if err != nil {
+		return nil, err
+	}
+	return decodeReply(rec, xid)
+}
+
+// close drops the connection and waits for every reader goroutine.
+func (c *client) close() {
+	c.mu.Lock()
+	c.closed = true
+	conns := append(c.old, c.cur)
+	c.cur, c.old = nil, nil
+	c.mu.Unlock()
+	for _, cc := range conns {
+		if cc != nil {
+			cc.close()
+		}
+	}
+}

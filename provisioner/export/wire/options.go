@@ -1,0 +1,94 @@
+// Package wire is the NFSv3 backend of export.FS: the provisioner speaks
+// MOUNT v3 and NFS v3 over TCP with AUTH_SYS itself, so no NFS mount is
+// needed in its pod.
+//
+// The RPC transport is this package's own (record marking, one reader
+// goroutine per connection, an XID to pending-call map, deadlines on every
+// call, redial after a dropped or stalled connection) and so is the XDR
+// codec, which decodes from complete, size-limited records with every
+// length checked: a malformed reply is an error, never a panic or a huge
+// allocation. Only constants (program, procedure and status numbers) come
+// from github.com/willscott/go-nfs-client, whose transport has defects
+// that wrapping cannot contain (see DESIGN.md).
+package wire
+
+import (
+	"os"
+	"time"
+)
+
+// Observer is told about every RPC round trip: the server (host as given
+// to Open), the operation ("MKDIR", "LOOKUP", "MNT", "GETPORT", ...), how
+// long it took and its result. err is nil on success, a *StatusError when
+// the server answered with an NFS or MOUNT error status, or a transport or
+// protocol error; Result(err) gives a low-cardinality label for it. One
+// call of the Observer is one round trip, so counting calls counts round
+// trips. It is called synchronously and must be fast and safe for
+// concurrent use.
+type Observer func(server, op string, dur time.Duration, err error)
+
+// Options configure an Opener. The zero value asks the portmapper for the
+// ports and uses the defaults below.
+type Options struct {
+	// NFSPort and MountPort skip the portmapper when non-zero. Servers
+	// without a portmapper (the in-process test server) serve both
+	// programs on one port: give it for both.
+	NFSPort   int
+	MountPort int
+	// PortmapPort is where the portmapper listens; 0 means 111.
+	PortmapPort int
+
+	// Timeout bounds every call (dial included) whose context has no
+	// earlier deadline; 0 means 10s.
+	Timeout time.Duration
+
+	// PrivilegedPort binds the client end of every connection to a port
+	// below 1024 (needs root or CAP_NET_BIND_SERVICE), for servers that
+	// insist on the "secure" option.
+	PrivilegedPort bool
+
+	// MachineName goes into the AUTH_SYS credential; "" means the host name.
+	MachineName string
+
+	// Observer, when set, sees every round trip.
+	Observer Observer
+
+	// MaxReplySize limits one reply record; 0 means 1 MiB.
+	MaxReplySize int
+	// ReaddirBytes is the maxcount of READDIRPLUS calls; 0 means 32 KiB.
+	ReaddirBytes uint32
+	// MaxCachedDirs bounds the directory handle cache of each export;
+	// 0 means 100,000. When it is exceeded the cache is emptied.
+	MaxCachedDirs int
+}
+
+func (o Options) withDefaults() Options {
+	if o.PortmapPort == 0 {
+		o.PortmapPort = 111
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.MachineName == "" {
+		o.MachineName, _ = os.Hostname()
+		if o.MachineName == "" {
+			o.MachineName = "nfs-subdir-provisioner"
+		}
+	}
+	if len(o.MachineName) > 255 { // RFC 5531: machinename<255>
+		o.MachineName = o.MachineName[:255]
+	}
+	if o.MaxReplySize <= 0 {
+		o.MaxReplySize = 1 << 20
+	}
+	if o.ReaddirBytes == 0 {
+		o.ReaddirBytes = 32 << 10
+	}
+	if o.ReaddirBytes < 4096 {
+		o.ReaddirBytes = 4096
+	}
+	if o.MaxCachedDirs <= 0 {
+		o.MaxCachedDirs = 100000
+	}
+	return o
+}

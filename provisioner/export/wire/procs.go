@@ -1,0 +1,119 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// One method per NFS procedure: encode, call, decode. Each is one round trip.
+
+// errNoProgress is returned when a server's directory listing does not advance.
+var errNoProgress = errors.New("READDIRPLUS made no progress")
+
+func (s *session) null(ctx context.Context) error {
+	_, err := s.nfs.call(ctx, procNull, nil, nil)
+	return err
+}
+
+func (s *session) getattr(ctx context.Context, fh []byte, cr *cred) (attrs, error) {
+	res, err := s.nfs.call(ctx, procGetattr, cr, fhArgs(fh))
+	if err != nil {
+		return attrs{}, err
+	}
+	return decodeGetattr(res)
+}
+
+// lookup returns the handle and attributes of name in dir (a GETATTR
+// follows when the server sent no attributes).
+func (s *session) lookup(ctx context.Context, dir []byte, name string, cr *cred) (dirRef, error) {
+	res, err := s.nfs.call(ctx, procLookup, cr, diropArgs(dir, name))
+	if err != nil {
+		return dirRef{}, err
+	}
+	fh, a, ok, err := decodeLookup(res)
+	if err != nil {
+		return dirRef{}, err
+	}
+	if !ok {
+		if a, err = s.getattr(ctx, fh, cr); err != nil {
+			return dirRef{}, err
+		}
+	}
+	return dirRef{fh: fh, attrs: a}, nil
+}
+
+func (s *session) mkdir(ctx context.Context, dir []byte, name string, sa sattr, cr *cred) (fh []byte, a attrs, ok bool, err error) {
+	res, err := s.nfs.call(ctx, procMkdir, cr, mkdirArgs(dir, name, sa))
+	if err != nil {
+		return nil, attrs{}, false, err
+	}
+	return decodeMkdir(res)
+}
+
+func (s *session) setattr(ctx context.Context, fh []byte, sa sattr, cr *cred) error {
+	res, err := s.nfs.call(ctx, procSetattr, cr, setattrArgs(fh, sa))
+	if err != nil {
+		return err
+	}
+	return decodeWcc(res, "SETATTR", 1)
+}
+
+func (s *session) remove(ctx context.Context, dir []byte, name string, cr *cred) error {
+	res, err := s.nfs.call(ctx, procRemove, cr, diropArgs(dir, name))
+	if err != nil {
+		return err
+	}
+	return decodeWcc(res, "REMOVE", 1)
+}
+
+func (s *session) rmdir(ctx context.Context, dir []byte, name string, cr *cred) error {
+	res, err := s.nfs.call(ctx, procRmdir, cr, diropArgs(dir, name))
+	if err != nil {
+		return err
+	}
+	return decodeWcc(res, "RMDIR", 1)
+}
+
+func (s *session) rename(ctx context.Context, fromDir []byte, from string, toDir []byte, to string, cr *cred) error {
+	res, err := s.nfs.call(ctx, procRename, cr, renameArgs(fromDir, from, toDir, to))
+	if err != nil {
+		return err
+	}
+	return decodeWcc(res, "RENAME", 2)
+}
+
+// maxListing bounds how many entries one directory listing may return.
+const maxListing = 1 << 20
+
+// readdir lists dir completely (without "." and ".."), page by page.
+func (s *session) readdir(ctx context.Context, dir []byte, cr *cred) ([]dirEntry, error) {
+	var all []dirEntry
+	var cookie uint64
+	var verf [8]byte
+	for {
+		res, err := s.nfs.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, s.o.ReaddirBytes))
+		if err != nil {
+			return nil, err
+		}
+		ents, v, eof, err := decodeReaddirplus(res)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if e.name != "." && e.name != ".." {
+				all = append(all, e)
+			}
+		}
+		if eof {
+			return all, nil
+		}
+		if len(ents) == 0 || ents[len(ents)-1].cookie == cookie {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
+		}
+		if len(all) > maxListing {
+			return nil, fmt.Errorf("directory has more than %d entries", maxListing)
+		}
+		cookie, verf = ents[len(ents)-1].cookie, v
+	}
+}

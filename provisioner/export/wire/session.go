@@ -1,0 +1,125 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+
+	nfsc "github.com/willscott/go-nfs-client/nfs"
+)
+
+// session is one mounted export: a connection to the server's NFS program
+// and the cache of directory handles below the export root.
+type session struct {
+	server, share string
+	o             *Options
+	nfs           *client
+	cache         *dirCache
+	refreshMu     sync.Mutex
+}
+
+func openSession(ctx context.Context, server, share string, o *Options) (*session, error) {
+	s := &session{server: server, share: share, o: o}
+	s.nfs = newClient(server, s.dialNFS, o)
+	root, err := s.mountRoot(ctx)
+	if err != nil {
+		s.nfs.close()
+		return nil, err
+	}
+	s.cache = newDirCache(root, o.MaxCachedDirs)
+	return s, nil
+}
+
+func (s *session) close() { s.nfs.close() }
+
+// port returns the explicit port, or asks the server's portmapper.
+func (s *session) port(ctx context.Context, prog, vers uint32, explicit int) (int, error) {
+	if explicit != 0 {
+		return explicit, nil
+	}
+	pm := newClient(s.server, func(ctx context.Context) (net.Conn, error) {
+		return dialTCP(ctx, s.server, s.o.PortmapPort, false)
+	}, s.o)
+	defer pm.close()
+	res, err := pm.call(ctx, procGetport, nil, getportArgs(prog, vers))
+	if err != nil {
+		return 0, fmt.Errorf("portmapper on %s:%d: %w", s.server, s.o.PortmapPort, err)
+	}
+	port, err := decodeGetport(res)
+	if err != nil {
+		return 0, fmt.Errorf("portmapper on %s:%d: %w", s.server, s.o.PortmapPort, err)
+	}
+	if port == 0 {
+		return 0, fmt.Errorf("program %d version %d over TCP is not registered with the portmapper on %s", prog, vers, s.server)
+	}
+	return port, nil
+}
+
+func (s *session) dialNFS(ctx context.Context) (net.Conn, error) {
+	port, err := s.port(ctx, nfsc.Nfs3Prog, nfsc.Nfs3Vers, s.o.NFSPort)
+	if err != nil {
+		return nil, err
+	}
+	return dialTCP(ctx, s.server, port, s.o.PrivilegedPort)
+}
+
+// mountRoot asks the MOUNT program for the export's root handle and reads
+// the root's attributes.
+func (s *session) mountRoot(ctx context.Context) (dirRef, error) {
+	port, err := s.port(ctx, nfsc.MountProg, nfsc.MountVers, s.o.MountPort)
+	if err != nil {
+		return dirRef{}, err
+	}
+	mc := newClient(s.server, func(ctx context.Context) (net.Conn, error) {
+		return dialTCP(ctx, s.server, port, s.o.PrivilegedPort)
+	}, s.o)
+	defer mc.close()
+	res, err := mc.call(ctx, procMnt, &rootCred, mntArgs(s.share))
+	var fh []byte
+	if err == nil {
+		fh, err = decodeMnt(res)
+	}
+	if err != nil {
+		return dirRef{}, fmt.Errorf("mount %s:%s: %w", s.server, s.share, err)
+	}
+	a, err := s.getattr(ctx, fh, &rootCred)
+	if err != nil {
+		return dirRef{}, fmt.Errorf("getattr of the root of %s:%s: %w", s.server, s.share, err)
+	}
+	return dirRef{fh: fh, attrs: a}, nil
+}
+
+// refresh forgets every cached handle after a stale one was met; when the
+// root handle itself is stale, the export is mounted again.
+func (s *session) refresh(ctx context.Context) error {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	root := s.cache.rootRef()
+	a, err := s.getattr(ctx, root.fh, &rootCred)
+	if err == nil {
+		s.cache.reset(dirRef{fh: root.fh, attrs: a})
+		return nil
+	}
+	if !isStale(err) {
+		return err
+	}
+	root, err = s.mountRoot(ctx)
+	if err != nil {
+		return err
+	}
+	s.cache.reset(root)
+	return nil
+}
+
+// retry runs op, and once more after a refresh when it met a stale handle.
+func (s *session) retry(ctx context.Context, op func() error) error {
+	err := op()
+	if !isStale(err) {
+		return err
+	}
+	if rerr := s.refresh(ctx); rerr != nil {
+		return fmt.Errorf("%w (refreshing handles: %v)", err, rerr)
+	}
+	return op()
+}

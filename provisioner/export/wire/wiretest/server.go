@@ -1,0 +1,113 @@
+// Package wiretest runs an in-process NFSv3 server
+// (github.com/willscott/go-nfs over a local directory) for tests and
+// benchmarks of the wire backend. It serves MOUNT and NFS on one port and
+// has no portmapper: give the port as both wire.Options.NFSPort and
+// MountPort. It ignores AUTH_SYS credentials (it acts as the test process,
+// usually root) and cannot store setuid/setgid/sticky bits.
+package wiretest
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
+	nfs "github.com/willscott/go-nfs"
+	nfshelper "github.com/willscott/go-nfs/helpers"
+)
+
+// Server is a running in-process NFS server.
+type Server struct {
+	Host string // "127.0.0.1"
+	Port int    // MOUNT and NFS
+	Dir  string // the exported directory
+	Path string // the export path to mount ("/")
+
+	l    net.Listener
+	done chan error
+}
+
+// Start serves dir (a new temporary directory when "") on 127.0.0.1 and
+// stops the server when the test ends.
+func Start(tb testing.TB, dir string) *Server {
+	tb.Helper()
+	if dir == "" {
+		dir = tb.TempDir()
+	}
+	s, err := Listen(dir)
+	if err != nil {
+		tb.Fatalf("in-process NFS server: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("in-process NFS server: %v", err)
+		}
+	})
+	return s
+}
+
+func init() {
+	nfs.Log.SetLevel(nfs.PanicLevel) // it logs every ENOENT of a stat
+}
+
+// Listen starts a server for dir on 127.0.0.1:0; Close stops it.
+func Listen(dir string) (*Server, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	handler := nfshelper.NewNullAuthHandler(changeFS{osfs.New(dir)})
+	s := &Server{
+		Host: "127.0.0.1",
+		Port: l.Addr().(*net.TCPAddr).Port,
+		Dir:  dir,
+		Path: "/",
+		l:    l,
+		done: make(chan error, 1),
+	}
+	go func() { s.done <- nfs.Serve(l, nfshelper.NewCachingHandler(handler, 1<<20)) }()
+	return s, nil
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// Close stops accepting connections and waits for the accept loop.
+func (s *Server) Close() error {
+	s.l.Close()
+	select {
+	case err := <-s.done:
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("accept loop did not stop")
+	}
+}
+
+// Populate writes a file below the exported directory, bypassing NFS.
+func (s *Server) Populate(tb testing.TB, path string, data []byte) {
+	tb.Helper()
+	if err := os.WriteFile(filepath.Join(s.Dir, filepath.FromSlash(path)), data, 0o644); err != nil {
+		tb.Fatalf("populate %s: %v", path, err)
+	}
+}
+
+// changeFS adds billy.Change (chmod, chown, chtimes) to an osfs, which
+// go-nfs needs to apply SETATTR and the attributes of MKDIR.
+type changeFS struct{ billy.Filesystem }
+
+func (fs changeFS) path(name string) string { return filepath.Join(fs.Root(), name) }
+
+func (fs changeFS) Chmod(name string, mode os.FileMode) error { return os.Chmod(fs.path(name), mode) }
+func (fs changeFS) Lchown(name string, uid, gid int) error    { return os.Lchown(fs.path(name), uid, gid) }
+func (fs changeFS) Chown(name string, uid, gid int) error     { return os.Chown(fs.path(name), uid, gid) }
+func (fs changeFS) Chtimes(name string, atime, mtime time.Time) error {
+	return os.Chtimes(fs.path(name), atime, mtime)
+}
