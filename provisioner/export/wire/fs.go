@@ -98,7 +98,15 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 			fh, a, ok = r.fh, r.attrs, true
 		}
 		if !ok {
-			a = attrs{typ: nf3Dir, mode: sa.mode, uid: sa.uid, gid: sa.gid}
+			a = attrs{typ: nf3Dir, mode: sa.mode &^ 0o7000, uid: sa.uid, gid: sa.gid}
+		}
+		if a.mode != sa.mode {
+			// mkdir(2) ignores setgid (it is inherited) and some servers
+			// apply a umask: set the mode exactly, as the creator.
+			if err := s.setattr(ctx, fh, sattr{mode: sa.mode}, cr); err != nil {
+				return fmt.Errorf("setting mode %04o: %w", sa.mode, err)
+			}
+			a.mode = sa.mode
 		}
 		ref = dirRef{fh: fh, attrs: a}
 		return nil
