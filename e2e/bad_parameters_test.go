@@ -1,0 +1,41 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+)
+
+// TestBadClassParameters provisions on classes with one wrong parameter each: the claim gets a
+// Warning Event naming the parameter, and neither a PV nor a directory appears.
+func TestBadClassParameters(t *testing.T) {
+	cases := []struct {
+		name       string
+		parameters map[string]string
+		mentions   string
+	}{
+		{"unknown parameter", map[string]string{"archiveOnDelet": "false"}, "archiveOnDelet"},
+		{"archiveOnDelete not a boolean", map[string]string{"archiveOnDelete": "maybe"}, "archiveOnDelete"},
+		{"onDelete not a policy", map[string]string{"onDelete": "shred"}, "onDelete"},
+		{"mode not octal", map[string]string{"mode": "rwxr-xr-x"}, "mode"},
+		{"mode out of range", map[string]string{"mode": "77777"}, "mode"},
+		{"uid not a number", map[string]string{"uid": "nobody"}, "uid"},
+		{"gid negative", map[string]string{"gid": "-1"}, "gid"},
+		{"absolute pathPattern", map[string]string{"pathPattern": "/${.PVC.namespace}"}, "pathPattern"},
+		{"pathPattern with parent traversal", map[string]string{"pathPattern": "../${.PVC.namespace}"}, "pathPattern"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			namespace := createNamespace(t, "badparam")
+			class := createClass(t, classOptions{parameters: c.parameters})
+			outside := outsideExportSnapshot(t)
+			claim := createClaim(t, namespace, claimOptions{name: "data", class: class.Name})
+			waitWarningEvent(t, claim, warningReason, c.mentions)
+			assertNoVolumeForClaim(t, claim)
+			outside.assertUnchanged(t)
+			if found := entriesMentioning(t, suite.env.exportDir, 2, namespace, string(claim.UID)); len(found) > 0 {
+				t.Errorf("created on the export for a refused claim: %v", found)
+			}
+		})
+	}
+}

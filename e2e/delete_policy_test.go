@@ -1,0 +1,98 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestDeletePolicies deletes a claim under each delete policy and checks the directory on the export.
+func TestDeletePolicies(t *testing.T) {
+	archived := func(dir string) string { return filepath.Join(filepath.Dir(dir), "archived-"+filepath.Base(dir)) }
+
+	t.Run("default archives the directory with its data", func(t *testing.T) {
+		dir, marker, content := provisionAndDelete(t, nil)
+		assertNotExists(t, dir)
+		assertFileContent(t, filepath.Join(archived(dir), filepath.Base(marker)), content)
+	})
+	t.Run("archiveOnDelete false removes the directory", func(t *testing.T) {
+		dir, _, _ := provisionAndDelete(t, map[string]string{"archiveOnDelete": "false"})
+		assertNotExists(t, dir)
+		assertNotExists(t, archived(dir))
+	})
+	t.Run("onDelete delete removes the directory", func(t *testing.T) {
+		dir, _, _ := provisionAndDelete(t, map[string]string{"onDelete": "delete"})
+		assertNotExists(t, dir)
+		assertNotExists(t, archived(dir))
+	})
+	t.Run("onDelete retain keeps the directory in place", func(t *testing.T) {
+		dir, marker, content := provisionAndDelete(t, map[string]string{"onDelete": "retain"})
+		assertFileContent(t, marker, content)
+		assertNotExists(t, archived(dir))
+	})
+	t.Run("onDelete archive overrides archiveOnDelete false", func(t *testing.T) {
+		dir, marker, content := provisionAndDelete(t, map[string]string{"onDelete": "archive", "archiveOnDelete": "false"})
+		assertNotExists(t, dir)
+		assertFileContent(t, filepath.Join(archived(dir), filepath.Base(marker)), content)
+	})
+	t.Run("reclaimPolicy Retain keeps the PV and the directory", func(t *testing.T) {
+		namespace := createNamespace(t, "retain")
+		class := createClass(t, classOptions{
+			parameters:    map[string]string{"onDelete": "delete"},
+			reclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+		})
+		createClaim(t, namespace, claimOptions{name: "data", class: class.Name})
+		_, volume := waitClaimBound(t, namespace, "data")
+		t.Cleanup(func() { deleteVolume(t, volume.Name) })
+		if volume.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
+			t.Errorf("PV reclaim policy %s, want Retain (copied from the class)", volume.Spec.PersistentVolumeReclaimPolicy)
+		}
+		dir := defaultExport().volumeDir(t, volume)
+		marker, content := writeMarker(t, dir)
+		deleteClaim(t, namespace, "data")
+		waitVolumePhase(t, volume.Name, corev1.VolumeReleased)
+		assertFileContent(t, marker, content)
+		assertNotExists(t, archived(dir))
+	})
+}
+
+// provisionAndDelete provisions a claim on a class with the given parameters, puts a marker file
+// into its directory, deletes the claim and waits for the PV to go. It returns the directory and
+// the marker file's path and content.
+func provisionAndDelete(t *testing.T, parameters map[string]string) (dir, marker, content string) {
+	t.Helper()
+	namespace := createNamespace(t, "delete")
+	class := createClass(t, classOptions{parameters: parameters})
+	createClaim(t, namespace, claimOptions{name: "data", class: class.Name})
+	_, volume := waitClaimBound(t, namespace, "data")
+	dir = defaultExport().volumeDir(t, volume)
+	assertDir(t, dir, dirAttrs{mode: 0o777})
+	marker, content = writeMarker(t, dir)
+	deleteClaim(t, namespace, "data")
+	waitVolumeGone(t, volume.Name)
+	return dir, marker, content
+}
+
+func waitVolumePhase(t *testing.T, name string, phase corev1.PersistentVolumePhase) {
+	t.Helper()
+	poll(t, fmt.Sprintf("PV %s to be %s", name, phase), deleteTimeout, func(ctx context.Context) (bool, error) {
+		volume, err := suite.cluster.clientset.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return volume.Status.Phase == phase, fmt.Errorf("PV is %s", volume.Status.Phase)
+	})
+}
+
+// deleteVolume removes a PV the provisioner must not delete itself (reclaim policy Retain).
+func deleteVolume(t *testing.T, name string) {
+	t.Helper()
+	err := suite.cluster.clientset.CoreV1().PersistentVolumes().Delete(context.Background(), name, metav1.DeleteOptions{})
+	ignoreNotFound(t, err)
+}

@@ -1,0 +1,99 @@
+# Helpers shared by the test bed scripts (sourced, not run).
+# shellcheck shell=bash
+
+TESTBED_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.sh
+source "$TESTBED_SCRIPTS/versions.sh"
+
+PKI_DIR="$TESTBED_DIR/pki"
+PID_DIR="$TESTBED_DIR/pids"
+LOG_DIR="$TESTBED_DIR/logs"
+
+log() { printf '[testbed %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+die() {
+	printf '[testbed %s] ERROR: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
+	exit 1
+}
+
+# pid_of NAME: the recorded PID of a component, empty when there is none.
+pid_of() {
+	local file="$PID_DIR/$1.pid"
+	[ -f "$file" ] && cat "$file"
+	return 0
+}
+
+# is_running NAME: the recorded process is alive and still runs the binary it was started with
+# (guards against a recycled PID after a reboot or a crash).
+is_running() {
+	local name="$1" pid
+	pid="$(pid_of "$name")"
+	[ -n "$pid" ] || return 1
+	[ -r "/proc/$pid/cmdline" ] || return 1
+	local expected
+	expected="$(cat "$PID_DIR/$name.cmd" 2>/dev/null || true)"
+	[ -n "$expected" ] || return 1
+	# A zombie has an empty cmdline; treat it as gone.
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$expected"
+}
+
+# start_process NAME BINARY ARGS...: starts BINARY in its own session (so an interrupted make or
+# test run does not take the bed down with it), output to $LOG_DIR/NAME.log, PID to $PID_DIR/NAME.pid.
+start_process() {
+	local name="$1"
+	shift
+	if is_running "$name"; then
+		log "$name already running (pid $(pid_of "$name"))"
+		return 0
+	fi
+	mkdir -p "$PID_DIR" "$LOG_DIR"
+	printf '%s' "$1" >"$PID_DIR/$name.cmd"
+	printf '\n===== %s started %s: %s\n' "$name" "$(date -u +%FT%TZ)" "$*" >>"$LOG_DIR/$name.log"
+	setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+	echo $! >"$PID_DIR/$name.pid"
+	log "started $name (pid $!, log $LOG_DIR/$name.log)"
+}
+
+# stop_process NAME: SIGTERM, wait up to 15 s, then SIGKILL; returns non-zero if it survives.
+stop_process() {
+	local name="$1" pid
+	pid="$(pid_of "$name")"
+	if [ -z "$pid" ]; then
+		return 0
+	fi
+	if is_running "$name"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		local deadline=$((SECONDS + 15))
+		while is_running "$name" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+		if is_running "$name"; then
+			log "$name (pid $pid) ignored SIGTERM for 15 s; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			deadline=$((SECONDS + 5))
+			while is_running "$name" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+		fi
+		if is_running "$name"; then
+			printf '[testbed] ERROR: %s (pid %s) is still running\n' "$name" "$pid" >&2
+			return 1
+		fi
+		log "stopped $name (pid $pid)"
+	fi
+	rm -f "$PID_DIR/$name.pid" "$PID_DIR/$name.cmd"
+}
+
+# wait_until DESCRIPTION TIMEOUT_SECONDS COMMAND...: polls COMMAND every 0.2 s until it succeeds.
+# When a component named by WAIT_PROCESS dies meanwhile, fails at once and shows its log.
+wait_until() {
+	local what="$1" timeout="$2"
+	shift 2
+	local deadline=$((SECONDS + timeout))
+	until "$@" >/dev/null 2>&1; do
+		if [ -n "${WAIT_PROCESS:-}" ] && ! is_running "$WAIT_PROCESS"; then
+			tail -n 40 "$LOG_DIR/$WAIT_PROCESS.log" >&2 || true
+			die "$WAIT_PROCESS exited while waiting for $what (log: $LOG_DIR/$WAIT_PROCESS.log)"
+		fi
+		if [ $SECONDS -ge $deadline ]; then
+			[ -n "${WAIT_PROCESS:-}" ] && tail -n 40 "$LOG_DIR/$WAIT_PROCESS.log" >&2
+			die "timed out after ${timeout}s waiting for $what"
+		fi
+		sleep 0.2
+	done
+}
