@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # jq filters are single-quoted on purpose
 # Chart and deploy/ checks against a running cluster (the local test bed, or any cluster):
 #   - helm lint
 #   - helm template with the default values (only nfs.server and nfs.path set, as with
@@ -63,7 +64,7 @@ failures=()
 pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$1"; }
 fail() {
 	failed=$((failed + 1)); failures+=("$1"); printf 'FAIL  %s\n' "$1"
-	[[ -n "${2:-}" ]] && sed 's/^/      /' <<<"$2"
+	[[ -n "${2:-}" ]] && while IFS= read -r line; do printf '      %s\n' "$line"; done <<<"$2"
 	return 0
 }
 
@@ -193,7 +194,7 @@ for f in "$here"/values/*.yaml; do
 	set_name="$(basename "$f" .yaml)"
 	o="$work/$set_name.yaml"
 	args=(-f "$f")
-	[[ "$set_name" == anchor-values ]] || args=(--set nfs.server=$server --set nfs.path=$export_path -f "$f")
+	[[ "$set_name" == anchor-values ]] || args=(--set "nfs.server=$server" --set "nfs.path=$export_path" -f "$f")
 	if ! out="$(render "chk-$set_name" "$o" "${args[@]}")"; then
 		fail "template: $set_name" "$out"
 		continue
