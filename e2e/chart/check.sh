@@ -24,7 +24,8 @@ chart="$root/charts/nfs-subdir-provisioner"
 CACHE_DIR="${CACHE_DIR:-$HOME/.cache/nfs-subdir-provisioner}"
 TESTBED_DIR="${TESTBED_DIR:-/tmp/nfsp-testbed}"
 KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
-ns=nfsp-chart-check
+ns=nfsp-chart-check           # Pod Security "restricted" (warn): the secure defaults must pass it
+ns_baseline=nfsp-chart-check-baseline # "baseline": the mounted backend running as root must pass it
 # Server and export used for rendering; nothing connects to them (dry runs only).
 server=192.0.2.1
 export_path=/srv/nfs
@@ -53,7 +54,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/nfsp-chart-check.XXXXXX")"
 created_crd=""
 cleanup() {
 	[[ -n "$created_crd" ]] && "$kubectl" delete crd servicemonitors.monitoring.coreos.com --wait=false >/dev/null 2>&1
-	"$kubectl" delete namespace "$ns" --wait=false >/dev/null 2>&1
+	"$kubectl" delete namespace "$ns" "$ns_baseline" --wait=false >/dev/null 2>&1
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -74,8 +75,12 @@ for _ in $(seq 60); do
 	sleep 1
 done
 "$kubectl" get --raw /readyz >/dev/null 2>&1 || die "apiserver at $KUBECONFIG is not ready"
-"$kubectl" get namespace "$ns" >/dev/null 2>&1 || "$kubectl" create namespace "$ns" >/dev/null ||
-	die "cannot create namespace $ns"
+for n in "$ns:restricted" "$ns_baseline:baseline"; do
+	"$kubectl" get namespace "${n%:*}" >/dev/null 2>&1 || "$kubectl" create namespace "${n%:*}" >/dev/null ||
+		die "cannot create namespace ${n%:*}"
+	"$kubectl" label --overwrite namespace "${n%:*}" "pod-security.kubernetes.io/warn=${n#*:}" >/dev/null ||
+		die "cannot label namespace ${n%:*}"
+done
 echo "chart-check: helm $("$helm" version --template '{{.Version}}'), kubectl $kubectl, server $("$kubectl" version -o json | jq -r .serverVersion.gitVersion)"
 
 # ServiceMonitor: the test bed has no prometheus-operator. A stub CRD with a structural schema of
@@ -95,19 +100,30 @@ fi
 # that an object already on the cluster (the test bed's own nfs-client class, say) is still
 # validated: the apiserver validates before it finds the name taken (AlreadyExists), so that
 # error alone is accepted.
+# The output (with any Pod Security warning) is left in $dry_out.
+dry_out=""
 server_dry_run() {
-	local out rc
-	out="$("$kubectl" create --dry-run=server --validate=strict -f "$1" -o name 2>&1)"
+	local rc
+	dry_out="$("$kubectl" create --dry-run=server --validate=strict -f "$1" -o name 2>&1)"
 	rc=$?
 	if [[ $rc -ne 0 ]]; then
 		local bad
-		bad="$(grep -v -e '^[a-z.]*/' -e '^Warning:' -e '(AlreadyExists)' <<<"$out" || true)"
+		bad="$(grep -v -e '^[a-z.]*/' -e '^Warning:' -e '(AlreadyExists)' <<<"$dry_out" || true)"
 		if [[ -n "$bad" ]]; then
-			echo "$out"
+			echo "$dry_out"
 			return 1
 		fi
 	fi
 	return 0
+}
+
+# pod_security NAME LEVEL: the last dry run drew no Pod Security warning for LEVEL.
+pod_security() {
+	if grep -q 'would violate PodSecurity' <<<"$dry_out"; then
+		fail "$1: pod meets Pod Security \"$2\"" "$(grep 'PodSecurity' <<<"$dry_out")"
+	else
+		pass "$1: pod meets Pod Security \"$2\""
+	fi
 }
 
 # q FILE JQ: run a jq filter over the rendered objects of FILE as one array.
@@ -149,7 +165,8 @@ done
 d="$work/default.yaml"
 if out="$(render nfs-subdir-provisioner "$d" --set nfs.server=$server --set nfs.path=$export_path)"; then
 	pass "template: defaults + nfs.server + nfs.path"
-	if out="$(server_dry_run "$d")"; then pass "apiserver accepts: defaults"; else fail "apiserver accepts: defaults" "$out"; fi
+	if server_dry_run "$d" >"$work/dry.txt"; then pass "apiserver accepts: defaults"; else fail "apiserver accepts: defaults" "$(cat "$work/dry.txt")"; fi
+	pod_security defaults restricted
 	dep='(.[] | select(.kind=="Deployment"))'
 	pod="$dep.spec.template.spec"
 	ctr="$pod.containers[0]"
@@ -200,7 +217,18 @@ for f in "$here"/values/*.yaml; do
 		continue
 	fi
 	pass "template: $set_name"
-	if out="$(server_dry_run "$o")"; then pass "apiserver accepts: $set_name"; else fail "apiserver accepts: $set_name" "$out"; fi
+	if server_dry_run "$o" >"$work/dry.txt"; then pass "apiserver accepts: $set_name"; else fail "apiserver accepts: $set_name" "$(cat "$work/dry.txt")"; fi
+	if [[ "$set_name" == mounted ]]; then
+		# Root with three capabilities and an inline NFS volume: baseline, not restricted.
+		b="$work/$set_name-baseline.yaml"
+		if out="$(render "chk-$set_name" "$b" --namespace "$ns_baseline" "${args[@]}")" && server_dry_run "$b" >/dev/null; then
+			pod_security "$set_name" baseline
+		else
+			fail "$set_name: render and dry run in $ns_baseline" "$out$dry_out"
+		fi
+	else
+		pod_security "$set_name" restricted
+	fi
 	dep='(.[] | select(.kind=="Deployment"))'
 	pod="$dep.spec.template.spec"
 	ctr="$pod.containers[0]"
@@ -302,7 +330,7 @@ refuse "negative uid" "defaultUid" --set nfs.defaultUid=-1
 refuse "metrics port out of range" "metrics.port" --set metrics.port=70000
 refuse "unknown pullPolicy" "pullPolicy" --set image.pullPolicy=Sometimes
 refuse "extra class without a name" "name" --set 'extraStorageClasses[0].server=10.0.0.2'
-refuse "extra class: server given as a parameter" "parameters" --set 'extraStorageClasses[0].name=x' --set 'extraStorageClasses[0].parameters.server=10.0.0.2'
+refuse "extra class: server given as a parameter" "parameters.*server" --set 'extraStorageClasses[0].name=x' --set 'extraStorageClasses[0].parameters.server=10.0.0.2'
 refuse "extra class: bad share" "share" --set 'extraStorageClasses[0].name=x' --set 'extraStorageClasses[0].share=relative'
 refuse "lease duration not a duration" "leaseDuration" --set leaderElection.leaseDuration=15
 refuse "nfs.server missing" "nfs.server is required" --set nfs.server=
