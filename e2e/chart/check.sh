@@ -297,6 +297,109 @@ else
 	fail "kubectl kustomize deploy/" "$(cat "$work/err")"
 fi
 
+# --- the chart installed for real, its ServiceAccount running the provisioner -------------------
+# `helm install` (replicaCount 0: the test bed's kwok node runs no containers), then the binary
+# runs as a process with exactly the args and env of the chart's Deployment, a kubeconfig holding
+# a token of the chart's ServiceAccount, and the bed's NFS server: a claim on the chart's class
+# must be provisioned (directory on the export, Bound) and archived on delete. Needs the binary
+# (make build) and the test bed's E2E_* variables; skipped (and said so) otherwise.
+smoke() {
+	local rel=nfsp-chart-smoke class=nfsp-chart-smoke
+	local bin="${E2E_PROVISIONER_BIN:-$root/bin/nfs-subdir-provisioner}"
+	if [[ ! -x "$bin" || -z "${E2E_NFS_SERVER:-}" || -z "${E2E_NFS_PATH:-}" || -z "${E2E_EXPORT_DIR:-}" ]]; then
+		echo "skip  chart ServiceAccount smoke: needs $bin and E2E_NFS_SERVER/E2E_NFS_PATH/E2E_EXPORT_DIR (test bed env)"
+		return 0
+	fi
+	local name="chart install: provisioner under the chart's ServiceAccount provisions and archives a claim"
+	local out
+	if ! out="$("$helm" upgrade --install "$rel" "$chart" --namespace "$ns" --timeout 60s \
+		--set replicaCount=0 --set nfs.server="$E2E_NFS_SERVER" --set nfs.path="$E2E_NFS_PATH" \
+		--set storageClass.name=$class 2>&1)"; then
+		fail "$name" "helm install: $out"
+		return 0
+	fi
+	pass "helm install (real objects) with nfs.server, nfs.path and a class name"
+	local m="$work/smoke-manifest.yaml"
+	"$helm" get manifest "$rel" --namespace "$ns" >"$m"
+	local sa token kc="$work/smoke.kubeconfig" port
+	sa="$(q "$m" '.[] | select(.kind=="Deployment") | .spec.template.spec.serviceAccountName' | jq -r .)"
+	token="$("$kubectl" -n "$ns" create token "$sa" --duration=1h)" || {
+		fail "$name" "no token for $ns/$sa"
+		return 0
+	}
+	"$kubectl" config view --raw --minify -o json | jq --arg t "$token" --arg ns "$ns" \
+		'.users = [{name: "chart-sa", user: {token: $t}}] | .contexts[0].context.user = "chart-sa" | .contexts[0].context.namespace = $ns' >"$kc"
+	port=$((20000 + RANDOM % 20000))
+	# The Deployment's container args and env, as kubelet would pass them.
+	local -a args envs
+	mapfile -t args < <(q "$m" '.[] | select(.kind=="Deployment") | .spec.template.spec.containers[0].args[]' | jq -r . |
+		sed "s/^--metrics-address=.*/--metrics-address=127.0.0.1:$port/")
+	mapfile -t envs < <(q "$m" '.[] | select(.kind=="Deployment") | .spec.template.spec.containers[0].env[] | "\(.name)=\(.value // "")"' | jq -r . |
+		sed "s/^POD_NAMESPACE=.*/POD_NAMESPACE=$ns/")
+	local log="$work/smoke-provisioner.log"
+	env -i PATH="$PATH" HOME="$HOME" KUBECONFIG="$kc" "${envs[@]}" "$bin" "${args[@]}" >"$log" 2>&1 &
+	local pid=$!
+	local ready=""
+	for _ in $(seq 60); do
+		if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+			ready=1
+			break
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	if [[ -z "$ready" ]]; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		fail "$name" "provisioner not ready on :$port; args: ${args[*]}"$'\n'"$(tail -30 "$log")"
+		"$helm" uninstall "$rel" --namespace "$ns" >/dev/null 2>&1
+		return 0
+	fi
+	"$kubectl" -n "$ns" create -f - >/dev/null <<-YAML
+		apiVersion: v1
+		kind: PersistentVolumeClaim
+		metadata:
+		  name: smoke-claim
+		spec:
+		  storageClassName: $class
+		  accessModes: [ReadWriteMany]
+		  resources:
+		    requests:
+		      storage: 1Mi
+	YAML
+	local pv="" dir="" verdict=""
+	if "$kubectl" -n "$ns" wait --for=jsonpath='{.status.phase}'=Bound pvc/smoke-claim --timeout=60s >/dev/null 2>&1; then
+		pv="$("$kubectl" -n "$ns" get pvc smoke-claim -o jsonpath='{.spec.volumeName}')"
+		dir="$ns-smoke-claim-$pv"
+		[[ -d "$E2E_EXPORT_DIR/$dir" ]] || verdict="claim Bound but $dir is not on the export"
+	else
+		verdict="claim not Bound in 60 s: $("$kubectl" -n "$ns" describe pvc smoke-claim | tail -8)"
+	fi
+	if [[ -z "$verdict" ]]; then
+		"$kubectl" -n "$ns" delete pvc smoke-claim --wait=true >/dev/null
+		for _ in $(seq 60); do
+			"$kubectl" get pv "$pv" >/dev/null 2>&1 || break
+			sleep 0.5
+		done
+		if "$kubectl" get pv "$pv" >/dev/null 2>&1; then
+			verdict="PV $pv not deleted after its claim was"
+		elif [[ -d "$E2E_EXPORT_DIR/$dir" || ! -d "$E2E_EXPORT_DIR/archived-$dir" ]]; then
+			verdict="after delete: expected archived-$dir (and no $dir) on the export"
+		fi
+	fi
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	"$kubectl" -n "$ns" delete pvc smoke-claim --ignore-not-found --wait=false >/dev/null 2>&1
+	if [[ -z "$verdict" ]]; then
+		pass "$name"
+		[[ -n "$dir" ]] && rm -rf "${E2E_EXPORT_DIR:?}/archived-$dir"
+	else
+		fail "$name" "$verdict"$'\n'"provisioner log:"$'\n'"$(tail -30 "$log")"
+	fi
+	"$helm" uninstall "$rel" --namespace "$ns" >/dev/null 2>&1 || true
+}
+smoke
+
 # --- bad values refused --------------------------------------------------------------------------
 # refuse NAME WANT ARGS...: helm template must fail and say WANT (case-insensitive).
 refuse() {
