@@ -8,7 +8,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.sh
+# shellcheck source=e2e/testbed/versions.sh
 source "$here/versions.sh"
 
 log() { printf '[testbed-build %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -130,8 +130,13 @@ build_kwok() {
 	kwok_src="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
 	rm -rf "$dir/stages.tmp"
 	mkdir -p "$dir/stages.tmp"
-	# Node and pod lifecycles: fake nodes become Ready, pods on them Running/Ready, and deleted pods go away.
-	cp "$kwok_src"/kustomize/stage/node/fast/*.yaml "$kwok_src"/kustomize/stage/pod/fast/*.yaml "$dir/stages.tmp/"
+	# Stages: fake nodes become Ready and keep heartbeating; pods on them become Running/Ready, and
+	# deleted pods go away (so a StatefulSet recreates them).
+	local stage
+	for stage in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		cp "$kwok_src/kustomize/stage/$stage" "$dir/stages.tmp/"
+	done
 	chmod u+w "$dir"/stages.tmp/*
 	rm -rf "$dir/stages"
 	mv "$dir/stages.tmp" "$dir/stages"

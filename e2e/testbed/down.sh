@@ -5,7 +5,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source=e2e/testbed/lib.sh
 source "$here/lib.sh"
 
 COMPONENTS=(demo-provisioner kwok kube-scheduler kube-controller-manager kube-apiserver etcd ganesha rpcbind)

@@ -1,8 +1,8 @@
 # Helpers shared by the test bed scripts (sourced, not run).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 
 TESTBED_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=versions.sh
+# shellcheck source=e2e/testbed/versions.sh
 source "$TESTBED_SCRIPTS/versions.sh"
 
 PKI_DIR="$TESTBED_DIR/pki"
@@ -38,6 +38,8 @@ is_running() {
 
 # start_process NAME BINARY ARGS...: starts BINARY in its own session (so an interrupted make or
 # test run does not take the bed down with it), output to $LOG_DIR/NAME.log, PID to $PID_DIR/NAME.pid.
+# PROCESS_MATCH overrides the string its command line must contain (default BINARY), for commands
+# that exec another one (env -i ...).
 start_process() {
 	local name="$1"
 	shift
@@ -46,7 +48,7 @@ start_process() {
 		return 0
 	fi
 	mkdir -p "$PID_DIR" "$LOG_DIR"
-	printf '%s' "$1" >"$PID_DIR/$name.cmd"
+	printf '%s' "${PROCESS_MATCH:-$1}" >"$PID_DIR/$name.cmd"
 	printf '\n===== %s started %s: %s\n' "$name" "$(date -u +%FT%TZ)" "$*" >>"$LOG_DIR/$name.log"
 	setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
 	echo $! >"$PID_DIR/$name.pid"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source=e2e/testbed/lib.sh
 source "$here/lib.sh"
 
 LOG_LINES="${LOG_LINES:-200}"

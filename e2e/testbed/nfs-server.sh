@@ -5,7 +5,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source=e2e/testbed/lib.sh
 source "$here/lib.sh"
 
 CONFIG="$TESTBED_DIR/ganesha/ganesha.conf"

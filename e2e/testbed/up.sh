@@ -6,9 +6,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source=e2e/testbed/lib.sh
 source "$here/lib.sh"
-# shellcheck source=pki.sh
+# shellcheck source=e2e/testbed/pki.sh
 source "$here/pki.sh"
 
 REPO_ROOT="$(cd "$here/../.." && pwd)"
@@ -90,6 +90,8 @@ start_apiserver() {
 		"$APISERVER_URL/readyz"
 }
 
+# --node-monitor-grace-period: kwok's node heartbeat comes every 20-45 s, more than the default
+# grace; a longer one keeps the fake node from being marked NotReady and its pods evicted.
 start_controller_manager() {
 	local kubeconfig="$TESTBED_DIR/controller-manager.kubeconfig"
 	start_process kube-controller-manager "$KUBE_DIR/kube-controller-manager" \
@@ -105,6 +107,7 @@ start_controller_manager() {
 		--cluster-signing-cert-file "$PKI_DIR/ca.crt" \
 		--cluster-signing-key-file "$PKI_DIR/ca.key" \
 		--pvclaimbinder-sync-period 2s \
+		--node-monitor-grace-period 300s \
 		--kube-api-qps "$KCM_KUBE_API_QPS" \
 		--kube-api-burst "$KCM_KUBE_API_BURST" \
 		--leader-elect=false \
@@ -201,8 +204,8 @@ E2E_SQUASH_EXPORT_DIR=$SQUASH_EXPORT_DIR
 E2E_SQUASH_EXPORT_UID=$SQUASH_EXPORT_UID
 E2E_SQUASH_EXPORT_GID=$SQUASH_EXPORT_GID
 E2E_PROVISIONER_BIN=$REPO_ROOT/bin/nfs-subdir-provisioner
-E2E_NFS_STOP_CMD="$here/nfs-server.sh stop"
-E2E_NFS_START_CMD="$here/nfs-server.sh start"
+E2E_NFS_STOP_CMD="TESTBED_DIR=$TESTBED_DIR $here/nfs-server.sh stop"
+E2E_NFS_START_CMD="TESTBED_DIR=$TESTBED_DIR $here/nfs-server.sh start"
 E2E_TESTBED_LOGS=$LOG_DIR
 E2E_TESTBED_DIR=$TESTBED_DIR
 E2E_REPO_ROOT=$REPO_ROOT
