@@ -119,28 +119,32 @@ func (c *client) reapLocked() {
 	c.old = keep
 }
 
-// call sends one call with AUTH_SYS credential cr (AUTH_NONE when nil) and
-// returns the procedure's results, which alias the reply record. The call
-// is bounded by ctx and by the client's timeout.
-func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
+// call sends one call with AUTH_SYS credential cr (AUTH_NONE when nil),
+// bounded by ctx and by the client's timeout, and hands the procedure's
+// results (which alias the reply record) to decode. The Observer sees the
+// round trip with decode's error, so NFS statuses are part of its result.
+func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	res, err := c.callOnce(ctx, p, cr, args)
+	err := c.callOnce(ctx, p, cr, args, decode)
 	if err != nil && p.idempotent && errors.Is(err, ErrConnection) && ctx.Err() == nil {
 		// The connection died under the call (server restart, reset): an
 		// idempotent call is sent once more on a fresh connection.
-		res, err = c.callOnce(ctx, p, cr, args)
+		err = c.callOnce(ctx, p, cr, args, decode)
 	}
-	return res, err
+	return err
 }
 
-func (c *client) callOnce(ctx context.Context, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
+func (c *client) callOnce(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
 	start := time.Now()
 	res, err := c.exchange(ctx, p, cr, args)
+	if err == nil && decode != nil {
+		err = decode(res)
+	}
 	if c.observe != nil {
 		c.observe(c.server, p.name, time.Since(start), err)
 	}
-	return res, err
+	return err
 }
 
 func (c *client) exchange(ctx context.Context, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {

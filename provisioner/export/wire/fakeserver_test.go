@@ -155,13 +155,13 @@ func echo(fc *fakeConn) {
 // first result word.
 func callProc(ctx context.Context, c *client, proc uint32) (uint32, error) {
 	p := procedure{prog: 100003, vers: 3, proc: proc, name: "TEST"}
-	res, err := c.call(ctx, p, &rootCred, nil)
-	if err != nil {
-		return 0, err
-	}
-	d := decoder{b: res}
-	v := d.uint32()
-	return v, decodeErr(&d, "TEST")
+	var v uint32
+	err := c.call(ctx, p, &rootCred, nil, func(res []byte) error {
+		d := decoder{b: res}
+		v = d.uint32()
+		return decodeErr(&d, "TEST")
+	})
+	return v, err
 }
 
 func mustEcho(t *testing.T, c *client, proc uint32) {

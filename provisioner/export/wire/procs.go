@@ -12,26 +12,27 @@ import (
 var errNoProgress = errors.New("READDIRPLUS made no progress")
 
 func (s *session) null(ctx context.Context) error {
-	_, err := s.nfs.call(ctx, procNull, nil, nil)
-	return err
+	return s.nfs.call(ctx, procNull, nil, nil, nil)
 }
 
-func (s *session) getattr(ctx context.Context, fh []byte, cr *cred) (attrs, error) {
-	res, err := s.nfs.call(ctx, procGetattr, cr, fhArgs(fh))
-	if err != nil {
-		return attrs{}, err
-	}
-	return decodeGetattr(res)
+func (s *session) getattr(ctx context.Context, fh []byte, cr *cred) (a attrs, err error) {
+	err = s.nfs.call(ctx, procGetattr, cr, fhArgs(fh), func(res []byte) (err error) {
+		a, err = decodeGetattr(res)
+		return err
+	})
+	return a, err
 }
 
 // lookup returns the handle and attributes of name in dir (a GETATTR
 // follows when the server sent no attributes).
 func (s *session) lookup(ctx context.Context, dir []byte, name string, cr *cred) (dirRef, error) {
-	res, err := s.nfs.call(ctx, procLookup, cr, diropArgs(dir, name))
-	if err != nil {
-		return dirRef{}, err
-	}
-	fh, a, ok, err := decodeLookup(res)
+	var fh []byte
+	var a attrs
+	var ok bool
+	err := s.nfs.call(ctx, procLookup, cr, diropArgs(dir, name), func(res []byte) (err error) {
+		fh, a, ok, err = decodeLookup(res)
+		return err
+	})
 	if err != nil {
 		return dirRef{}, err
 	}
@@ -44,43 +45,35 @@ func (s *session) lookup(ctx context.Context, dir []byte, name string, cr *cred)
 }
 
 func (s *session) mkdir(ctx context.Context, dir []byte, name string, sa sattr, cr *cred) (fh []byte, a attrs, ok bool, err error) {
-	res, err := s.nfs.call(ctx, procMkdir, cr, mkdirArgs(dir, name, sa))
-	if err != nil {
-		return nil, attrs{}, false, err
-	}
-	return decodeMkdir(res)
+	err = s.nfs.call(ctx, procMkdir, cr, mkdirArgs(dir, name, sa), func(res []byte) (err error) {
+		fh, a, ok, err = decodeMkdir(res)
+		return err
+	})
+	return fh, a, ok, err
 }
 
 func (s *session) setattr(ctx context.Context, fh []byte, sa sattr, cr *cred) error {
-	res, err := s.nfs.call(ctx, procSetattr, cr, setattrArgs(fh, sa))
-	if err != nil {
-		return err
-	}
-	return decodeWcc(res, "SETATTR", 1)
+	return s.nfs.call(ctx, procSetattr, cr, setattrArgs(fh, sa), func(res []byte) error {
+		return decodeWcc(res, "SETATTR", 1)
+	})
 }
 
 func (s *session) remove(ctx context.Context, dir []byte, name string, cr *cred) error {
-	res, err := s.nfs.call(ctx, procRemove, cr, diropArgs(dir, name))
-	if err != nil {
-		return err
-	}
-	return decodeWcc(res, "REMOVE", 1)
+	return s.nfs.call(ctx, procRemove, cr, diropArgs(dir, name), func(res []byte) error {
+		return decodeWcc(res, "REMOVE", 1)
+	})
 }
 
 func (s *session) rmdir(ctx context.Context, dir []byte, name string, cr *cred) error {
-	res, err := s.nfs.call(ctx, procRmdir, cr, diropArgs(dir, name))
-	if err != nil {
-		return err
-	}
-	return decodeWcc(res, "RMDIR", 1)
+	return s.nfs.call(ctx, procRmdir, cr, diropArgs(dir, name), func(res []byte) error {
+		return decodeWcc(res, "RMDIR", 1)
+	})
 }
 
 func (s *session) rename(ctx context.Context, fromDir []byte, from string, toDir []byte, to string, cr *cred) error {
-	res, err := s.nfs.call(ctx, procRename, cr, renameArgs(fromDir, from, toDir, to))
-	if err != nil {
-		return err
-	}
-	return decodeWcc(res, "RENAME", 2)
+	return s.nfs.call(ctx, procRename, cr, renameArgs(fromDir, from, toDir, to), func(res []byte) error {
+		return decodeWcc(res, "RENAME", 2)
+	})
 }
 
 // maxListing bounds how many entries one directory listing may return.
@@ -92,11 +85,13 @@ func (s *session) readdir(ctx context.Context, dir []byte, cr *cred) ([]dirEntry
 	var cookie uint64
 	var verf [8]byte
 	for {
-		res, err := s.nfs.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, s.o.ReaddirBytes))
-		if err != nil {
-			return nil, err
-		}
-		ents, v, eof, err := decodeReaddirplus(res)
+		var ents []dirEntry
+		var v [8]byte
+		var eof bool
+		err := s.nfs.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, s.o.ReaddirBytes), func(res []byte) (err error) {
+			ents, v, eof, err = decodeReaddirplus(res)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -42,11 +42,11 @@ func (s *session) port(ctx context.Context, prog, vers uint32, explicit int) (in
 		return dialTCP(ctx, s.server, s.o.PortmapPort, false)
 	}, s.o)
 	defer pm.close()
-	res, err := pm.call(ctx, procGetport, nil, getportArgs(prog, vers))
-	if err != nil {
-		return 0, fmt.Errorf("portmapper on %s:%d: %w", s.server, s.o.PortmapPort, err)
-	}
-	port, err := decodeGetport(res)
+	var port int
+	err := pm.call(ctx, procGetport, nil, getportArgs(prog, vers), func(res []byte) (err error) {
+		port, err = decodeGetport(res)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("portmapper on %s:%d: %w", s.server, s.o.PortmapPort, err)
 	}
@@ -75,11 +75,11 @@ func (s *session) mountRoot(ctx context.Context) (dirRef, error) {
 		return dialTCP(ctx, s.server, port, s.o.PrivilegedPort)
 	}, s.o)
 	defer mc.close()
-	res, err := mc.call(ctx, procMnt, &rootCred, mntArgs(s.share))
 	var fh []byte
-	if err == nil {
+	err = mc.call(ctx, procMnt, &rootCred, mntArgs(s.share), func(res []byte) (err error) {
 		fh, err = decodeMnt(res)
-	}
+		return err
+	})
 	if err != nil {
 		return dirRef{}, fmt.Errorf("mount %s:%s: %w", s.server, s.share, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,18 +29,31 @@ type Server struct {
 	Dir  string // the exported directory
 	Path string // the export path to mount ("/")
 
-	l    net.Listener
-	done chan error
+	l        net.Listener
+	done     chan error
+	once     sync.Once
+	closeErr error
 }
+
+// DefaultHandleLimit is how many file handles the server remembers; older
+// ones become stale (NFS3ERR_STALE).
+const DefaultHandleLimit = 1 << 20
 
 // Start serves dir (a new temporary directory when "") on 127.0.0.1 and
 // stops the server when the test ends.
 func Start(tb testing.TB, dir string) *Server {
 	tb.Helper()
+	return StartLimited(tb, dir, DefaultHandleLimit)
+}
+
+// StartLimited is Start with a server that remembers only handleLimit file
+// handles, so that tests can make handles go stale.
+func StartLimited(tb testing.TB, dir string, handleLimit int) *Server {
+	tb.Helper()
 	if dir == "" {
 		dir = tb.TempDir()
 	}
-	s, err := Listen(dir)
+	s, err := Listen(dir, handleLimit)
 	if err != nil {
 		tb.Fatalf("in-process NFS server: %v", err)
 	}
@@ -56,7 +70,7 @@ func init() {
 }
 
 // Listen starts a server for dir on 127.0.0.1:0; Close stops it.
-func Listen(dir string) (*Server, error) {
+func Listen(dir string, handleLimit int) (*Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -70,25 +84,28 @@ func Listen(dir string) (*Server, error) {
 		l:    l,
 		done: make(chan error, 1),
 	}
-	go func() { s.done <- nfs.Serve(l, nfshelper.NewCachingHandler(handler, 1<<20)) }()
+	go func() { s.done <- nfs.Serve(l, nfshelper.NewCachingHandler(handler, handleLimit)) }()
 	return s, nil
 }
 
 // Addr is host:port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
-// Close stops accepting connections and waits for the accept loop.
+// Close stops accepting connections and waits for the accept loop. It may
+// be called more than once.
 func (s *Server) Close() error {
-	s.l.Close()
-	select {
-	case err := <-s.done:
-		if err != nil && !errors.Is(err, net.ErrClosed) {
-			return err
+	s.once.Do(func() {
+		s.l.Close()
+		select {
+		case err := <-s.done:
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				s.closeErr = err
+			}
+		case <-time.After(10 * time.Second):
+			s.closeErr = errors.New("accept loop did not stop")
 		}
-		return nil
-	case <-time.After(10 * time.Second):
-		return errors.New("accept loop did not stop")
-	}
+	})
+	return s.closeErr
 }
 
 // Populate writes a file below the exported directory, bypassing NFS.
