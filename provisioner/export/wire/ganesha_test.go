@@ -43,7 +43,7 @@ func env(names ...string) string {
 	return ""
 }
 
-func ganesha(t *testing.T, squash bool) ganeshaExport {
+func ganesha(t testing.TB, squash bool) ganeshaExport {
 	t.Helper()
 	g := ganeshaExport{server: env("NFSP_GANESHA_SERVER", "E2E_NFS_SERVER")}
 	if squash {
@@ -82,7 +82,7 @@ func ganesha(t *testing.T, squash bool) ganeshaExport {
 }
 
 // owner is the owner of the export's backing directory.
-func (g ganeshaExport) owner(t *testing.T) export.DirAttrs {
+func (g ganeshaExport) owner(t testing.TB) export.DirAttrs {
 	t.Helper()
 	fi, err := os.Stat(g.dir)
 	if err != nil {
@@ -110,7 +110,7 @@ func (g ganeshaExport) populate(t *testing.T, path string, data []byte) {
 	}
 }
 
-func (g ganeshaExport) open(t *testing.T, o wire.Options) *wire.FS {
+func (g ganeshaExport) open(t testing.TB, o wire.Options) *wire.FS {
 	t.Helper()
 	o.NFSPort, o.MountPort = g.opts.NFSPort, g.opts.MountPort
 	op := wire.NewOpener(o)
