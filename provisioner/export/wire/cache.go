@@ -68,10 +68,12 @@ func (c *dirCache) put(elems []string, ref dirRef) {
 	}
 	leaf := elems[len(elems)-1]
 	if old := n.children[leaf]; old != nil {
-		old.dirRef = ref // same path, new handle or attributes: keep the subtree only if the handle is the same
+		// Same path, new attributes or a new handle: the subtree is kept
+		// only when the handle is the same directory's.
 		if string(old.fh) != string(ref.fh) {
 			old.children = nil
 		}
+		old.dirRef = ref
 		return
 	}
 	if c.n >= c.max {
