@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ import (
 //	NFSP_GANESHA_SQUASH_DIR   (or E2E_SQUASH_EXPORT_DIR)  its local directory (default: the path)
 //	NFSP_GANESHA_NFS_PORT, NFSP_GANESHA_MOUNT_PORT        skip the portmapper (optional)
 //
+// When none is set, the test bed's env file is read (see env).
 // The root_squash export's root must be owned by a non-root uid (the test
 // bed uses 2000:2000); the suite acts as that owner. They are skipped
 // otherwise, or fail when NFSP_REQUIRE_GANESHA=1.
@@ -34,14 +37,49 @@ type ganeshaExport struct {
 	opts              wire.Options
 }
 
+// env returns the first of names that is set in the environment or, when
+// none is, in the test bed's env file ($TESTBED_DIR/env, by default
+// /tmp/nfsp-testbed/env), so that a plain `go test ./...` (and `make
+// test`) uses the test bed's Ganesha when the bed is up.
 func env(names ...string) string {
 	for _, n := range names {
 		if v := os.Getenv(n); v != "" {
 			return v
 		}
 	}
+	bed := testbedEnv()
+	for _, n := range names {
+		if v := bed[n]; v != "" {
+			return v
+		}
+	}
 	return ""
 }
+
+var testbedEnv = sync.OnceValue(func() map[string]string {
+	dir := os.Getenv("TESTBED_DIR")
+	if dir == "" {
+		dir = "/tmp/nfsp-testbed"
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		return nil
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || strings.HasPrefix(k, "#") {
+			continue
+		}
+		if uq, err := strconv.Unquote(v); err == nil {
+			v = uq
+		} else {
+			v = strings.Trim(v, "'")
+		}
+		vars[strings.TrimPrefix(k, "export ")] = v
+	}
+	return vars
+})
 
 func ganesha(t testing.TB, squash bool) ganeshaExport {
 	t.Helper()
