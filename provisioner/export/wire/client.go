@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // ErrClosed is returned by calls on a closed Opener or session.
@@ -98,7 +100,10 @@ func (c *client) conn(ctx context.Context) (*conn, error) {
 			nc.Close()
 			return nil, ErrClosed
 		}
-		cc := newConn(nc, c.maxRecord)
+		local, remote := nc.LocalAddr().String(), nc.RemoteAddr().String()
+		cc := newConn(nc, c.maxRecord, func(err error) {
+			klog.V(2).InfoS("NFS client connection dropped", "server", c.server, "local", local, "remote", remote, "reason", err.Error())
+		})
 		c.cur = cc
 		c.reapLocked()
 		c.mu.Unlock()

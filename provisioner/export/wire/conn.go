@@ -35,10 +35,12 @@ type conn struct {
 	lastRecv  atomic.Int64 // time.Since(start) when bytes last arrived
 	maxRecord int
 	done      chan struct{} // closed when the reader goroutine has exited
+	onDrop    func(error)   // told once why the connection was dropped
 }
 
-func newConn(nc net.Conn, maxRecord int) *conn {
+func newConn(nc net.Conn, maxRecord int, onDrop func(error)) *conn {
 	c := &conn{
+		onDrop:    onDrop,
 		nc:        nc,
 		start:     time.Now(),
 		pending:   make(map[uint32]chan []byte),
@@ -98,6 +100,9 @@ func (c *conn) drop(err error) {
 	close(c.dead)
 	c.mu.Unlock()
 	c.nc.Close()
+	if c.onDrop != nil {
+		c.onDrop(err)
+	}
 }
 
 func (c *conn) alive() bool {

@@ -85,6 +85,16 @@ func (o *Opener) OpenFS(ctx context.Context, server, share string) (*FS, error) 
 	}
 }
 
+// Ping checks that the export can be mounted (the first time) and that the
+// server's NFS program answers a NULL call: a readiness check.
+func (o *Opener) Ping(ctx context.Context, server, share string) error {
+	fsys, err := o.OpenFS(ctx, server, share)
+	if err != nil {
+		return err
+	}
+	return fsys.Ping(ctx)
+}
+
 // Close closes every session and waits for their goroutines; calls in
 // flight fail and later ones return ErrClosed.
 func (o *Opener) Close() error {

@@ -146,6 +146,9 @@ func TestOpenErrors(t *testing.T) {
 	if !errors.Is(err, wire.ErrConnection) {
 		t.Errorf("Open of a stopped server: got %v, want ErrConnection", err)
 	}
+	if err := op.Ping(ctx(t), srv.Host, srv.Path); !errors.Is(err, wire.ErrConnection) {
+		t.Errorf("Ping of a stopped server: got %v, want ErrConnection", err)
+	}
 	op.Close()
 	if _, err := op.Open(ctx(t), srv.Host, srv.Path); !errors.Is(err, wire.ErrClosed) {
 		t.Errorf("Open after Close: got %v, want ErrClosed", err)
@@ -170,6 +173,8 @@ func TestOpenReusesSession(t *testing.T) {
 	}
 	wg.Wait()
 	wantOps(t, "10 concurrent Opens", log, "MNT", "GETATTR")
+	must(t, op.Ping(ctx(t), srv.Host, srv.Path))
+	wantOps(t, "Ping", log, "NULL")
 }
 
 func must(t testing.TB, err error) {
