@@ -4,19 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
-// One method per NFS procedure: encode, call, decode. Each is one round trip.
+// One method per NFS procedure: encode, call, decode. Each is one round
+// trip (more only while the server answers NFS3ERR_JUKEBOX).
 
 // errNoProgress is returned when a server's directory listing does not advance.
 var errNoProgress = errors.New("READDIRPLUS made no progress")
 
+// nfs3ErrJukebox: "the server initiated the request, but was not able to
+// complete it in a timely fashion"; RFC 1813 says to wait and send it again
+// with a new XID.
+const nfs3ErrJukebox = 10008
+
+func (s *session) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
+	delay := 20 * time.Millisecond
+	for {
+		err := s.nfs.call(ctx, p, cr, args, decode)
+		if statusOf(err) != nfs3ErrJukebox {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
 func (s *session) null(ctx context.Context) error {
-	return s.nfs.call(ctx, procNull, nil, nil, nil)
+	return s.call(ctx, procNull, nil, nil, nil)
 }
 
 func (s *session) getattr(ctx context.Context, fh []byte, cr *cred) (a attrs, err error) {
-	err = s.nfs.call(ctx, procGetattr, cr, fhArgs(fh), func(res []byte) (err error) {
+	err = s.call(ctx, procGetattr, cr, fhArgs(fh), func(res []byte) (err error) {
 		a, err = decodeGetattr(res)
 		return err
 	})
@@ -29,7 +54,7 @@ func (s *session) lookup(ctx context.Context, dir []byte, name string, cr *cred)
 	var fh []byte
 	var a attrs
 	var ok bool
-	err := s.nfs.call(ctx, procLookup, cr, diropArgs(dir, name), func(res []byte) (err error) {
+	err := s.call(ctx, procLookup, cr, diropArgs(dir, name), func(res []byte) (err error) {
 		fh, a, ok, err = decodeLookup(res)
 		return err
 	})
@@ -45,7 +70,7 @@ func (s *session) lookup(ctx context.Context, dir []byte, name string, cr *cred)
 }
 
 func (s *session) mkdir(ctx context.Context, dir []byte, name string, sa sattr, cr *cred) (fh []byte, a attrs, ok bool, err error) {
-	err = s.nfs.call(ctx, procMkdir, cr, mkdirArgs(dir, name, sa), func(res []byte) (err error) {
+	err = s.call(ctx, procMkdir, cr, mkdirArgs(dir, name, sa), func(res []byte) (err error) {
 		fh, a, ok, err = decodeMkdir(res)
 		return err
 	})
@@ -53,25 +78,25 @@ func (s *session) mkdir(ctx context.Context, dir []byte, name string, sa sattr, 
 }
 
 func (s *session) setattr(ctx context.Context, fh []byte, sa sattr, cr *cred) error {
-	return s.nfs.call(ctx, procSetattr, cr, setattrArgs(fh, sa), func(res []byte) error {
+	return s.call(ctx, procSetattr, cr, setattrArgs(fh, sa), func(res []byte) error {
 		return decodeWcc(res, "SETATTR", 1)
 	})
 }
 
 func (s *session) remove(ctx context.Context, dir []byte, name string, cr *cred) error {
-	return s.nfs.call(ctx, procRemove, cr, diropArgs(dir, name), func(res []byte) error {
+	return s.call(ctx, procRemove, cr, diropArgs(dir, name), func(res []byte) error {
 		return decodeWcc(res, "REMOVE", 1)
 	})
 }
 
 func (s *session) rmdir(ctx context.Context, dir []byte, name string, cr *cred) error {
-	return s.nfs.call(ctx, procRmdir, cr, diropArgs(dir, name), func(res []byte) error {
+	return s.call(ctx, procRmdir, cr, diropArgs(dir, name), func(res []byte) error {
 		return decodeWcc(res, "RMDIR", 1)
 	})
 }
 
 func (s *session) rename(ctx context.Context, fromDir []byte, from string, toDir []byte, to string, cr *cred) error {
-	return s.nfs.call(ctx, procRename, cr, renameArgs(fromDir, from, toDir, to), func(res []byte) error {
+	return s.call(ctx, procRename, cr, renameArgs(fromDir, from, toDir, to), func(res []byte) error {
 		return decodeWcc(res, "RENAME", 2)
 	})
 }
@@ -88,7 +113,7 @@ func (s *session) readdir(ctx context.Context, dir []byte, cr *cred) ([]dirEntry
 		var ents []dirEntry
 		var v [8]byte
 		var eof bool
-		err := s.nfs.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, s.o.ReaddirBytes), func(res []byte) (err error) {
+		err := s.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, s.o.ReaddirBytes), func(res []byte) (err error) {
 			ents, v, eof, err = decodeReaddirplus(res)
 			return err
 		})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,5 +151,48 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// NFS3ERR_JUKEBOX: the call is sent again, with a new XID, after a pause.
+func TestJukeboxRetry(t *testing.T) {
+	var mu sync.Mutex
+	var xids []uint32
+	s := newFakeServer(t, func(fc *fakeConn) {
+		for {
+			call, err := fc.readCall()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			xids = append(xids, call.xid)
+			n := len(xids)
+			mu.Unlock()
+			res := words(nfs3ErrJukebox)
+			if n == 3 {
+				res = getattrOK(seedDir)
+			}
+			if fc.send(append(reply(call.xid), res...)) != nil {
+				return
+			}
+		}
+	})
+	var ops []string
+	o := Options{Observer: func(_, op string, _ time.Duration, err error) { ops = append(ops, op+":"+Result(err)) }}.withDefaults()
+	sess := &session{o: &o, nfs: s.client(t, 5*time.Second)}
+	sess.nfs.observe = o.Observer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := sess.getattr(ctx, seedFH, &rootCred)
+	if err != nil || a != seedDir {
+		t.Fatalf("getattr: %+v %v", a, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(xids) != 3 || xids[0] == xids[1] || xids[1] == xids[2] {
+		t.Errorf("xids %v: want 3 calls with new XIDs", xids)
+	}
+	if want := "GETATTR:NFS3ERR_JUKEBOX GETATTR:NFS3ERR_JUKEBOX GETATTR:ok"; strings.Join(ops, " ") != want {
+		t.Errorf("observed %v", ops)
 	}
 }

@@ -28,7 +28,7 @@ var statusNames = map[uint32]string{
 	nfsc.NFS3ErrBadHandle: "NFS3ERR_BADHANDLE", nfsc.NFS3ErrNotSync: "NFS3ERR_NOT_SYNC",
 	nfsc.NFS3ErrBadCookie: "NFS3ERR_BAD_COOKIE", nfsc.NFS3ErrNotSupp: "NFS3ERR_NOTSUPP",
 	nfsc.NFS3ErrTooSmall: "NFS3ERR_TOOSMALL", nfsc.NFS3ErrServerFault: "NFS3ERR_SERVERFAULT",
-	nfsc.NFS3ErrBadType: "NFS3ERR_BADTYPE",
+	nfsc.NFS3ErrBadType: "NFS3ERR_BADTYPE", nfs3ErrJukebox: "NFS3ERR_JUKEBOX",
 }
 
 var mountStatusNames = map[uint32]string{
