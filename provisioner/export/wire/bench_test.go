@@ -16,17 +16,23 @@ import (
 // round trips per operation as "rt/op".
 
 func benchOpen(b *testing.B, where string) (*wire.FS, *atomic.Int64) {
+	fsys, rts, _ := benchOpenPopulate(b, where)
+	return fsys, rts
+}
+
+// benchOpenPopulate also returns a way to write files without NFS.
+func benchOpenPopulate(b *testing.B, where string) (*wire.FS, *atomic.Int64, func(testing.TB, string, []byte)) {
 	b.Helper()
 	var rts atomic.Int64
 	o := wire.Options{Observer: func(_, _ string, _ time.Duration, _ error) { rts.Add(1) }}
-	var fsys *wire.FS
 	switch where {
 	case "inprocess":
-		_, fsys = openInProcess(b, o)
-	case "ganesha":
-		fsys = ganesha(b, false).open(b, o)
+		srv, fsys := openInProcess(b, o)
+		return fsys, &rts, srv.Populate
+	default:
+		g := ganesha(b, false)
+		return g.open(b, o), &rts, g.populate
 	}
-	return fsys, &rts
 }
 
 func benchBase(b *testing.B, fsys *wire.FS) string {
@@ -130,8 +136,40 @@ func BenchmarkMkdirAll(b *testing.B)         { benchMkdirAll(b, "inprocess") }
 func BenchmarkMkdirAllParallel(b *testing.B) { benchMkdirAllParallel(b, "inprocess") }
 func BenchmarkRename(b *testing.B)           { benchRename(b, "inprocess") }
 func BenchmarkRemoveAll(b *testing.B)        { benchRemoveAll(b, "inprocess") }
+func BenchmarkRemoveAllTree(b *testing.B)    { benchRemoveAllTree(b, "inprocess") }
 
 func BenchmarkGaneshaMkdirAll(b *testing.B)         { benchMkdirAll(b, "ganesha") }
 func BenchmarkGaneshaMkdirAllParallel(b *testing.B) { benchMkdirAllParallel(b, "ganesha") }
 func BenchmarkGaneshaRename(b *testing.B)           { benchRename(b, "ganesha") }
 func BenchmarkGaneshaRemoveAll(b *testing.B)        { benchRemoveAll(b, "ganesha") }
+func BenchmarkGaneshaRemoveAllTree(b *testing.B)    { benchRemoveAllTree(b, "ganesha") }
+
+// RemoveAll of a volume holding 100 files and 10 directories of 10 files.
+func benchRemoveAllTree(b *testing.B, where string) {
+	fsys, rts, populate := benchOpenPopulate(b, where)
+	base := benchBase(b, fsys)
+	c := ctx(b)
+	names := make([]string, b.N)
+	for i := range names {
+		names[i] = base + "/pvc-" + strconv.Itoa(i)
+		for d := 0; d < 10; d++ {
+			must(b, fsys.MkdirAll(c, fmt.Sprintf("%s/d%d", names[i], d), export.DirAttrs{Mode: 0o777}))
+			for f := 0; f < 10; f++ {
+				populate(b, fmt.Sprintf("%s/d%d/f%d", names[i], d, f), nil)
+			}
+		}
+		for f := 0; f < 100; f++ {
+			populate(b, fmt.Sprintf("%s/f%d", names[i], f), nil)
+		}
+	}
+	b.ReportAllocs()
+	rts.Store(0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := fsys.RemoveAll(c, names[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	reportRT(b, rts)
+}

@@ -132,7 +132,7 @@ func (g ganeshaExport) owner(t testing.TB) export.DirAttrs {
 
 // populate writes a file through the backing directory, owned like the
 // directory it is written to (as if that directory's owner had made it).
-func (g ganeshaExport) populate(t *testing.T, path string, data []byte) {
+func (g ganeshaExport) populate(t testing.TB, path string, data []byte) {
 	t.Helper()
 	full := filepath.Join(g.dir, filepath.FromSlash(path))
 	if err := os.WriteFile(full, data, 0o644); err != nil {
@@ -168,7 +168,7 @@ func TestContractGanesha(t *testing.T) {
 	exporttest.Run(t, fsys, exporttest.Options{
 		Owner:             export.DirAttrs{UID: 0, GID: 0},
 		ChecksCredentials: true,
-		Populate:          g.populate,
+		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
 	})
 }
 
@@ -183,6 +183,6 @@ func TestContractGaneshaRootSquash(t *testing.T) {
 		Owner:             owner,
 		ChecksCredentials: true,
 		Squashed:          true,
-		Populate:          g.populate,
+		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
 	})
 }

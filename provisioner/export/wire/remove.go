@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
@@ -12,6 +13,10 @@ import (
 
 // maxDepth bounds the recursion of RemoveAll into a tree.
 const maxDepth = 512
+
+// removeParallel bounds the REMOVE calls in flight (pipelined on the one
+// connection) while emptying one directory.
+const removeParallel = 8
 
 // RemoveAll removes p and everything below it; a missing p is not an
 // error. An empty directory costs one RMDIR round trip with its parent's
@@ -124,21 +129,82 @@ func (s *session) emptyDir(ctx context.Context, d dirRef, depth int) error {
 	if err != nil {
 		return fmt.Errorf("listing: %w", err)
 	}
+	var files, others []*dirEntry
 	for i := range ents {
 		e := &ents[i]
-		if e.haveAttrs && e.fh != nil && e.attrs.isDir() {
-			err = s.removeName(ctx, d, e.name, &dirRef{fh: e.fh, attrs: e.attrs}, depth)
-		} else if e.haveAttrs && !e.attrs.isDir() {
-			err = s.removeFile(ctx, d, e.name, creds)
-			if statusOf(err) == nfsc.NFS3ErrIsDir {
-				err = s.removeName(ctx, d, e.name, nil, depth)
-			}
+		if e.haveAttrs && !e.attrs.isDir() {
+			files = append(files, e)
 		} else {
-			err = s.removeName(ctx, d, e.name, nil, depth)
+			others = append(others, e)
 		}
-		if err != nil {
+	}
+	if err := s.removeFiles(ctx, d, files, creds, depth); err != nil {
+		return err
+	}
+	for _, e := range others {
+		var child *dirRef
+		if e.haveAttrs && e.fh != nil {
+			child = &dirRef{fh: e.fh, attrs: e.attrs}
+		}
+		if err := s.removeName(ctx, d, e.name, child, depth); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// removeFiles removes the non-directories of d, several calls in flight.
+func (s *session) removeFiles(ctx context.Context, d dirRef, files []*dirEntry, creds []*cred, depth int) error {
+	one := func(ctx context.Context, e *dirEntry) error {
+		err := s.removeFile(ctx, d, e.name, creds)
+		if statusOf(err) == nfsc.NFS3ErrIsDir { // replaced by a directory since the listing
+			err = s.removeName(ctx, d, e.name, nil, depth)
+		}
+		return err
+	}
+	if len(files) <= 2 {
+		for _, e := range files {
+			if err := one(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan *dirEntry)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for w := 0; w < min(removeParallel, len(files)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range work {
+				if err := one(ctx, e); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}
+		}()
+	}
+feed:
+	for _, e := range files {
+		select {
+		case work <- e:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return parent.Err() // files were left unfed only if the caller gave up
 }
