@@ -1,0 +1,193 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nfs-subdir/provisioner/provisioner"
+)
+
+// Config is the provisioner's configuration, from flags and from the
+// environment variables of nfs-subdir-external-provisioner.
+type Config struct {
+	ProvisionerName string
+	NFSServer       string
+	NFSPath         string
+	Defaults        provisioner.OwnerOverride
+
+	Kubeconfig   string
+	KubeAPIQPS   float64
+	KubeAPIBurst int
+	Workers      int
+	RetryMax     time.Duration
+
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
+
+	MetricsAddress string
+	NFSTimeout     time.Duration
+	Backend        string
+	MountRoot      string
+	PrivilegedPort bool
+	NFSPort        int
+	MountPort      int
+
+	ShowVersion bool
+}
+
+// configError is a configuration problem, reported in one line.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+func badConfig(format string, args ...any) error {
+	return &configError{msg: fmt.Sprintf(format, args...)}
+}
+
+// parseConfig reads flags (args) with defaults taken from getenv. A flag
+// given on the command line wins over its environment variable.
+func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	var defaultMode, defaultUID, defaultGID string
+	var envErr error
+	envBool := func(name string, def bool) bool {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil && envErr == nil {
+			envErr = badConfig("%s=%q: want true or false", name, v)
+		}
+		return b
+	}
+	envOr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+
+	fs.StringVar(&c.ProvisionerName, "provisioner-name", getenv("PROVISIONER_NAME"), "name StorageClasses use in their provisioner field (env PROVISIONER_NAME)")
+	fs.StringVar(&c.NFSServer, "nfs-server", getenv("NFS_SERVER"), "default NFS server (env NFS_SERVER)")
+	fs.StringVar(&c.NFSPath, "nfs-path", getenv("NFS_PATH"), "default export path on the server (env NFS_PATH)")
+	fs.StringVar(&defaultMode, "default-mode", getenv("NFS_DEFAULT_MODE"), "mode of new directories unless the class or claim says otherwise, octal (env NFS_DEFAULT_MODE; default 0777)")
+	fs.StringVar(&defaultUID, "default-uid", getenv("NFS_DEFAULT_UID"), "owner uid of new directories (env NFS_DEFAULT_UID; default 0)")
+	fs.StringVar(&defaultGID, "default-gid", getenv("NFS_DEFAULT_GID"), "owner gid of new directories (env NFS_DEFAULT_GID; default 0)")
+
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", getenv("KUBECONFIG"), "kubeconfig file; in-cluster config when empty (env KUBECONFIG)")
+	fs.Float64Var(&c.KubeAPIQPS, "kube-api-qps", 200, "queries per second to the Kubernetes API")
+	fs.IntVar(&c.KubeAPIBurst, "kube-api-burst", 400, "burst of queries to the Kubernetes API")
+	fs.IntVar(&c.Workers, "worker-threads", 16, "claims and volumes processed at once")
+	fs.DurationVar(&c.RetryMax, "retry-max-delay", time.Minute, "longest wait between retries of a failing claim or volume")
+
+	fs.BoolVar(&c.LeaderElection, "leader-election", envBool("ENABLE_LEADER_ELECTION", true), "elect one active replica through a Lease (env ENABLE_LEADER_ELECTION)")
+	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", getenv("POD_NAMESPACE"), "namespace of the Lease (env POD_NAMESPACE)")
+	fs.DurationVar(&c.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a Lease is valid without renewal")
+	fs.DurationVar(&c.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up leadership")
+	fs.DurationVar(&c.RetryPeriod, "leader-election-retry-period", 2*time.Second, "interval between leader election attempts")
+
+	fs.StringVar(&c.MetricsAddress, "metrics-address", envOr("METRICS_ADDRESS", ":8080"), "address serving /metrics, /healthz and /readyz; empty to disable")
+	fs.DurationVar(&c.NFSTimeout, "nfs-timeout", 10*time.Second, "deadline of each NFS call")
+	fs.StringVar(&c.Backend, "backend", envOr("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)
+	fs.StringVar(&c.MountRoot, "mount-root", envOr("NFS_MOUNT_ROOT", "/persistentvolumes"), "where the export is mounted, for --backend=mounted")
+	fs.BoolVar(&c.PrivilegedPort, "privileged-port", false, "connect from a source port below 1024 (needs CAP_NET_BIND_SERVICE), for servers exporting with 'secure'")
+	fs.IntVar(&c.NFSPort, "nfs-port", 0, "NFS port; 0 asks the server's portmapper")
+	fs.IntVar(&c.MountPort, "mount-port", 0, "MOUNT port; 0 asks the server's portmapper")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if envErr != nil {
+		return nil, envErr
+	}
+	if c.ShowVersion {
+		return c, nil
+	}
+	if err := c.setDefaults(defaultMode, defaultUID, defaultGID); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+func (c *Config) setDefaults(mode, uid, gid string) error {
+	if mode != "" {
+		m, err := provisioner.ParseMode(mode)
+		if err != nil {
+			return badConfig("NFS_DEFAULT_MODE (--default-mode): %v", err)
+		}
+		c.Defaults.Mode = &m
+	}
+	for _, f := range []struct {
+		name, flag, v string
+		dst           **uint32
+	}{{"NFS_DEFAULT_UID", "--default-uid", uid, &c.Defaults.UID}, {"NFS_DEFAULT_GID", "--default-gid", gid, &c.Defaults.GID}} {
+		if f.v == "" {
+			continue
+		}
+		id, err := provisioner.ParseID(f.v)
+		if err != nil {
+			return badConfig("%s (%s): %v", f.name, f.flag, err)
+		}
+		*f.dst = &id
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.ProvisionerName == "":
+		return badConfig("PROVISIONER_NAME (--provisioner-name) is required, e.g. k8s-sigs.io/nfs-subdir-external-provisioner")
+	case strings.ContainsAny(c.ProvisionerName, " \t\n"):
+		return badConfig("PROVISIONER_NAME (--provisioner-name) %q contains white space", c.ProvisionerName)
+	case c.NFSServer == "":
+		return badConfig("NFS_SERVER (--nfs-server) is required: the NFS server's host name or address")
+	case c.NFSPath == "":
+		return badConfig("NFS_PATH (--nfs-path) is required: the export path, e.g. /srv/nfs")
+	case c.KubeAPIQPS <= 0 || c.KubeAPIBurst <= 0:
+		return badConfig("--kube-api-qps and --kube-api-burst must be positive")
+	case c.Workers <= 0:
+		return badConfig("--worker-threads must be positive")
+	case c.NFSTimeout <= 0:
+		return badConfig("--nfs-timeout must be positive")
+	case c.RetryMax <= 0:
+		return badConfig("--retry-max-delay must be positive")
+	case c.NFSPort < 0 || c.NFSPort > 65535 || c.MountPort < 0 || c.MountPort > 65535:
+		return badConfig("--nfs-port and --mount-port must be 0-65535")
+	case c.LeaderElection && !(c.LeaseDuration > c.RenewDeadline && c.RenewDeadline > c.RetryPeriod && c.RetryPeriod > 0):
+		return badConfig("leader election needs lease-duration > renew-deadline > retry-period > 0")
+	}
+	share, err := provisioner.CleanShare(c.NFSPath)
+	if err != nil {
+		return badConfig("NFS_PATH (--nfs-path): %v", err)
+	}
+	c.NFSPath = share
+	switch c.Backend {
+	case "wire":
+	case "mounted":
+		if c.PrivilegedPort || c.NFSPort != 0 || c.MountPort != 0 {
+			return badConfig("--privileged-port, --nfs-port and --mount-port apply to --backend=wire only")
+		}
+		if fi, err := os.Stat(c.MountRoot); err != nil || !fi.IsDir() {
+			return badConfig("--mount-root %q (NFS_MOUNT_ROOT) is not a directory; mount the export there or use --backend=wire", c.MountRoot)
+		}
+	default:
+		return badConfig("--backend %q (NFS_BACKEND): want wire or mounted", c.Backend)
+	}
+	return nil
+}
+
+// isConfigError tells main to print the error in one line and exit 2.
+func isConfigError(err error) bool {
+	var ce *configError
+	return errors.As(err, &ce)
+}

@@ -1,0 +1,274 @@
+// Command nfs-subdir-provisioner provisions PersistentVolumes as
+// subdirectories of NFS exports. main only wires configuration, clients,
+// the NFS backend, metrics and the library's controller together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+	libmetrics "sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller/metrics"
+
+	"github.com/nfs-subdir/provisioner/provisioner"
+	"github.com/nfs-subdir/provisioner/provisioner/export"
+	"github.com/nfs-subdir/provisioner/provisioner/export/mounted"
+	"github.com/nfs-subdir/provisioner/provisioner/export/wire"
+	"github.com/nfs-subdir/provisioner/provisioner/health"
+	"github.com/nfs-subdir/provisioner/provisioner/metrics"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	fs := flag.NewFlagSet("nfs-subdir-provisioner", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	cfg, err := parseConfig(fs, os.Args[1:], os.Getenv)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "nfs-subdir-provisioner: %v\n", err)
+		os.Exit(2)
+	case cfg.ShowVersion:
+		fmt.Println("nfs-subdir-provisioner", version)
+		os.Exit(0)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "nfs-subdir-provisioner: %v\n", err)
+		klog.Flush()
+		os.Exit(1)
+	}
+	klog.Flush()
+}
+
+func run(ctx context.Context, cfg *Config) error {
+	logger := klog.FromContext(ctx)
+	logger.Info("starting", "version", version, "provisioner", cfg.ProvisionerName, "server", cfg.NFSServer, "path", cfg.NFSPath, "backend", cfg.Backend)
+
+	restConfig, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubernetes client config (KUBECONFIG=%q): %w", cfg.Kubeconfig, err)
+	}
+	restConfig.QPS = float32(cfg.KubeAPIQPS)
+	restConfig.Burst = cfg.KubeAPIBurst
+	restConfig.UserAgent = "nfs-subdir-provisioner/" + version
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	nfsMetrics := metrics.NewNFS(registry)
+
+	opener, closeOpener, err := newOpener(cfg, nfsMetrics)
+	if err != nil {
+		return err
+	}
+	defer closeOpener()
+
+	factory := informers.NewSharedInformerFactory(client, controller.DefaultResyncPeriod)
+	pvInformer := factory.Core().V1().PersistentVolumes().Informer()
+	claimInformer := factory.Core().V1().PersistentVolumeClaims().Informer()
+	classInformer := factory.Storage().V1().StorageClasses().Informer()
+	volumeIndex, err := provisioner.NewVolumeIndex(pvInformer)
+	if err != nil {
+		return err
+	}
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "nfs-subdir-provisioner"})
+
+	prov := provisioner.New(provisioner.Config{
+		DefaultServer: cfg.NFSServer,
+		DefaultShare:  cfg.NFSPath,
+		Defaults:      cfg.Defaults,
+		Opener:        opener,
+		Volumes:       volumeIndex,
+		Classes:       factory.Storage().V1().StorageClasses().Lister(),
+		Recorder:      recorder,
+		Timeout:       3 * cfg.NFSTimeout,
+	})
+
+	libMetrics := libmetrics.New("controller")
+	registry.MustRegister(
+		libMetrics.PersistentVolumeClaimProvisionTotal,
+		libMetrics.PersistentVolumeClaimProvisionFailedTotal,
+		libMetrics.PersistentVolumeClaimProvisionDurationSeconds,
+		libMetrics.PersistentVolumeDeleteTotal,
+		libMetrics.PersistentVolumeDeleteFailedTotal,
+		libMetrics.PersistentVolumeDeleteDurationSeconds,
+	)
+	// Retries back off per item from 500ms to --retry-max-delay and never give
+	// up: a claim that arrives while its server is down binds when it is back.
+	rateLimiter := workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](500*time.Millisecond, cfg.RetryMax),
+		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(cfg.KubeAPIQPS), cfg.KubeAPIBurst)},
+	)
+	ctrl := controller.NewProvisionController(ctx, client, cfg.ProvisionerName, prov,
+		controller.LeaderElection(false), // done below, so losing it exits cleanly
+		controller.Threadiness(cfg.Workers),
+		controller.RateLimiter(rateLimiter),
+		controller.FailedProvisionThreshold(0),
+		controller.FailedDeleteThreshold(0),
+		controller.ClaimsInformer(claimInformer),
+		controller.VolumesInformer(pvInformer),
+		controller.ClassesInformer(classInformer),
+		controller.MetricsInstance(libMetrics),
+	)
+	workers := &sync.WaitGroup{}
+	ctrl.ControllerWaitGroup(workers)
+
+	checker := &health.Checker{Opener: opener, Server: cfg.NFSServer, Share: cfg.NFSPath, Timeout: cfg.NFSTimeout}
+	stopHTTP := serveHTTP(ctx, cfg.MetricsAddress, registry, checker)
+	defer stopHTTP()
+
+	factory.Start(ctx.Done())
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("cache of %v did not sync", typ)
+		}
+	}
+
+	if !cfg.LeaderElection {
+		ctrl.Run(ctx)
+	} else if err := runElected(ctx, cfg, client, ctrl.Run); err != nil {
+		return err
+	}
+	waitTimeout(workers, 30*time.Second)
+	logger.Info("stopped")
+	return nil
+}
+
+// runElected runs fn while this replica holds the Lease. The Lease has the
+// same name as nfs-subdir-external-provisioner's, so old and new replicas
+// exclude each other during a switch. Losing the Lease ends the process
+// cleanly instead of crashing; SIGTERM releases it for a fast hand-over.
+func runElected(ctx context.Context, cfg *Config, client kubernetes.Interface, fn func(context.Context)) error {
+	logger := klog.FromContext(ctx)
+	host, _ := os.Hostname()
+	id := host + "_" + uuid.NewString()
+	ns := cfg.LeaderElectionNamespace
+	if ns == "" {
+		ns = inClusterNamespace()
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: ns, Name: strings.ReplaceAll(cfg.ProvisionerName, "/", "-")},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	lost := false
+	leaderelection.RunOrDie(ctx, leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   cfg.LeaseDuration,
+		RenewDeadline:   cfg.RenewDeadline,
+		RetryPeriod:     cfg.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            lock.LeaseMeta.Name,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				logger.Info("became leader", "lease", klog.KRef(ns, lock.LeaseMeta.Name), "identity", id)
+				fn(ctx)
+			},
+			OnStoppedLeading: func() {
+				lost = ctx.Err() == nil
+			},
+		},
+	})
+	if lost {
+		logger.Info("leadership lost; exiting so that the new leader works alone", "lease", klog.KRef(ns, lock.LeaseMeta.Name))
+	}
+	return nil
+}
+
+func inClusterNamespace() string {
+	b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	if err != nil || strings.TrimSpace(string(b)) == "" {
+		return "default"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func newOpener(cfg *Config, m *metrics.NFS) (export.Opener, func(), error) {
+	if cfg.Backend == "mounted" {
+		o, err := mounted.New(cfg.MountRoot, cfg.NFSServer, cfg.NFSPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		return o, func() { _ = o.Close() }, nil
+	}
+	o := wire.NewOpener(wire.Options{
+		NFSPort:        cfg.NFSPort,
+		MountPort:      cfg.MountPort,
+		Timeout:        cfg.NFSTimeout,
+		PrivilegedPort: cfg.PrivilegedPort,
+		Observer:       m.Observe,
+	})
+	return o, func() { _ = o.Close() }, nil
+}
+
+// serveHTTP serves /metrics, /healthz and /readyz until ctx ends.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, checker *health.Checker) func() {
+	if addr == "" {
+		return func() {}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	checker.Register(mux)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			klog.FromContext(ctx).Error(err, "metrics and health server failed", "address", addr)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
