@@ -20,7 +20,6 @@ var ErrClosed = errors.New("nfs client closed")
 type procedure struct {
 	prog, vers, proc uint32
 	name             string // operation name given to the Observer
-	idempotent       bool   // safe to send again on a new connection
 }
 
 // client calls one RPC program at one address over a connection it keeps,
@@ -132,9 +131,13 @@ func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*enc
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	err := c.callOnce(ctx, p, cr, args, decode)
-	if err != nil && p.idempotent && errors.Is(err, ErrConnection) && ctx.Err() == nil {
-		// The connection died under the call (server restart, reset): an
-		// idempotent call is sent once more on a fresh connection.
+	if err != nil && errors.Is(err, ErrConnection) && ctx.Err() == nil {
+		// The connection died under the call: typically the server closed
+		// it while it was idle, or restarted. The call is sent once more on
+		// a fresh connection, as NFS clients do. It may have been executed
+		// already; the operations above make a repeat harmless (MKDIR's
+		// EXIST is looked up, RMDIR's and REMOVE's NOENT mean done,
+		// RENAME's NOENT is checked against the target).
 		err = c.callOnce(ctx, p, cr, args, decode)
 	}
 	return err

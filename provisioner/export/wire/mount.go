@@ -10,8 +10,8 @@ import (
 // MOUNT v3 (RFC 1813 appendix I) and portmapper v2 GETPORT (RFC 1833).
 
 var (
-	procMnt     = procedure{prog: nfsc.MountProg, vers: nfsc.MountVers, proc: nfsc.MountProc3MNT, name: "MNT", idempotent: true}
-	procGetport = procedure{prog: rpc.PmapProg, vers: rpc.PmapVers, proc: rpc.PmapProcGetPort, name: "GETPORT", idempotent: true}
+	procMnt     = procedure{prog: nfsc.MountProg, vers: nfsc.MountVers, proc: nfsc.MountProc3MNT, name: "MNT"}
+	procGetport = procedure{prog: rpc.PmapProg, vers: rpc.PmapVers, proc: rpc.PmapProcGetPort, name: "GETPORT"}
 )
 
 const maxAuthFlavors = 64

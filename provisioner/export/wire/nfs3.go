@@ -15,20 +15,20 @@ const (
 	nf3Dir      = nfsc.NF3Dir
 )
 
-func nfsProc(proc uint32, name string, idempotent bool) procedure {
-	return procedure{prog: nfsc.Nfs3Prog, vers: nfsc.Nfs3Vers, proc: proc, name: name, idempotent: idempotent}
+func nfsProc(proc uint32, name string) procedure {
+	return procedure{prog: nfsc.Nfs3Prog, vers: nfsc.Nfs3Vers, proc: proc, name: name}
 }
 
 var (
-	procNull        = nfsProc(0, "NULL", true)
-	procGetattr     = nfsProc(nfsc.NFSProc3GetAttr, "GETATTR", true)
-	procSetattr     = nfsProc(nfsc.NFSProc3SetAttr, "SETATTR", true)
-	procLookup      = nfsProc(nfsc.NFSProc3Lookup, "LOOKUP", true)
-	procMkdir       = nfsProc(nfsc.NFSProc3Mkdir, "MKDIR", false)
-	procRemove      = nfsProc(nfsc.NFSProc3Remove, "REMOVE", false)
-	procRmdir       = nfsProc(nfsc.NFSProc3RmDir, "RMDIR", false)
-	procRename      = nfsProc(nfsc.NFSProc3Rename, "RENAME", false)
-	procReaddirplus = nfsProc(nfsc.NFSProc3ReadDirPlus, "READDIRPLUS", true)
+	procNull        = nfsProc(0, "NULL")
+	procGetattr     = nfsProc(nfsc.NFSProc3GetAttr, "GETATTR")
+	procSetattr     = nfsProc(nfsc.NFSProc3SetAttr, "SETATTR")
+	procLookup      = nfsProc(nfsc.NFSProc3Lookup, "LOOKUP")
+	procMkdir       = nfsProc(nfsc.NFSProc3Mkdir, "MKDIR")
+	procRemove      = nfsProc(nfsc.NFSProc3Remove, "REMOVE")
+	procRmdir       = nfsProc(nfsc.NFSProc3RmDir, "RMDIR")
+	procRename      = nfsProc(nfsc.NFSProc3Rename, "RENAME")
+	procReaddirplus = nfsProc(nfsc.NFSProc3ReadDirPlus, "READDIRPLUS")
 )
 
 // attrs is the part of fattr3 this package uses.

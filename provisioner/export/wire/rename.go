@@ -54,12 +54,29 @@ func (s *session) renameNoReplace(ctx context.Context, fe, te []string) error {
 	case statusOf(err) != nfsc.NFS3ErrNoEnt:
 		return fmt.Errorf("looking up the target: %w", err)
 	}
+	fromName := fe[len(fe)-1]
 	err = withCreds(ownerFirst(fromDir.attrs, toDir.attrs.gid), func(cr *cred) error {
-		return s.rename(ctx, fromDir.fh, fe[len(fe)-1], toDir.fh, toName, cr)
+		return s.rename(ctx, fromDir.fh, fromName, toDir.fh, toName, cr)
 	})
+	if statusOf(err) == nfsc.NFS3ErrNoEnt && s.renamed(ctx, fromDir, fromName, toDir, toName) {
+		// A RENAME sent again after a lost connection finds its own work
+		// done: the target, missing a moment ago, is there; the source is not.
+		err = nil
+	}
 	s.cache.forget(fe)
 	if err == nil {
 		s.cache.forget(te)
 	}
 	return err
+}
+
+// renamed reports whether from is gone and to exists.
+func (s *session) renamed(ctx context.Context, fromDir dirRef, from string, toDir dirRef, to string) bool {
+	lookup := func(d dirRef, name string) error {
+		return withCreds(ownerFirst(d.attrs), func(cr *cred) error {
+			_, err := s.lookup(ctx, d.fh, name, cr)
+			return err
+		})
+	}
+	return lookup(toDir, to) == nil && statusOf(lookup(fromDir, from)) == nfsc.NFS3ErrNoEnt
 }

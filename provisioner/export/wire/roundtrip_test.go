@@ -183,3 +183,36 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// The server is killed and restarts with every handle forgotten: the next
+// operation redials, meets the stale handles, mounts again and succeeds.
+func TestServerRestart(t *testing.T) {
+	log := &opLog{}
+	srv, fsys := openInProcess(t, wire.Options{Observer: log.observe})
+	must(t, fsys.MkdirAll(ctx(t), "ns/a", attrs0777))
+	must(t, srv.Restart())
+	log.take()
+	must(t, fsys.MkdirAll(ctx(t), "ns/b", attrs0777))
+	ops := log.take()
+	t.Logf("round trips after a restart: %v", ops)
+	if len(ops) > 0 && ops[0] == "MKDIR(connection)" {
+		// Sent before the client saw the connection close; sent again.
+		ops = ops[1:]
+	}
+	want := []string{"MKDIR(NFS3ERR_STALE)", "GETATTR(NFS3ERR_STALE)", "MNT", "GETATTR", "LOOKUP", "MKDIR"}
+	if !reflect.DeepEqual(ops, want) {
+		t.Errorf("round trips %v, want %v", ops, want)
+	}
+	if _, err := os.Stat(filepath.Join(srv.Dir, "ns", "b")); err != nil {
+		t.Error(err)
+	}
+	must(t, srv.Close())
+	// While it is down, calls fail with a connection error, fast.
+	start := time.Now()
+	if err := fsys.MkdirAll(ctx(t), "ns/c", attrs0777); !errors.Is(err, wire.ErrConnection) {
+		t.Errorf("server down: got %v, want ErrConnection", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("server down: failed after %v", d)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -102,42 +103,56 @@ func rpcErr(ok func(*RPCError) bool) func(error) bool {
 }
 
 // Garbage framing (a record longer than the limit, a record too short to
-// hold an xid) drops the connection: the pending call fails at once, the
-// next call redials.
+// hold an xid) drops the connection: the pending call fails at once, is
+// sent once more on a new connection, and fails again while the server
+// keeps sending garbage; once it behaves, calls succeed.
 func TestTransportGarbageStream(t *testing.T) {
 	for name, junk := range map[string][]byte{
 		"huge record": {0xff, 0xff, 0xff, 0xff, 1, 2, 3},
 		"no xid":      {0x80, 0, 0, 2, 1, 2},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var once sync.Once
-			s := newFakeServer(t, func(fc *fakeConn) {
-				first := false
-				once.Do(func() { first = true })
-				if !first {
-					echo(fc)
-					return
-				}
+			testMisbehaving(t, func(fc *fakeConn) {
 				if _, err := fc.readCall(); err != nil {
 					return
 				}
 				fc.Write(junk)
 				fc.readCall() // hold the connection open until the client drops it
 			})
-			c := s.client(t, time.Minute)
-			start := time.Now()
-			_, err := callProc(context.Background(), c, 1)
-			if !errors.Is(err, ErrConnection) {
-				t.Fatalf("got %v, want ErrConnection", err)
-			}
-			if d := time.Since(start); d > 10*time.Second {
-				t.Errorf("failed after %v, want fast", d)
-			}
-			mustEcho(t, c, 2)
-			if n := s.accepts.Load(); n != 2 {
-				t.Errorf("%d connections, want 2 (redial)", n)
-			}
 		})
+	}
+}
+
+// testMisbehaving runs a call against a server whose connections all
+// misbehave, then lets it behave.
+func testMisbehaving(t *testing.T, misbehave func(*fakeConn)) {
+	t.Helper()
+	var behave atomic.Bool
+	s := newFakeServer(t, func(fc *fakeConn) {
+		if behave.Load() {
+			echo(fc)
+			return
+		}
+		misbehave(fc)
+	})
+	var ops []string
+	c := s.client(t, time.Minute)
+	c.observe = func(_, op string, _ time.Duration, err error) { ops = append(ops, Result(err)) }
+	start := time.Now()
+	_, err := callProc(context.Background(), c, 1)
+	if !errors.Is(err, ErrConnection) {
+		t.Fatalf("got %v, want ErrConnection", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("failed after %v, want fast", d)
+	}
+	if n := s.accepts.Load(); n != 2 || len(ops) != 2 {
+		t.Errorf("%d connections, attempts %v: want 2 (one resend on a new connection)", n, ops)
+	}
+	behave.Store(true)
+	mustEcho(t, c, 2)
+	if n := s.accepts.Load(); n != 3 {
+		t.Errorf("%d connections, want 3 (redial)", n)
 	}
 }
 
@@ -212,16 +227,9 @@ func TestTransportOutOfOrder(t *testing.T) {
 }
 
 // The server closes the connection halfway through a reply: the call fails
-// at once with ErrConnection and the next call redials.
+// at once with ErrConnection (after one resend) and the next call redials.
 func TestTransportCloseMidReply(t *testing.T) {
-	var once sync.Once
-	s := newFakeServer(t, func(fc *fakeConn) {
-		first := false
-		once.Do(func() { first = true })
-		if !first {
-			echo(fc)
-			return
-		}
+	testMisbehaving(t, func(fc *fakeConn) {
 		call, err := fc.readCall()
 		if err != nil {
 			return
@@ -231,16 +239,22 @@ func TestTransportCloseMidReply(t *testing.T) {
 		fc.Write(framed[:len(framed)/2])
 		fc.Close()
 	})
+}
+
+// A call that the connection loses is sent again on a new one: a server
+// that closes an idle connection (or restarts) costs no failed call.
+func TestTransportResendAfterIdleClose(t *testing.T) {
+	var first atomic.Bool
+	first.Store(true)
+	s := newFakeServer(t, func(fc *fakeConn) {
+		if first.Swap(false) {
+			fc.readCall() // the call is read, then the connection is dropped
+			return
+		}
+		echo(fc)
+	})
 	c := s.client(t, time.Minute)
-	start := time.Now()
-	_, err := callProc(context.Background(), c, 1)
-	if !errors.Is(err, ErrConnection) {
-		t.Fatalf("got %v, want ErrConnection", err)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("failed after %v, want fast", d)
-	}
-	mustEcho(t, c, 2)
+	mustEcho(t, c, 1)
 	if n := s.accepts.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
 	}

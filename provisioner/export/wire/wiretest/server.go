@@ -29,10 +29,12 @@ type Server struct {
 	Dir  string // the exported directory
 	Path string // the export path to mount ("/")
 
-	l        net.Listener
-	done     chan error
-	once     sync.Once
-	closeErr error
+	handleLimit int
+
+	mu      sync.Mutex
+	l       *trackingListener // nil while stopped
+	done    chan error
+	stopErr error
 }
 
 // DefaultHandleLimit is how many file handles the server remembers; older
@@ -71,41 +73,90 @@ func init() {
 
 // Listen starts a server for dir on 127.0.0.1:0; Close stops it.
 func Listen(dir string, handleLimit int) (*Server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s := &Server{Host: "127.0.0.1", Dir: dir, Path: "/", handleLimit: handleLimit}
+	if err := s.serve("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	handler := nfshelper.NewNullAuthHandler(changeFS{osfs.New(dir)})
-	s := &Server{
-		Host: "127.0.0.1",
-		Port: l.Addr().(*net.TCPAddr).Port,
-		Dir:  dir,
-		Path: "/",
-		l:    l,
-		done: make(chan error, 1),
-	}
-	go func() { s.done <- nfs.Serve(l, nfshelper.NewCachingHandler(handler, handleLimit)) }()
 	return s, nil
+}
+
+func (s *Server) serve(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	tl := &trackingListener{Listener: l}
+	// A new handler each time: a restarted server has forgotten every
+	// handle it gave out, like a server whose handles are volatile.
+	handler := nfshelper.NewNullAuthHandler(changeFS{osfs.New(s.Dir)})
+	done := make(chan error, 1)
+	s.mu.Lock()
+	s.Port = l.Addr().(*net.TCPAddr).Port
+	s.l, s.done = tl, done
+	s.mu.Unlock()
+	go func() { done <- nfs.Serve(tl, nfshelper.NewCachingHandler(handler, s.handleLimit)) }()
+	return nil
 }
 
 // Addr is host:port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
-// Close stops accepting connections and waits for the accept loop. It may
-// be called more than once.
+// Close stops the server as if it were killed: the listener and every
+// connection are closed. It may be called more than once.
 func (s *Server) Close() error {
-	s.once.Do(func() {
-		s.l.Close()
-		select {
-		case err := <-s.done:
-			if err != nil && !errors.Is(err, net.ErrClosed) {
-				s.closeErr = err
-			}
-		case <-time.After(10 * time.Second):
-			s.closeErr = errors.New("accept loop did not stop")
+	s.mu.Lock()
+	tl, done := s.l, s.done
+	s.l = nil
+	s.mu.Unlock()
+	if tl == nil {
+		return s.stopErr
+	}
+	tl.Close()
+	tl.closeConns()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			s.stopErr = err
 		}
-	})
-	return s.closeErr
+	case <-time.After(10 * time.Second):
+		s.stopErr = errors.New("accept loop did not stop")
+	}
+	return s.stopErr
+}
+
+// Restart stops the server (when running) and starts it again on the same
+// port. Handles given out before are stale afterwards.
+func (s *Server) Restart() error {
+	if err := s.Close(); err != nil {
+		return err
+	}
+	return s.serve(s.Addr())
+}
+
+// trackingListener remembers accepted connections so Close can cut them.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *trackingListener) closeConns() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+	l.conns = nil
 }
 
 // Populate writes a file below the exported directory, bypassing NFS.
