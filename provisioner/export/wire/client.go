@@ -92,7 +92,7 @@ func (c *client) conn(ctx context.Context) (*conn, error) {
 		close(ch)
 		if err != nil {
 			c.mu.Unlock()
-			return nil, fmt.Errorf("%w: dial: %v", ErrConnection, err)
+			return nil, fmt.Errorf("%w: %w: %v", ErrConnection, errDial, err)
 		}
 		if c.closed {
 			c.mu.Unlock()
@@ -131,7 +131,7 @@ func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*enc
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	err := c.callOnce(ctx, p, cr, args, decode)
-	if err != nil && errors.Is(err, ErrConnection) && ctx.Err() == nil {
+	if errors.Is(err, ErrConnection) && !errors.Is(err, errDial) && ctx.Err() == nil {
 		// The connection died under the call: typically the server closed
 		// it while it was idle, or restarted. The call is sent once more on
 		// a fresh connection, as NFS clients do. It may have been executed

@@ -13,9 +13,13 @@ import (
 )
 
 // ErrConnection is wrapped by errors that come from the connection rather
-// than from the server's answer: the connection was closed, reset, or
-// dropped because it stalled. The call may or may not have been executed.
-var ErrConnection = errors.New("rpc connection lost")
+// than from the server's answer: it could not be made, or it was closed,
+// reset, or dropped because it stalled. The call may or may not have been
+// executed.
+var ErrConnection = errors.New("rpc connection failed")
+
+// errDial marks connection errors of a dial: nothing was sent.
+var errDial = errors.New("dial")
 
 // conn is one TCP connection carrying pipelined RPC calls. A single reader
 // goroutine reads records and hands each to the caller waiting for its

@@ -56,9 +56,11 @@ func (s *session) removeAll(ctx context.Context, elems []string) error {
 // and RMDIR again. child is the entry's handle when already known.
 func (s *session) removeName(ctx context.Context, dir dirRef, name string, child *dirRef, depth int) error {
 	creds := ownerFirst(dir.attrs)
+	var rmdirErr error
 	for round := 0; ; round++ {
 		if child == nil || !child.attrs.isDir() || round > 0 {
 			err := withCreds(creds, func(cr *cred) error { return s.rmdir(ctx, dir.fh, name, cr) })
+			rmdirErr = err
 			switch statusOf(err) {
 			case 0:
 				if err == nil {
@@ -92,7 +94,7 @@ func (s *session) removeName(ctx context.Context, dir dirRef, name string, child
 			}
 		}
 		if round == 3 {
-			return fmt.Errorf("%s: directory still not empty after emptying it %d times", name, round)
+			return fmt.Errorf("%s: directory still not empty after emptying it %d times: %w", name, round, rmdirErr)
 		}
 		if err := s.emptyDir(ctx, *child, depth+1); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
