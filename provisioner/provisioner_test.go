@@ -47,7 +47,7 @@ func (e *exports) Open(_ context.Context, server, share string) (export.FS, erro
 }
 
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string // backing dir of the default export
 	other    string // backing dir of nfs-2.example:/srv/b
 	prov     *Provisioner
@@ -55,7 +55,7 @@ type fixture struct {
 	recorder *record.FakeRecorder
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, dir: t.TempDir(), other: t.TempDir(), recorder: record.NewFakeRecorder(100)}
 	f.pvs = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{nfsPathIndex: indexNFSPath})
 	f.prov = New(Config{

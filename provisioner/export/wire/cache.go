@@ -8,6 +8,7 @@ import "sync"
 type dirRef struct {
 	fh    []byte
 	attrs attrs
+	gen   uint64 // the cache generation it was learnt in (see dirCache.put)
 }
 
 type dirNode struct {
@@ -22,6 +23,10 @@ type dirCache struct {
 	root *dirNode
 	n    int // nodes inserted since the last reset (an upper bound)
 	max  int
+	// gen counts resets. A handle learnt from a parent read before a
+	// reset may be stale (a reset follows a server restart): an operation
+	// still running with it must not put it back into the fresh cache.
+	gen uint64
 }
 
 func newDirCache(root dirRef, max int) *dirCache {
@@ -42,23 +47,30 @@ func (c *dirCache) deepest(elems []string) (dirRef, int) {
 		}
 		n = next
 	}
-	return n.dirRef, i
+	ref := n.dirRef
+	ref.gen = c.gen
+	return ref, i
 }
 
 func (c *dirCache) rootRef() dirRef {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.root.dirRef
+	ref := c.root.dirRef
+	ref.gen = c.gen
+	return ref
 }
 
 // put records the directory at elems; its parent must be cached already
-// (otherwise nothing is recorded).
+// and ref must come from this generation (otherwise nothing is recorded).
 func (c *dirCache) put(elems []string, ref dirRef) {
 	if len(elems) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ref.gen != c.gen {
+		return
+	}
 	n := c.root
 	for _, e := range elems[:len(elems)-1] {
 		n = n.children[e]
@@ -115,6 +127,7 @@ func (c *dirCache) reset(root dirRef) {
 	defer c.mu.Unlock()
 	c.root = &dirNode{dirRef: root}
 	c.n = 0
+	c.gen++
 }
 
 func (c *dirCache) len() int {

@@ -6,8 +6,8 @@ import (
 )
 
 func TestDirCache(t *testing.T) {
-	ref := func(s string) dirRef { return dirRef{fh: []byte(s), attrs: attrs{typ: nf3Dir}} }
-	c := newDirCache(ref("root"), 5)
+	c := newDirCache(dirRef{fh: []byte("root")}, 5)
+	ref := func(s string) dirRef { return dirRef{fh: []byte(s), attrs: attrs{typ: nf3Dir}, gen: c.gen} }
 	c.put([]string{"a"}, ref("a"))
 	c.put([]string{"a", "b"}, ref("b"))
 	c.put([]string{"x", "y"}, ref("y")) // parent not cached: ignored
@@ -35,9 +35,17 @@ func TestDirCache(t *testing.T) {
 			t.Fatalf("len %d beyond the bound", c.len())
 		}
 	}
+	old := c.rootRef()
 	c.reset(ref("new-root"))
 	if got := c.rootRef(); string(got.fh) != "new-root" || c.len() != 0 {
 		t.Errorf("after reset: root %s, len %d", got.fh, c.len())
+	}
+	// A handle learnt before the reset is not put into the new cache.
+	stale := ref("stale")
+	stale.gen = old.gen
+	c.put([]string{"a"}, stale)
+	if _, n := c.deepest([]string{"a"}); n != 0 {
+		t.Error("a handle from before a reset was cached")
 	}
 }
 

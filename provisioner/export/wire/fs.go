@@ -108,7 +108,7 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 			}
 			a.mode = sa.mode
 		}
-		ref = dirRef{fh: fh, attrs: a}
+		ref = dirRef{fh: fh, attrs: a, gen: parent.gen}
 		return nil
 	})
 	switch statusOf(err) {
@@ -149,6 +149,7 @@ func (s *session) lookupDir(ctx context.Context, parent dirRef, path []string) (
 	if err != nil {
 		return dirRef{}, err
 	}
+	ref.gen = parent.gen
 	if !ref.attrs.isDir() {
 		return dirRef{}, fmt.Errorf("%s: %w", strings.Join(path, "/"), &StatusError{Status: nfsc.NFS3ErrNotDir})
 	}
@@ -204,6 +205,7 @@ func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {
 		return attrs{}, err
 	}
 	if ref.attrs.isDir() {
+		ref.gen = parent.gen
 		s.cache.put(elems, ref)
 	}
 	return ref.attrs, nil

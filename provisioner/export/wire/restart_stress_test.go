@@ -1,0 +1,76 @@
+package wire_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nfs-subdir/provisioner/provisioner/export"
+	"github.com/nfs-subdir/provisioner/provisioner/export/wire"
+)
+
+// 100 concurrent provisions, each retried until it succeeds as the
+// provisioner's controller would, while the server is killed and restarted
+// (forgetting every handle) three times: every directory ends up made,
+// nothing panics, and each retry is needed only across a restart.
+func TestProvisionAcrossRestarts(t *testing.T) {
+	const claims, restarts = 100, 3
+	srv, fsys := openInProcess(t, wire.Options{Timeout: 5 * time.Second})
+	must(t, fsys.MkdirAll(ctx(t), "ns", attrs0777))
+
+	var mu sync.Mutex
+	kinds := map[string]int{}
+	var done atomic.Int32
+	var failures atomic.Int32
+	progress := make(chan struct{}, claims)
+	var wg sync.WaitGroup
+	for i := 0; i < claims; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			p := fmt.Sprintf("ns/pvc-%03d", i)
+			for {
+				err := fsys.MkdirAll(c, p, export.DirAttrs{Mode: 0o750, UID: 1000, GID: 1000})
+				if err == nil {
+					break
+				}
+				failures.Add(1)
+				mu.Lock()
+				kinds[err.Error()]++
+				mu.Unlock()
+				if c.Err() != nil {
+					t.Errorf("%s: gave up: %v", p, err)
+					return
+				}
+			}
+			done.Add(1)
+			progress <- struct{}{}
+		}(i)
+	}
+	// Restart after every quarter of the claims has been provisioned.
+	for r := 1; r <= restarts; r++ {
+		for done.Load() < int32(r*claims/(restarts+1)) {
+			select {
+			case <-progress:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no progress: %d of %d done", done.Load(), claims)
+			}
+		}
+		must(t, srv.Restart())
+	}
+	wg.Wait()
+	for i := 0; i < claims; i++ {
+		fi, err := os.Stat(filepath.Join(srv.Dir, "ns", fmt.Sprintf("pvc-%03d", i)))
+		if err != nil || !fi.IsDir() {
+			t.Errorf("pvc-%03d: %v", i, err)
+		}
+	}
+	t.Logf("%d claims, %d restarts, %d failed attempts retried: %v", claims, restarts, failures.Load(), kinds)
+}
