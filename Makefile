@@ -31,11 +31,12 @@ $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION):
 
 .PHONY: test-unit
 test-unit: ## unit + contract tests (in-process NFS server; Ganesha too when the test bed is up)
-	go test -count=1 ./...
+	go test -count=1 ./... 2>&1 | tee /tmp/nfsp-unit.log; exit $${PIPESTATUS[0]}
 
 .PHONY: testbed-build
 testbed-build: ## build and cache etcd, kube binaries, kwok, helm
 	e2e/testbed/build.sh
+	e2e/testbed/build-helm.sh
 
 .PHONY: testbed-up
 testbed-up: build testbed-build ## start etcd, apiserver, controller-manager, scheduler, kwok, rpcbind, Ganesha
@@ -51,8 +52,15 @@ test-e2e: testbed-up ## end-to-end suite and chart/deploy checks on the test bed
 	  go test -count=1 -tags e2e -timeout 40m -v ./e2e/... 2>&1 | tee $(TESTBED_DIR)/e2e.log; rc=$${PIPESTATUS[0]}; \
 	  if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; fi; exit $$rc
 
+.PHONY: chart-check
+chart-check: testbed-up ## helm lint/template/schema and deploy/ checks against the test bed's apiserver
+	e2e/chart/check.sh
+
 .PHONY: test
-test: lint test-unit test-e2e ## everything CI runs
+test: lint testbed-up ## everything CI runs: lint, unit + contract (Ganesha required), e2e, chart checks
+	$(MAKE) test-unit NFSP_REQUIRE_GANESHA=1 NFSP_REQUIRE_HELM=1
+	$(MAKE) test-e2e
+	$(MAKE) chart-check
 
 .PHONY: demo
 demo: testbed-up ## the StatefulSet walkthrough on the local test bed
