@@ -58,7 +58,7 @@ chart-check: testbed-up ## helm lint/template/schema and deploy/ checks against 
 
 .PHONY: test
 test: lint testbed-up ## everything CI runs: lint, unit + contract (Ganesha required), e2e, chart checks
-	$(MAKE) test-unit NFSP_REQUIRE_GANESHA=1 NFSP_REQUIRE_HELM=1
+	NFSP_REQUIRE_GANESHA=1 NFSP_REQUIRE_HELM=1 $(MAKE) test-unit
 	$(MAKE) test-e2e
 	$(MAKE) chart-check
 
