@@ -136,23 +136,30 @@ func (s *Server) Restart() error {
 // trackingListener remembers accepted connections so Close can cut them.
 type trackingListener struct {
 	net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		l.mu.Lock()
-		l.conns = append(l.conns, c)
-		l.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed { // accepted while the server was being stopped
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns = append(l.conns, c)
+	return c, nil
 }
 
 func (l *trackingListener) closeConns() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closed = true
 	for _, c := range l.conns {
 		c.Close()
 	}
