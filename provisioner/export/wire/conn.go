@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,10 +143,19 @@ func (c *conn) roundTrip(ctx context.Context, xid uint32, msg []byte) ([]byte, e
 	sent := c.now()
 	deadline, _ := ctx.Deadline()
 	c.wmu.Lock()
-	c.nc.SetWriteDeadline(deadline)
-	_, err := c.nc.Write(msg)
+	err := ctx.Err() // the deadline may have passed while waiting for the lock
+	n := 0
+	if err == nil {
+		c.nc.SetWriteDeadline(deadline)
+		n, err = c.nc.Write(msg)
+	}
 	c.wmu.Unlock()
 	if err != nil {
+		if n == 0 && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+			// Out of time before a byte was sent: the stream is intact.
+			c.forget(xid)
+			return nil, fmt.Errorf("sending the call: %w", context.DeadlineExceeded)
+		}
 		// A partly written record corrupts the stream for every caller.
 		c.drop(fmt.Errorf("write: %v", err))
 		return nil, c.deadErr()
@@ -162,16 +172,21 @@ func (c *conn) roundTrip(ctx context.Context, xid uint32, msg []byte) ([]byte, e
 		}
 		return nil, c.deadErr()
 	case <-ctx.Done():
-		c.mu.Lock()
-		if c.pending != nil {
-			delete(c.pending, xid)
-		}
-		c.mu.Unlock()
+		c.forget(xid)
 		if c.lastRecv.Load() < sent {
 			c.drop(errors.New("stalled: no data received since a call that timed out was sent"))
 		}
 		return nil, ctx.Err()
 	}
+}
+
+// forget stops waiting for xid's reply; a late reply is discarded.
+func (c *conn) forget(xid uint32) {
+	c.mu.Lock()
+	if c.pending != nil {
+		delete(c.pending, xid)
+	}
+	c.mu.Unlock()
 }
 
 // close drops the connection and waits for its reader to exit.

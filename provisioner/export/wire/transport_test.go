@@ -490,3 +490,20 @@ func (a *atomic32) add() int {
 	a.n++
 	return a.n
 }
+
+// A call whose deadline has passed before it is sent fails without
+// touching the connection.
+func TestTransportExpiredContext(t *testing.T) {
+	s := newFakeServer(t, echo)
+	c := s.client(t, 5*time.Second)
+	mustEcho(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel()
+	if _, err := callProc(ctx, c, 2); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrConnection) {
+		t.Fatalf("got %v, want DeadlineExceeded", err)
+	}
+	mustEcho(t, c, 3)
+	if n := s.accepts.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
