@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
 // dialTCP connects to host:port, from a privileged source port (1023 down
 // to 512) when privileged is set.
 func dialTCP(ctx context.Context, host string, port int, privileged bool) (net.Conn, error) {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]") // "[::1]" as well as "::1"
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if !privileged {
 		var d net.Dialer

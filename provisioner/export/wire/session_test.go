@@ -196,3 +196,22 @@ func TestJukeboxRetry(t *testing.T) {
 		t.Errorf("observed %v", ops)
 	}
 }
+
+func TestDialIPv6Literal(t *testing.T) {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, host := range []string{"::1", "[::1]"} {
+		nc, err := dialTCP(ctx, host, port, false)
+		if err != nil {
+			t.Errorf("dial %s: %v", host, err)
+			continue
+		}
+		nc.Close()
+	}
+}
