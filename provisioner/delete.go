@@ -49,7 +49,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 	defer cancel()
 	fsys, err := p.cfg.Opener.Open(ctx, loc.server, loc.share)
 	if err != nil {
-		return fmt.Errorf("open export %s:%s: %w%s", loc.server, loc.share, err, hint(err))
+		return fmt.Errorf("open export %s:%s: %w%s", loc.server, loc.share, err, openHint(err))
 	}
 	switch loc.onDelete {
 	case OnDeleteDelete:

@@ -104,7 +104,7 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	fsys, err := p.cfg.Opener.Open(ctx, server, share)
 	if err != nil {
 		// Nothing was created: whatever state the claim was in still holds.
-		return nil, controller.ProvisioningNoChange, fmt.Errorf("open export %s:%s: %w%s", server, share, err, hint(err))
+		return nil, controller.ProvisioningNoChange, fmt.Errorf("open export %s:%s: %w%s", server, share, err, openHint(err))
 	}
 	if err := fsys.MkdirAll(ctx, dir, attrs); err != nil {
 		state := controller.ProvisioningInBackground // the MKDIR may have reached the server
@@ -171,6 +171,17 @@ func className(sc *storagev1.StorageClass) string {
 		return "(none)"
 	}
 	return fmt.Sprintf("%q", sc.GetName())
+}
+
+// openHint says what to check when an export cannot be mounted.
+func openHint(err error) string {
+	switch {
+	case errors.Is(err, export.ErrPermission):
+		return "; the server refused to mount it: give the export path exactly as the server exports it (NFS_PATH or the class's share parameter) and check the server allows this client"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "; the NFS server did not answer in time: check it is up and reachable from the provisioner; this is retried"
+	}
+	return "; check the server name (NFS_SERVER or the class's server parameter) and that it serves NFSv3 over TCP; this is retried"
 }
 
 // hint adds what to do about the common NFS errors.
