@@ -238,7 +238,9 @@ func newOpener(cfg *Config, m *metrics.NFS) (export.Opener, func(), error) {
 		MountPort:      cfg.MountPort,
 		Timeout:        cfg.NFSTimeout,
 		PrivilegedPort: cfg.PrivilegedPort,
-		Observer:       m.Observe,
+		Observer: func(server, op string, d time.Duration, err error) {
+			m.Observe(server, op, d, wire.Result(err))
+		},
 	})
 	return o, func() { _ = o.Close() }, nil
 }

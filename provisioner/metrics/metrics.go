@@ -4,13 +4,9 @@
 package metrics
 
 import (
-	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
 const namespace = "nfs_subdir_provisioner"
@@ -34,29 +30,8 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 	return m
 }
 
-// Observe records one round trip.
-func (m *NFS) Observe(server, op string, d time.Duration, err error) {
-	m.Duration.WithLabelValues(server, op, Result(err)).Observe(d.Seconds())
-}
-
-// Result is a small, fixed set of label values for an operation's outcome.
-func Result(err error) string {
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.Is(err, export.ErrNotExist):
-		return "not_found"
-	case errors.Is(err, export.ErrExist):
-		return "exists"
-	case errors.Is(err, export.ErrPermission):
-		return "permission_denied"
-	case errors.Is(err, export.ErrNotDir):
-		return "not_dir"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	default:
-		return "error"
-	}
+// Observe records one round trip; result is a short, fixed label such as
+// "ok", "timeout" or an NFS status name (wire.Result).
+func (m *NFS) Observe(server, op string, d time.Duration, result string) {
+	m.Duration.WithLabelValues(server, op, result).Observe(d.Seconds())
 }
