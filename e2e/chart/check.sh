@@ -81,7 +81,7 @@ for n in "$ns:restricted" "$ns_baseline:baseline"; do
 	"$kubectl" label --overwrite namespace "${n%:*}" "pod-security.kubernetes.io/warn=${n#*:}" >/dev/null ||
 		die "cannot label namespace ${n%:*}"
 done
-echo "chart-check: helm $("$helm" version --template '{{.Version}}'), kubectl $kubectl, server $("$kubectl" version -o json | jq -r .serverVersion.gitVersion)"
+echo "chart-check: helm $("$helm" version --template '{{.Version}}'), kubectl $kubectl, server $("$kubectl" get --raw /version | jq -r .gitVersion)"
 
 # ServiceMonitor: the test bed has no prometheus-operator. A stub CRD with a structural schema of
 # the ServiceMonitor fields the chart uses (same names and types as prometheus-operator's v1)
@@ -170,6 +170,15 @@ if out="$(render nfs-subdir-provisioner "$d" --set nfs.server=$server --set nfs.
 	dep='(.[] | select(.kind=="Deployment"))'
 	pod="$dep.spec.template.spec"
 	ctr="$pod.containers[0]"
+	# Controls: the same checks must be able to fail.
+	sed 's/readOnlyRootFilesystem: true/readOnlyRootFilesytem: true/' "$d" >"$work/typo.yaml"
+	if server_dry_run "$work/typo.yaml" >/dev/null; then fail "control: apiserver refuses a misspelt field" "accepted"; else pass "control: apiserver refuses a misspelt field"; fi
+	if render ctl "$work/root.yaml" --set nfs.server=$server --set backend.type=mounted >/dev/null &&
+		server_dry_run "$work/root.yaml" >/dev/null && grep -q 'would violate PodSecurity "restricted' <<<"$dry_out"; then
+		pass "control: Pod Security warns about the root mounted-backend pod in the restricted namespace"
+	else
+		fail "control: Pod Security warns about the root mounted-backend pod in the restricted namespace" "$dry_out"
+	fi
 	expect "defaults: kinds" "$d" '[.[].kind] | sort == ["ClusterRole","ClusterRoleBinding","Deployment","Role","RoleBinding","Service","ServiceAccount","StorageClass"]'
 	expect "defaults: class nfs-client, anchor's provisioner name and parameters" "$d" \
 		'.[] | select(.kind=="StorageClass") | .metadata.name=="nfs-client" and .provisioner=="cluster.local/nfs-subdir-provisioner-nfs-subdir-external-provisioner" and .parameters=={"archiveOnDelete":"true"} and .reclaimPolicy=="Delete" and .volumeBindingMode=="Immediate" and .allowVolumeExpansion==true and (has("mountOptions")|not)'
