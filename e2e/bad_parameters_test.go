@@ -17,6 +17,8 @@ func TestBadClassParameters(t *testing.T) {
 		{"unknown parameter", map[string]string{"archiveOnDelet": "false"}, "archiveOnDelet"},
 		{"archiveOnDelete not a boolean", map[string]string{"archiveOnDelete": "maybe"}, "archiveOnDelete"},
 		{"onDelete not a policy", map[string]string{"onDelete": "shred"}, "onDelete"},
+		// Stricter than nfs-subdir-external-provisioner, where onDelete silently wins.
+		{"onDelete contradicting archiveOnDelete", map[string]string{"onDelete": "archive", "archiveOnDelete": "false"}, "onDelete"},
 		{"mode not octal", map[string]string{"mode": "rwxr-xr-x"}, "mode"},
 		{"mode out of range", map[string]string{"mode": "77777"}, "mode"},
 		{"uid not a number", map[string]string{"uid": "nobody"}, "uid"},

@@ -36,8 +36,8 @@ func TestDeletePolicies(t *testing.T) {
 		assertFileContent(t, marker, content)
 		assertNotExists(t, archived(dir))
 	})
-	t.Run("onDelete archive overrides archiveOnDelete false", func(t *testing.T) {
-		dir, marker, content := provisionAndDelete(t, map[string]string{"onDelete": "archive", "archiveOnDelete": "false"})
+	t.Run("onDelete archive archives the directory with its data", func(t *testing.T) {
+		dir, marker, content := provisionAndDelete(t, map[string]string{"onDelete": "archive"})
 		assertNotExists(t, dir)
 		assertFileContent(t, filepath.Join(archived(dir), filepath.Base(marker)), content)
 	})

@@ -49,7 +49,9 @@ func poll(t *testing.T, what string, timeout time.Duration, condition func(ctx c
 		if done {
 			return true, nil
 		}
-		lastErr = err
+		if ctx.Err() == nil { // keep the condition's own reason, not the deadline's
+			lastErr = err
+		}
 		return false, nil
 	})
 	if err != nil {
@@ -157,6 +159,11 @@ func waitClaimBoundWithin(t *testing.T, namespace, name string, timeout time.Dur
 	t.Helper()
 	var claim *corev1.PersistentVolumeClaim
 	var volume *corev1.PersistentVolume
+	t.Cleanup(func() {
+		if t.Failed() && (volume == nil || volume.Status.Phase != corev1.VolumeBound) {
+			logClaimEvents(t, namespace, name)
+		}
+	})
 	poll(t, fmt.Sprintf("claim %s/%s to be Bound", namespace, name), timeout, func(ctx context.Context) (bool, error) {
 		var err error
 		claim, err = suite.cluster.clientset.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -267,4 +274,38 @@ func assertNoVolumeForClaim(t *testing.T, claim *corev1.PersistentVolumeClaim) {
 			t.Errorf("PV %s exists; want none for claim %s/%s", volume.Name, claim.Namespace, claim.Name)
 		}
 	}
+}
+
+// logClaimEvents logs the Events of a claim, to explain why it did not bind.
+func logClaimEvents(t *testing.T, namespace, name string) {
+	t.Helper()
+	events, err := suite.cluster.clientset.CoreV1().Events(namespace).List(context.Background(), metav1.ListOptions{
+		FieldSelector: fields.Set{"involvedObject.kind": "PersistentVolumeClaim", "involvedObject.name": name}.AsSelector().String(),
+	})
+	if err != nil {
+		t.Logf("listing events of claim %s/%s: %v", namespace, name, err)
+		return
+	}
+	for _, event := range events.Items {
+		t.Logf("event on claim %s/%s: %s %s (x%d): %s", namespace, name, event.Type, event.Reason, event.Count, event.Message)
+	}
+}
+
+// failedProvisionings counts the ProvisioningFailed Warnings recorded for a claim, repeats included.
+func failedProvisionings(ctx context.Context, claim *corev1.PersistentVolumeClaim) (int32, error) {
+	events, err := suite.cluster.clientset.CoreV1().Events(claim.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.Set{
+			"involvedObject.kind": "PersistentVolumeClaim",
+			"involvedObject.uid":  string(claim.UID),
+			"reason":              warningReason,
+		}.AsSelector().String(),
+	})
+	if err != nil {
+		return 0, err
+	}
+	var count int32
+	for _, event := range events.Items {
+		count += max(event.Count, 1)
+	}
+	return count, nil
 }

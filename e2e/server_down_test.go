@@ -34,6 +34,13 @@ func TestNFSServerDown(t *testing.T) {
 		waitWarningEvent(t, claim, warningReason)
 		assertNoVolumeForClaim(t, claim)
 	})
+	t.Run("provisioning is retried while the server is down", func(t *testing.T) {
+		poll(t, "a second failed provisioning attempt", eventTimeout, func(ctx context.Context) (bool, error) {
+			count, err := failedProvisionings(ctx, claim)
+			return count >= 2, fmt.Errorf("%d failed attempts (%v)", count, err)
+		})
+		assertNoVolumeForClaim(t, claim)
+	})
 	t.Run("readyz reports not ready while the server is down", func(t *testing.T) {
 		waitReadyzStatus(t, func(status int) bool { return status != http.StatusOK }, "not 200")
 	})
