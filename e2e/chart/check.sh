@@ -76,6 +76,11 @@ for _ in $(seq 60); do
 done
 "$kubectl" get --raw /readyz >/dev/null 2>&1 || die "apiserver at $KUBECONFIG is not ready"
 for n in "$ns:restricted" "$ns_baseline:baseline"; do
+	# A previous run's namespace may still be terminating: wait for it to go, then make a new one.
+	if [[ "$("$kubectl" get namespace "${n%:*}" -o jsonpath='{.status.phase}' 2>/dev/null)" == Terminating ]]; then
+		"$kubectl" wait --for=delete "namespace/${n%:*}" --timeout=180s >/dev/null 2>&1 ||
+			die "namespace ${n%:*} is stuck terminating"
+	fi
 	"$kubectl" get namespace "${n%:*}" >/dev/null 2>&1 || "$kubectl" create namespace "${n%:*}" >/dev/null ||
 		die "cannot create namespace ${n%:*}"
 	"$kubectl" label --overwrite namespace "${n%:*}" "pod-security.kubernetes.io/warn=${n#*:}" >/dev/null ||
@@ -312,22 +317,24 @@ fi
 # a token of the chart's ServiceAccount, and the bed's NFS server: a claim on the chart's class
 # must be provisioned (directory on the export, Bound) and archived on delete. Needs the binary
 # (make build) and the test bed's E2E_* variables; skipped (and said so) otherwise.
+# smoke BACKEND: for "mounted", the export's local directory on the bed stands in for the NFS
+# volume kubelet would mount at the chart's mount root.
 smoke() {
-	local rel=nfsp-chart-smoke class=nfsp-chart-smoke
+	local backend="$1" rel="nfsp-smoke-$1" class="nfsp-smoke-$1"
 	local bin="${E2E_PROVISIONER_BIN:-$root/bin/nfs-subdir-provisioner}"
 	if [[ ! -x "$bin" || -z "${E2E_NFS_SERVER:-}" || -z "${E2E_NFS_PATH:-}" || -z "${E2E_EXPORT_DIR:-}" ]]; then
 		echo "skip  chart ServiceAccount smoke: needs $bin and E2E_NFS_SERVER/E2E_NFS_PATH/E2E_EXPORT_DIR (test bed env)"
 		return 0
 	fi
-	local name="chart install: provisioner under the chart's ServiceAccount provisions and archives a claim"
+	local name="chart install ($backend backend): provisioner under the chart's ServiceAccount provisions and archives a claim"
 	local out
 	if ! out="$("$helm" upgrade --install "$rel" "$chart" --namespace "$ns" --timeout 60s \
 		--set replicaCount=0 --set nfs.server="$E2E_NFS_SERVER" --set nfs.path="$E2E_NFS_PATH" \
-		--set storageClass.name=$class 2>&1)"; then
+		--set storageClass.name="$class" --set backend.type="$backend" 2>&1)"; then
 		fail "$name" "helm install: $out"
 		return 0
 	fi
-	pass "helm install (real objects) with nfs.server, nfs.path and a class name"
+	pass "helm install ($backend backend, real objects) with nfs.server, nfs.path and a class name"
 	local m="$work/smoke-manifest.yaml"
 	"$helm" get manifest "$rel" --namespace "$ns" >"$m"
 	local sa token kc="$work/smoke.kubeconfig" port
@@ -342,7 +349,7 @@ smoke() {
 	# The Deployment's container args and env, as kubelet would pass them.
 	local -a args envs
 	mapfile -t args < <(q "$m" '.[] | select(.kind=="Deployment") | .spec.template.spec.containers[0].args[]' | jq -r . |
-		sed "s/^--metrics-address=.*/--metrics-address=127.0.0.1:$port/")
+		sed -e "s|^--metrics-address=.*|--metrics-address=127.0.0.1:$port|" -e "s|^--mount-root=.*|--mount-root=$E2E_EXPORT_DIR|")
 	mapfile -t envs < <(q "$m" '.[] | select(.kind=="Deployment") | .spec.template.spec.containers[0].env[] | "\(.name)=\(.value // "")"' | jq -r . |
 		sed "s/^POD_NAMESPACE=.*/POD_NAMESPACE=$ns/")
 	local log="$work/smoke-provisioner.log"
@@ -407,7 +414,8 @@ smoke() {
 	fi
 	"$helm" uninstall "$rel" --namespace "$ns" >/dev/null 2>&1 || true
 }
-smoke
+smoke wire
+smoke mounted
 
 # --- bad values refused --------------------------------------------------------------------------
 # refuse NAME WANT ARGS...: helm template must fail and say WANT (case-insensitive).
