@@ -113,7 +113,7 @@ server_dry_run() {
 	rc=$?
 	if [[ $rc -ne 0 ]]; then
 		local bad
-		bad="$(grep -v -e '^[a-z.]*/' -e '^Warning:' -e '(AlreadyExists)' <<<"$dry_out" || true)"
+		bad="$(grep -v -e '^[a-z0-9.-]*/[^ ]*$' -e '^Warning:' -e '(AlreadyExists)' <<<"$dry_out" || true)"
 		if [[ -n "$bad" ]]; then
 			echo "$dry_out"
 			return 1
