@@ -312,3 +312,71 @@ func durationQuantile(values []time.Duration, q float64) time.Duration {
 }
 
 const mib = 1024 * 1024
+
+// bedCPU is the CPU time of the test bed's components (their PIDs from $E2E_TESTBED_DIR/pids) and
+// of the whole machine, to show what a run's time was spent on.
+type bedCPU struct {
+	components map[string]float64 // CPU seconds by component
+	busy, all  float64            // machine: non-idle and total CPU seconds (all cores)
+}
+
+var bedComponents = []string{"kube-apiserver", "etcd", "kube-controller-manager", "ganesha"}
+
+func readBedCPU() bedCPU {
+	out := bedCPU{components: map[string]float64{}}
+	if dir := os.Getenv("E2E_TESTBED_DIR"); dir != "" {
+		for _, name := range bedComponents {
+			raw, err := os.ReadFile(dir + "/pids/" + name + ".pid")
+			if err != nil {
+				continue
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+			if err != nil {
+				continue
+			}
+			if st, err := readProcStats(pid); err == nil {
+				out.components[name] = st.cpuSeconds
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(raw), "\n")
+		fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+		for i, field := range fields[1:] {
+			v, err := strconv.ParseFloat(field, 64)
+			if err != nil || i >= 8 {
+				continue
+			}
+			out.all += v / clockTicks
+			if i != 3 && i != 4 { // idle, iowait
+				out.busy += v / clockTicks
+			}
+		}
+	}
+	return out
+}
+
+// minus is the CPU used between two readings.
+func (c bedCPU) minus(before bedCPU) bedCPU {
+	out := bedCPU{components: map[string]float64{}, busy: c.busy - before.busy, all: c.all - before.all}
+	for name, v := range c.components {
+		if prior, ok := before.components[name]; ok {
+			out.components[name] = v - prior
+		}
+	}
+	return out
+}
+
+func (c bedCPU) String() string {
+	parts := []string{}
+	for _, name := range bedComponents {
+		if v, ok := c.components[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1fs", name, v))
+		}
+	}
+	utilisation := 0.0
+	if c.all > 0 {
+		utilisation = 100 * c.busy / c.all
+	}
+	return fmt.Sprintf("%s; machine %.0f%% busy (%.1f of %.1f CPU s)", strings.Join(parts, ", "), utilisation, c.busy, c.all)
+}

@@ -265,6 +265,7 @@ type benchResult struct {
 	heapInuse                        float64
 	rtProvision, rtDelete            map[string]float64 // client-side NFS round trips by operation
 	nfsProvision, nfsDelete          histogram          // their latency
+	bedProvision, bedDelete          bedCPU             // CPU of the test bed's components
 	provisionFailures                float64
 	dirsMade, dirsArchived, dirsLeft int // server side: entries in the export's directory
 	pcap                             *pcapCounts
@@ -397,6 +398,7 @@ func (b *bench) runClaims(t *testing.T, prov *provisionerProcess, n int, name st
 	}
 
 	// Provision.
+	bedBefore := readBedCPU()
 	start := time.Now()
 	b.forEach(t, n, func(ctx context.Context, i int) error {
 		_, err := b.client.CoreV1().PersistentVolumeClaims(namespace).Create(ctx, benchClaim(benchClaimName(i), className), metav1.CreateOptions{})
@@ -412,6 +414,8 @@ func (b *bench) runClaims(t *testing.T, prov *provisionerProcess, n int, name st
 		return bound == n, fmt.Errorf("%d of %d claims Bound", bound, n)
 	})
 	provisioned := b.scrapeAndStat(t, prov)
+	bedProvisioned := readBedCPU()
+	result.bedProvision = bedProvisioned.minus(bedBefore)
 	tracker.mu.Lock()
 	result.annotated = latest(tracker.annotated, start)
 	result.pvs = latest(tracker.pvSeen, start)
@@ -444,6 +448,7 @@ func (b *bench) runClaims(t *testing.T, prov *provisionerProcess, n int, name st
 	result.deleted = latest(tracker.pvGone, deleteStart)
 	tracker.mu.Unlock()
 	deleted := b.scrapeAndStat(t, prov)
+	result.bedDelete = readBedCPU().minus(bedProvisioned)
 	deleteRT := capture.checkpoint()
 	result.pcap = capture.finish(t, provisionRT, deleteRT)
 	result.dirsArchived = countEntries(t, suite.env.exportDir, "archived-"+namespace+"-")
@@ -634,6 +639,8 @@ func (b *bench) printTable(results []benchResult) {
 			r.name, opList(r.rtProvision), opList(r.rtDelete), r.provisionFailures)
 		fmt.Fprintf(&s, "  %s: NFS round-trip latency p50/p99 provisioning %.1f/%.1fms, deleting %.1f/%.1fms\n",
 			r.name, r.nfsProvision.quantile(0.5)*1000, r.nfsProvision.quantile(0.99)*1000, r.nfsDelete.quantile(0.5)*1000, r.nfsDelete.quantile(0.99)*1000)
+		fmt.Fprintf(&s, "  %s: CPU while provisioning+binding: provisioner %.1fs, %s\n", r.name, r.cpuProvision, r.bedProvision)
+		fmt.Fprintf(&s, "  %s: CPU while deleting: provisioner %.1fs, %s\n", r.name, r.cpuDelete, r.bedDelete)
 		if r.pcap != nil {
 			fmt.Fprintf(&s, "  %s: NFS calls on the wire (tcpdump, server side of the provisioner's connections) provisioning %s; deleting %s%s\n",
 				r.name, opList(r.pcap.provision), opList(r.pcap.delete), r.pcap.note)

@@ -83,6 +83,7 @@ func run(ctx context.Context, cfg *Config) error {
 	restConfig.QPS = float32(cfg.KubeAPIQPS)
 	restConfig.Burst = cfg.KubeAPIBurst
 	restConfig.UserAgent = "nfs-subdir-provisioner/" + version
+	useProtobuf(restConfig)
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
@@ -98,7 +99,8 @@ func run(ctx context.Context, cfg *Config) error {
 	}
 	defer closeOpener()
 
-	factory := informers.NewSharedInformerFactory(client, controller.DefaultResyncPeriod)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, controller.DefaultResyncPeriod,
+		informers.WithTransform(stripManagedFields))
 	pvInformer := factory.Core().V1().PersistentVolumes().Informer()
 	claimInformer := factory.Core().V1().PersistentVolumeClaims().Informer()
 	classInformer := factory.Storage().V1().StorageClasses().Informer()
@@ -138,7 +140,7 @@ func run(ctx context.Context, cfg *Config) error {
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](500*time.Millisecond, cfg.RetryMax),
 		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(cfg.KubeAPIQPS), cfg.KubeAPIBurst)},
 	)
-	ctrl := controller.NewProvisionController(ctx, client, cfg.ProvisionerName, prov,
+	ctrl := controller.NewProvisionController(ctx, libraryClient{client}, cfg.ProvisionerName, prov,
 		controller.LeaderElection(false), // done below, so losing it exits cleanly
 		controller.Threadiness(cfg.Workers),
 		controller.RateLimiter(rateLimiter),

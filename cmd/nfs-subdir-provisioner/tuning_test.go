@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+)
+
+func TestLibraryClientDropsOnlyProvisioningEvents(t *testing.T) {
+	real := fake.NewClientset()
+	events := libraryClient{real}.CoreV1().Events("")
+	sink := &typedcorev1.EventSinkImpl{Interface: events} // what the library's broadcaster writes to
+	newEvent := func(name, eventType, reason string) *v1.Event {
+		return &v1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Type: eventType, Reason: reason}
+	}
+	for _, e := range []*v1.Event{
+		newEvent("a", v1.EventTypeNormal, "Provisioning"),
+		newEvent("b", v1.EventTypeNormal, "ProvisioningSucceeded"),
+		newEvent("c", v1.EventTypeWarning, "ProvisioningFailed"),
+		newEvent("d", v1.EventTypeWarning, "Provisioning"), // not the library's Normal one: kept
+	} {
+		if _, err := sink.Create(e); err != nil {
+			t.Fatalf("create %s: %v", e.Name, err)
+		}
+	}
+	list, err := real.CoreV1().Events("ns").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range list.Items {
+		got[e.Name] = true
+	}
+	if got["a"] || !got["b"] || !got["c"] || !got["d"] {
+		t.Errorf("events written: %v; want b, c and d (not the Normal Provisioning one)", got)
+	}
+	// Every other client passes through.
+	if _, err := (libraryClient{real}).CoreV1().PersistentVolumes().Create(context.Background(), &v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := real.CoreV1().PersistentVolumes().Get(context.Background(), "pv", metav1.GetOptions{}); err != nil {
+		t.Errorf("PV created through libraryClient is not in the clientset: %v", err)
+	}
+}
+
+func TestStripManagedFields(t *testing.T) {
+	claim := &v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
+		Name:          "c",
+		Annotations:   map[string]string{"k": "v"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+	}}
+	out, err := stripManagedFields(claim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*v1.PersistentVolumeClaim)
+	if got.ManagedFields != nil || got.Annotations["k"] != "v" || got.Name != "c" {
+		t.Errorf("after transform: %+v", got.ObjectMeta)
+	}
+	// Tombstones and other objects pass unchanged.
+	if out, err := stripManagedFields("x"); err != nil || out != "x" {
+		t.Errorf("non-object: %v %v", out, err)
+	}
+}
