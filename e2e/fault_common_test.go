@@ -1,0 +1,709 @@
+//go:build e2e
+
+package e2e
+
+// Shared machinery of the fault suite (fault_*_test.go, tests named TestFault*). Each case starts
+// its own provisioner process(es) under its own PROVISIONER_NAME and StorageClass, so the suite's
+// shared provisioner ignores its claims, drives a burst of claims through a fault, and reports the
+// same figures: claims, bound, orphan directories, duplicate PVs, panics in the logs, provisioner
+// restarts, recovery time.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+)
+
+const (
+	// defaultFaultClaims keeps `make test` well inside CI's budget; `make test-faults` sets
+	// E2E_FAULT_CLAIMS=300.
+	defaultFaultClaims = 40
+	faultSettleTimeout = 5 * time.Minute
+	// Short Lease timings for the fault provisioners, so a SIGKILLed leader's Lease expires fast.
+	faultLeaseDuration = 5 * time.Second
+	faultRenewDeadline = 3 * time.Second
+	faultRetryPeriod   = 500 * time.Millisecond
+)
+
+// faultClaimCount is E2E_FAULT_CLAIMS, or the default.
+func faultClaimCount(t *testing.T) int {
+	t.Helper()
+	value := os.Getenv("E2E_FAULT_CLAIMS")
+	if value == "" {
+		return defaultFaultClaims
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n < 5 {
+		t.Fatalf("E2E_FAULT_CLAIMS=%q: want a number >= 5", value)
+	}
+	return n
+}
+
+// testbedDir is the local test bed's directory (pid files, scripts' state); the fault cases that
+// signal the bed's processes need it and are skipped elsewhere (kind).
+func testbedDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("E2E_TESTBED_DIR")
+	if dir == "" {
+		t.Skip("E2E_TESTBED_DIR is not set: this fault case signals the local test bed's processes")
+	}
+	return dir
+}
+
+// faultRun is one fault case: its provisioner name, class, namespace and processes.
+type faultRun struct {
+	name       string // PROVISIONER_NAME and the class's provisioner
+	namespace  string
+	class      *storagev1.StorageClass
+	claims     int
+	kubeconfig string
+	dir        string
+
+	mu    sync.Mutex
+	procs []*provisionerProcess // every process started, for the log scan
+}
+
+// newFaultRun makes the namespace, a ServiceAccount kubeconfig and the default class of a case.
+func newFaultRun(t *testing.T, prefix string, claims int) *faultRun {
+	t.Helper()
+	ctx := testContext(t)
+	suffix := strconv.FormatUint(rand.Uint64()%1e8, 36)
+	r := &faultRun{
+		name:      "e2e.nfs-subdir-provisioner/fault-" + prefix + "-" + suffix,
+		namespace: createNamespace(t, "fault-"+prefix),
+		claims:    claims,
+		dir:       t.TempDir(),
+	}
+	var err error
+	if r.kubeconfig, err = suite.cluster.writeServiceAccountKubeconfig(ctx, r.dir); err != nil {
+		t.Fatal(err)
+	}
+	r.class = r.createClass(t, nil)
+	t.Cleanup(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, p := range r.procs {
+			if !p.running() {
+				continue // killed by the case, or exited (counted by the case)
+			}
+			if err := p.stop(); err != nil {
+				t.Errorf("stopping provisioner %d: %v", p.cmd.Process.Pid, err)
+			}
+		}
+		if t.Failed() {
+			for _, p := range r.procs {
+				printFile(p.logPath)
+			}
+		}
+	})
+	return r
+}
+
+// createClass makes a StorageClass of this case's provisioner.
+func (r *faultRun) createClass(t *testing.T, parameters map[string]string) *storagev1.StorageClass {
+	t.Helper()
+	class := &storagev1.StorageClass{
+		ObjectMeta:  metav1.ObjectMeta{GenerateName: "e2e-fault-", Labels: map[string]string{testLabelKey: testLabelValue}},
+		Provisioner: r.name,
+		Parameters:  parameters,
+	}
+	created, err := suite.cluster.clientset.StorageV1().StorageClasses().Create(testContext(t), class, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating StorageClass: %v", err)
+	}
+	t.Cleanup(func() {
+		err := suite.cluster.clientset.StorageV1().StorageClasses().Delete(context.Background(), created.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting StorageClass %s: %v", created.Name, err)
+		}
+	})
+	return created
+}
+
+// start runs one more provisioner process of this case with the anchor's environment (its own
+// PROVISIONER_NAME), short Lease timings and the extra arguments, and waits for /readyz when
+// waitReady is set.
+func (r *faultRun) start(t *testing.T, waitReady bool, extraArgs ...string) *provisionerProcess {
+	t.Helper()
+	port, err := freeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	logPath := filepath.Join(r.dir, fmt.Sprintf("provisioner-%d.log", len(r.procs)))
+	r.mu.Unlock()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{
+		"--metrics-address=127.0.0.1:" + strconv.Itoa(port),
+		"--leader-election-lease-duration=" + faultLeaseDuration.String(),
+		"--leader-election-renew-deadline=" + faultRenewDeadline.String(),
+		"--leader-election-retry-period=" + faultRetryPeriod.String(),
+	}, extraArgs...)
+	cmd := exec.Command(suite.env.provisionerBin, args...)
+	cmd.Env = []string{
+		"KUBECONFIG=" + r.kubeconfig,
+		"NFS_SERVER=" + suite.env.nfsServer,
+		"NFS_PATH=" + suite.env.nfsPath,
+		"PROVISIONER_NAME=" + r.name,
+		"POD_NAMESPACE=" + provisionerNamespace,
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatalf("starting %s: %v", suite.env.provisionerBin, err)
+	}
+	p := &provisionerProcess{cmd: cmd, logPath: logPath, metricsURL: "http://127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{})}
+	go func() {
+		p.exitErr = cmd.Wait()
+		logFile.Close()
+		close(p.exited)
+	}()
+	r.mu.Lock()
+	r.procs = append(r.procs, p)
+	r.mu.Unlock()
+	if waitReady {
+		poll(t, "the fault provisioner's /readyz", time.Minute, func(ctx context.Context) (bool, error) {
+			if !p.running() {
+				return false, fmt.Errorf("exited: %v", p.exitErr)
+			}
+			return p.endpointStatus(ctx, "/readyz") == http.StatusOK, nil
+		})
+	}
+	return p
+}
+
+// kill SIGKILLs a provisioner process and waits for it to be gone.
+func (p *provisionerProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && p.running() {
+		t.Fatalf("SIGKILL to the provisioner: %v", err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("provisioner %d survived SIGKILL for 10 s", p.cmd.Process.Pid)
+	}
+}
+
+// isLeader tells whether the process has logged that it became the leader.
+func (p *provisionerProcess) isLeader() bool {
+	content, err := os.ReadFile(p.logPath)
+	return err == nil && strings.Contains(string(content), "became leader")
+}
+
+// metric sums the samples of a metric family in the process's /metrics (0 when absent).
+func (p *provisionerProcess) metric(ctx context.Context, name string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	request, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metricsURL+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	response, err := http.DefaultClient.Do(request)
+	if err != nil {
+		return 0, err
+	}
+	defer response.Body.Close()
+	var sum float64
+	scanner := bufio.NewScanner(response.Body)
+	scanner.Buffer(make([]byte, 1<<20), 1<<20)
+	for scanner.Scan() {
+		line := scanner.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		fields := strings.Fields(line)
+		value, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum += value
+	}
+	return sum, scanner.Err()
+}
+
+const (
+	metricProvisionFailed = "controller_persistentvolumeclaim_provision_failed_total"
+	metricDeleteFailed    = "controller_persistentvolume_delete_failed_total"
+)
+
+// waitMetricAbove polls until the metric exceeds base: the fault has been seen by the provisioner.
+func (p *provisionerProcess) waitMetricAbove(t *testing.T, name string, base float64, timeout time.Duration) float64 {
+	t.Helper()
+	var value float64
+	poll(t, fmt.Sprintf("%s above %v", name, base), timeout, func(ctx context.Context) (bool, error) {
+		var err error
+		value, err = p.metric(ctx, name)
+		return err == nil && value > base, err
+	})
+	return value
+}
+
+// claimName is the i-th claim's name; fixed width so no name is a prefix of another.
+func claimName(i int) string { return fmt.Sprintf("claim-%04d", i) }
+
+// createClaimsPaced creates claims first..first+count-1 on the class, spread evenly over span (the
+// shape of a burst, not synchronisation), each retried until the API server takes it. It returns
+// a function that waits for all of them and reports the first that could not be created.
+func (r *faultRun) createClaimsPaced(t *testing.T, class string, first, count int, span time.Duration) func() error {
+	t.Helper()
+	ctx := testContext(t)
+	claims := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(r.namespace)
+	var wg sync.WaitGroup
+	errs := make(chan error, count)
+	interval := span / time.Duration(count)
+	go func() {
+		ticker := time.NewTicker(max(interval, time.Millisecond))
+		defer ticker.Stop()
+		for i := first; i < first+count; i++ {
+			claim := &corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: claimName(i), Namespace: r.namespace},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+					StorageClassName: ptr.To(class),
+					Resources: corev1.VolumeResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(claimSize)},
+					},
+				},
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var lastErr error
+				err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+					_, lastErr = claims.Create(ctx, claim, metav1.CreateOptions{})
+					return lastErr == nil || apierrors.IsAlreadyExists(lastErr), nil
+				})
+				if err != nil {
+					errs <- fmt.Errorf("creating claim %s: %v (last error: %v)", claim.Name, err, lastErr)
+				}
+			}()
+			if i < first+count-1 {
+				select {
+				case <-ticker.C:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		wg.Wait()
+		close(errs)
+	}()
+	return func() error {
+		for err := range errs {
+			return err
+		}
+		return nil
+	}
+}
+
+// deleteClaimsPaced deletes the named claims spread over span, each retried until it is accepted.
+func (r *faultRun) deleteClaimsPaced(t *testing.T, names []string, span time.Duration) func() error {
+	t.Helper()
+	ctx := testContext(t)
+	claims := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(r.namespace)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(names))
+	interval := span / time.Duration(max(len(names), 1))
+	go func() {
+		ticker := time.NewTicker(max(interval, time.Millisecond))
+		defer ticker.Stop()
+		for i, name := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var lastErr error
+				err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+					lastErr = claims.Delete(ctx, name, metav1.DeleteOptions{})
+					return lastErr == nil || apierrors.IsNotFound(lastErr), nil
+				})
+				if err != nil {
+					errs <- fmt.Errorf("deleting claim %s: %v (last error: %v)", name, err, lastErr)
+				}
+			}()
+			if i < len(names)-1 {
+				select {
+				case <-ticker.C:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		wg.Wait()
+		close(errs)
+	}()
+	return func() error {
+		for err := range errs {
+			return err
+		}
+		return nil
+	}
+}
+
+// claimsByClass lists this case's claims on a class.
+func (r *faultRun) listClaims(ctx context.Context, class string) ([]corev1.PersistentVolumeClaim, error) {
+	list, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(r.namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var claims []corev1.PersistentVolumeClaim
+	for _, claim := range list.Items {
+		if class == "" || ptr.Deref(claim.Spec.StorageClassName, "") == class {
+			claims = append(claims, claim)
+		}
+	}
+	return claims, nil
+}
+
+// listVolumes lists the PVs bound (or meant) to this case's claims.
+func (r *faultRun) listVolumes(ctx context.Context) ([]corev1.PersistentVolume, error) {
+	list, err := suite.cluster.clientset.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var volumes []corev1.PersistentVolume
+	for _, volume := range list.Items {
+		if volume.Spec.ClaimRef != nil && volume.Spec.ClaimRef.Namespace == r.namespace {
+			volumes = append(volumes, volume)
+		}
+	}
+	return volumes, nil
+}
+
+// waitVolumeCount polls until at least (or, when atMost, at most) n of this case's PVs exist, and
+// returns how many there were.
+func (r *faultRun) waitVolumeCount(t *testing.T, n int, atMost bool, timeout time.Duration) int {
+	t.Helper()
+	count := 0
+	what := fmt.Sprintf("at least %d PVs", n)
+	if atMost {
+		what = fmt.Sprintf("at most %d PVs", n)
+	}
+	poll(t, what, timeout, func(ctx context.Context) (bool, error) {
+		volumes, err := r.listVolumes(ctx)
+		if err != nil {
+			return false, err
+		}
+		count = len(volumes)
+		if atMost {
+			return len(volumes) <= n, fmt.Errorf("%d PVs", len(volumes))
+		}
+		return len(volumes) >= n, fmt.Errorf("%d PVs", len(volumes))
+	})
+	return count
+}
+
+// waitAllBound polls until want claims on the class exist and are all Bound; it returns how long
+// that took.
+func (r *faultRun) waitAllBound(t *testing.T, class string, want int, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	poll(t, fmt.Sprintf("%d claims on class %s Bound", want, class), timeout, func(ctx context.Context) (bool, error) {
+		claims, err := r.listClaims(ctx, class)
+		if err != nil {
+			return false, err
+		}
+		bound := 0
+		for _, claim := range claims {
+			if claim.Status.Phase == corev1.ClaimBound {
+				bound++
+			}
+		}
+		return len(claims) == want && bound == want, fmt.Errorf("%d claims, %d Bound", len(claims), bound)
+	})
+	return time.Since(start)
+}
+
+// waitAllVolumesGone polls until no PV of this case is left; it returns how long that took.
+func (r *faultRun) waitAllVolumesGone(t *testing.T, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	r.waitVolumeCount(t, 0, true, timeout)
+	return time.Since(start)
+}
+
+// faultFigures are what every fault case reports.
+type faultFigures struct {
+	name         string
+	claims       int
+	bound        int
+	orphans      int // directories on the export not referenced by a PV (archived-* excepted)
+	duplicatePVs int // PVs beyond one per claim
+	extraDirs    int // directories beyond one per claim
+	archived     int // archived-* directories after the delete phase
+	panics       int
+	restarts     int // provisioner processes that exited without being told to
+	recovery     time.Duration
+	notes        []string
+}
+
+func (f *faultFigures) note(format string, args ...any) {
+	f.notes = append(f.notes, fmt.Sprintf(format, args...))
+}
+
+// report prints the figures in one greppable line (FAULT-FIGURES) and fails the test on orphans,
+// duplicates, panics or restarts.
+func (f *faultFigures) report(t *testing.T) {
+	t.Helper()
+	line := fmt.Sprintf("FAULT-FIGURES %s: claims=%d bound=%d orphans=%d duplicatePVs=%d extraDirs=%d archived=%d panics=%d restarts=%d recovery=%s",
+		f.name, f.claims, f.bound, f.orphans, f.duplicatePVs, f.extraDirs, f.archived, f.panics, f.restarts, f.recovery.Round(10*time.Millisecond))
+	if len(f.notes) > 0 {
+		line += " (" + strings.Join(f.notes, "; ") + ")"
+	}
+	t.Log(line)
+	fmt.Println(line)
+	if f.orphans != 0 || f.duplicatePVs != 0 || f.extraDirs != 0 || f.panics != 0 || f.restarts != 0 {
+		t.Errorf("%s: want zero orphans, duplicate PVs, extra directories, panics and restarts", f.name)
+	}
+}
+
+// exportDirs is what checkProvisioned/checkDeleted look at: one export's backing directory.
+type exportDirs struct {
+	nfsPath, localDir string
+}
+
+func defaultExportDirs() exportDirs {
+	return exportDirs{nfsPath: suite.env.nfsPath, localDir: suite.env.exportDir}
+}
+
+// checkProvisioned counts, for the claims on class (default naming <ns>-<claim>-<pv> at the export
+// root): Bound claims, PVs beyond one per claim, directories beyond one per claim, and directories
+// of this namespace that no PV references.
+func (r *faultRun) checkProvisioned(t *testing.T, f *faultFigures, class string, export exportDirs) {
+	t.Helper()
+	ctx := testContext(t)
+	claims, err := r.listClaims(ctx, class)
+	if err != nil {
+		t.Fatal(err)
+	}
+	volumes, err := r.listVolumes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUID := map[string]int{}
+	for _, claim := range claims {
+		byUID[string(claim.UID)] = 0
+		if claim.Status.Phase == corev1.ClaimBound {
+			f.bound++
+		}
+	}
+	referenced := map[string]bool{}
+	for _, volume := range volumes {
+		uid := string(volume.Spec.ClaimRef.UID)
+		if _, ok := byUID[uid]; !ok {
+			continue // a claim of another class of this case
+		}
+		byUID[uid]++
+		if volume.Spec.NFS != nil {
+			if rel, ok := (exportBacking{nfsPath: export.nfsPath}).relative(volume.Spec.NFS.Path); ok {
+				referenced[rel] = true
+			}
+		}
+	}
+	for _, n := range byUID {
+		if n > 1 {
+			f.duplicatePVs += n - 1
+		}
+	}
+	names := namesWithPrefix(t, export.localDir, r.namespace+"-")
+	for _, name := range names {
+		if !referenced[name] {
+			f.orphans++
+			t.Errorf("orphan directory %s on the export: no PV references it", filepath.Join(export.localDir, name))
+		}
+	}
+	for _, claim := range claims {
+		n := 0
+		for _, name := range names {
+			if strings.HasPrefix(name, r.namespace+"-"+claim.Name+"-") {
+				n++
+			}
+		}
+		if n > 1 {
+			f.extraDirs += n - 1
+			t.Errorf("claim %s has %d directories on the export", claim.Name, n)
+		}
+	}
+}
+
+// checkDeleted counts, after every claim of the case is deleted and its PV gone: directories of
+// this namespace left (orphans) and archived ones.
+func (r *faultRun) checkDeleted(t *testing.T, f *faultFigures, export exportDirs) {
+	t.Helper()
+	left := namesWithPrefix(t, export.localDir, r.namespace+"-")
+	f.orphans += len(left)
+	if len(left) > 0 {
+		t.Errorf("directories left on the export after their PVs were deleted: %v", left)
+	}
+	f.archived = len(namesWithPrefix(t, export.localDir, "archived-"+r.namespace+"-"))
+}
+
+func namesWithPrefix(t *testing.T, dir, prefix string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("listing %s: %v", dir, err)
+	}
+	var names []string
+	for _, entry := range entries {
+		if strings.HasPrefix(entry.Name(), prefix) {
+			names = append(names, entry.Name())
+		}
+	}
+	return names
+}
+
+var panicPattern = regexp.MustCompile(`(?i)\bpanic\b|fatal error:|goroutine \d+ \[running\]`)
+
+// countPanics counts log lines of every process of the case that show a panic (recovered or not).
+func (r *faultRun) countPanics(t *testing.T) int {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.procs {
+		file, err := os.Open(p.logPath)
+		if err != nil {
+			t.Errorf("reading %s: %v", p.logPath, err)
+			continue
+		}
+		scanner := bufio.NewScanner(file)
+		scanner.Buffer(make([]byte, 1<<20), 1<<20)
+		for scanner.Scan() {
+			if panicPattern.MatchString(scanner.Text()) {
+				n++
+				t.Errorf("panic in %s: %s", p.logPath, scanner.Text())
+			}
+		}
+		file.Close()
+	}
+	return n
+}
+
+// assertRunning counts a process that is gone, or is not the one started, as a restart.
+func assertRunning(t *testing.T, f *faultFigures, p *provisionerProcess, pid int) {
+	t.Helper()
+	if !p.running() || p.cmd.Process.Pid != pid {
+		f.restarts++
+		t.Errorf("provisioner %d exited during the fault (%v); want it to ride the fault out", pid, p.exitErr)
+	}
+}
+
+// claimNames lists claims first..first+count-1.
+func claimNames(first, count int) []string {
+	names := make([]string, count)
+	for i := range names {
+		names[i] = claimName(first + i)
+	}
+	return names
+}
+
+// runScript runs a shell command and returns its combined output.
+func runCommand(ctx context.Context, command string) (string, error) {
+	output, err := exec.CommandContext(ctx, "/bin/sh", "-c", command).CombinedOutput()
+	return string(output), err
+}
+
+// ganesha is the test bed's NFS-Ganesha process, for signals the scripts do not send.
+type ganesha struct{ pidFile string }
+
+func testbedGanesha(t *testing.T) ganesha {
+	t.Helper()
+	return ganesha{pidFile: filepath.Join(testbedDir(t), "pids", "ganesha.pid")}
+}
+
+func (g ganesha) pid(t *testing.T) int {
+	t.Helper()
+	content, err := os.ReadFile(g.pidFile)
+	if err != nil {
+		t.Fatalf("reading Ganesha's pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(content)))
+	if err != nil {
+		t.Fatalf("Ganesha's pid file %s: %v", g.pidFile, err)
+	}
+	return pid
+}
+
+func (g ganesha) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(g.pid(t), sig); err != nil {
+		t.Fatalf("sending %v to Ganesha: %v", sig, err)
+	}
+}
+
+// nfsAnswers tells whether the test bed's NFS server answers (its status script).
+func nfsAnswers(ctx context.Context) bool {
+	_, err := runCommand(ctx, strings.Replace(suite.env.nfsStartCommand, " start", " status", 1))
+	return err == nil
+}
+
+// restoreNFSOnCleanup makes sure the NFS server is running (and not stopped) when the test ends,
+// whatever happened.
+func restoreNFSOnCleanup(t *testing.T) {
+	t.Helper()
+	g := testbedGanesha(t)
+	t.Cleanup(func() {
+		if content, err := os.ReadFile(g.pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(content))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if nfsAnswers(ctx) {
+			return
+		}
+		if output, err := runCommand(ctx, suite.env.nfsStartCommand); err != nil {
+			t.Errorf("restarting the NFS server after the test: %v\n%s", err, output)
+		}
+	})
+}
+
+// guardOtherE2E refuses to disrupt the bed while another e2e test binary (not this one) runs.
+func guardOtherE2E(t *testing.T) {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	self := os.Getpid()
+	for _, entry := range entries {
+		pid, err := strconv.Atoi(entry.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + entry.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		argv0 := strings.SplitN(string(cmdline), "\x00", 2)[0]
+		if path.Base(argv0) == "e2e.test" && os.Getenv("E2E_FAULT_IGNORE_OTHERS") != "1" {
+			t.Skipf("another e2e test binary runs (pid %d); not disrupting the shared test bed (E2E_FAULT_IGNORE_OTHERS=1 overrides)", pid)
+		}
+	}
+}
