@@ -144,6 +144,16 @@ func run(ctx context.Context, cfg *Config) error {
 		controller.LeaderElection(false), // done below, so losing it exits cleanly
 		controller.Threadiness(cfg.Workers),
 		controller.RateLimiter(rateLimiter),
+		// A PV the API server refuses to save (overload, a brief outage) is retried in the
+		// background, with the same backoff as claims, until it is saved: the claim's worker is
+		// free at once instead of sleeping 10 s between the library's default 5 attempts, after
+		// which it would even archive the directory it has just made. The directory stays put
+		// meanwhile; a restart re-provisions the claim idempotently (MKDIR of an existing
+		// directory succeeds).
+		controller.CreateProvisionedPVLimiter(workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](500*time.Millisecond, cfg.RetryMax),
+			&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(cfg.KubeAPIQPS), cfg.KubeAPIBurst)},
+		)),
 		controller.FailedProvisionThreshold(0),
 		controller.FailedDeleteThreshold(0),
 		controller.ClaimsInformer(claimInformer),
