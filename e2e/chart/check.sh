@@ -388,6 +388,15 @@ smoke() {
 		pv="$("$kubectl" -n "$ns" get pvc smoke-claim -o jsonpath='{.spec.volumeName}')"
 		dir="$ns-smoke-claim-$pv"
 		[[ -d "$E2E_EXPORT_DIR/$dir" ]] || verdict="claim Bound but $dir is not on the export"
+		# The Event on the claim (created through the chart's RBAC; sent asynchronously).
+		local uid got=""
+		uid="$("$kubectl" -n "$ns" get pvc smoke-claim -o jsonpath='{.metadata.uid}')"
+		for _ in $(seq 20); do
+			got="$("$kubectl" -n "$ns" get events --field-selector "involvedObject.uid=$uid,reason=ProvisioningSucceeded" -o name)"
+			[[ -n "$got" ]] && break
+			sleep 0.5
+		done
+		[[ -n "$got" || -n "$verdict" ]] || verdict="no ProvisioningSucceeded Event on the claim"
 	else
 		verdict="claim not Bound in 60 s: $("$kubectl" -n "$ns" describe pvc smoke-claim | tail -8)"
 	fi
@@ -406,6 +415,11 @@ smoke() {
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	"$kubectl" -n "$ns" delete pvc smoke-claim --ignore-not-found --wait=false >/dev/null 2>&1
+	# A verb missing from the RBAC shows as "forbidden" in the log even where the provisioner
+	# carries on (Events, say).
+	if [[ -z "$verdict" ]] && grep -qi 'forbidden' "$log"; then
+		verdict="the API refused calls under the chart's RBAC: $(grep -i forbidden "$log" | head -5)"
+	fi
 	if [[ -z "$verdict" ]]; then
 		pass "$name"
 		[[ -n "$dir" ]] && rm -rf "${E2E_EXPORT_DIR:?}/archived-$dir"
