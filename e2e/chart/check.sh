@@ -384,7 +384,7 @@ smoke() {
 		      storage: 1Mi
 	YAML
 	local pv="" dir="" verdict=""
-	if "$kubectl" -n "$ns" wait --for=jsonpath='{.status.phase}'=Bound pvc/smoke-claim --timeout=60s >/dev/null 2>&1; then
+	if "$kubectl" -n "$ns" wait --for=jsonpath='{.status.phase}'=Bound pvc/smoke-claim --timeout=120s >/dev/null 2>&1; then
 		pv="$("$kubectl" -n "$ns" get pvc smoke-claim -o jsonpath='{.spec.volumeName}')"
 		dir="$ns-smoke-claim-$pv"
 		[[ -d "$E2E_EXPORT_DIR/$dir" ]] || verdict="claim Bound but $dir is not on the export"
@@ -398,7 +398,7 @@ smoke() {
 		done
 		[[ -n "$got" || -n "$verdict" ]] || verdict="no ProvisioningSucceeded Event on the claim"
 	else
-		verdict="claim not Bound in 60 s: $("$kubectl" -n "$ns" describe pvc smoke-claim | tail -8)"
+		verdict="claim not Bound in 120 s: $("$kubectl" -n "$ns" describe pvc smoke-claim | tail -8)"
 	fi
 	if [[ -z "$verdict" ]]; then
 		"$kubectl" -n "$ns" delete pvc smoke-claim --wait=true >/dev/null
