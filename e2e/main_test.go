@@ -38,6 +38,9 @@ func runSuite(m *testing.M) int {
 	logPath := filepath.Join(workDir, "provisioner.log")
 	if err := setUp(env, workDir, logPath); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		if suite.provisioner != nil {
+			suite.provisioner.stop()
+		}
 		printFile(logPath)
 		return 1
 	}
@@ -56,7 +59,7 @@ func runSuite(m *testing.M) int {
 // setUp installs the provisioner's RBAC from deploy/, and starts the provisioner with a token of
 // its ServiceAccount.
 func setUp(env testEnv, workDir, logPath string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var err error
 	if suite.cluster, err = newCluster(env.kubeconfig); err != nil {
@@ -70,8 +73,10 @@ func setUp(env testEnv, workDir, logPath string) error {
 	if err != nil {
 		return err
 	}
-	suite.provisioner, err = startProvisioner(ctx, env, kubeconfig, logPath)
-	return err
+	if suite.provisioner, err = startProvisioner(ctx, env, kubeconfig, logPath); err != nil {
+		return err
+	}
+	return suite.provisioner.waitForLeadership(ctx, suite.cluster, 2*time.Minute)
 }
 
 func printFile(path string) {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -93,6 +95,8 @@ func startProvisioner(ctx context.Context, env testEnv, kubeconfig, logPath stri
 		"POD_NAMESPACE=" + provisionerNamespace,
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Should the test binary die without stopping it, the provisioner gets SIGTERM too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", env.provisionerBin, err)
@@ -119,6 +123,34 @@ func startProvisioner(ctx context.Context, env testEnv, kubeconfig, logPath stri
 		return nil, fmt.Errorf("waiting for the provisioner's /readyz (log: %s): %w", logPath, err)
 	}
 	return process, nil
+}
+
+// leaseAcquiredMessage is what client-go's leader election logs when it takes the Lease.
+const leaseAcquiredMessage = "successfully acquired lease"
+
+// waitForLeadership waits until this process holds the leader Lease, so that no other provisioner
+// of the same name (another e2e run, the demo, an in-cluster install) is what the tests observe.
+func (p *provisionerProcess) waitForLeadership(ctx context.Context, c *cluster, timeout time.Duration) error {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if !p.running() {
+			return false, fmt.Errorf("the provisioner exited: %v", p.exitErr)
+		}
+		log, err := os.ReadFile(p.logPath)
+		if err != nil {
+			return false, err
+		}
+		return bytes.Contains(log, []byte(leaseAcquiredMessage)), nil
+	})
+	if err == nil {
+		return nil
+	}
+	leaseName := strings.ReplaceAll(provisionerName, "/", "-")
+	holder := "unknown"
+	if lease, leaseErr := c.clientset.CoordinationV1().Leases(provisionerNamespace).Get(ctx, leaseName, metav1.GetOptions{}); leaseErr == nil && lease.Spec.HolderIdentity != nil {
+		holder = *lease.Spec.HolderIdentity
+	}
+	return fmt.Errorf("the provisioner did not become leader within %s (Lease %s/%s held by %q: is another provisioner named %s running against this cluster, e.g. another e2e run or make demo?): %w",
+		timeout, provisionerNamespace, leaseName, holder, provisionerName, err)
 }
 
 func (p *provisionerProcess) running() bool {
