@@ -57,6 +57,11 @@ func TestFaultAPIServerRestarted(t *testing.T) {
 	r.checkProvisioned(t, &f, r.class.Name, defaultExportDirs())
 	f.panics = r.countPanics(t)
 	assertRunning(t, &f, p, pid)
+	// The suite's shared provisioner (default Lease timings too) rode it out as well.
+	if !suite.provisioner.running() {
+		f.restarts++
+		t.Errorf("the suite's shared provisioner exited during the API server restart: %v", suite.provisioner.exitErr)
+	}
 	f.report(t)
 
 	t.Run("deletion after the restart", func(t *testing.T) {
