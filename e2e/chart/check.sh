@@ -431,6 +431,29 @@ smoke() {
 smoke wire
 smoke mounted
 
+# --- in-place upgrade from a release of nfs-subdir-external-provisioner's chart -----------------
+# anchor-standin/ makes that chart's objects with its defaults; `helm upgrade` onto this chart must
+# go through (StorageClass fields are immutable) and keep the class's provisioner name.
+upgrade_check() {
+	local rel=nfsp-upgrade class=nfsp-upgrade-class name="helm upgrade from the other chart's release keeps the StorageClass"
+	local out before after
+	if ! out="$("$helm" install "$rel" "$here/anchor-standin" --namespace "$ns" \
+		--set nfs.server=$server --set storageClass.name=$class 2>&1)"; then
+		fail "$name" "installing the stand-in: $out"
+		return 0
+	fi
+	before="$("$kubectl" get storageclass $class -o json | jq -c '{provisioner, parameters, reclaimPolicy, volumeBindingMode}')"
+	if out="$("$helm" upgrade "$rel" "$chart" --namespace "$ns" --set replicaCount=0 \
+		--set nfs.server=$server --set nfs.path=/nfs-storage --set storageClass.name=$class 2>&1)"; then
+		after="$("$kubectl" get storageclass $class -o json | jq -c '{provisioner, parameters, reclaimPolicy, volumeBindingMode}')"
+		if [[ "$before" == "$after" ]]; then pass "$name"; else fail "$name" "before: $before"$'\n'"after:  $after"; fi
+	else
+		fail "$name" "$out"
+	fi
+	"$helm" uninstall "$rel" --namespace "$ns" >/dev/null 2>&1 || true
+}
+upgrade_check
+
 # --- bad values refused --------------------------------------------------------------------------
 # refuse NAME WANT ARGS...: helm template must fail and say WANT (case-insensitive).
 refuse() {
