@@ -85,6 +85,7 @@ log "installing the chart"
 	--set nfs.server="$nfs_ip" --set nfs.path=/exports/rw \
 	--set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE#*:}" --set image.pullPolicy=Never \
 	--set storageClass.name=nfs-chart --set storageClass.provisionerName=nfsp.e2e/chart \
+	--set-json 'nfs.mountOptions=["nfsvers=3","nolock"]' \
 	--wait --timeout 180s
 sed 's/storageClassName: nfs-client/storageClassName: nfs-chart/' "$root/deploy/test-claim.yaml" | k apply -f - >/dev/null
 k wait --for=jsonpath='{.status.phase}'=Bound pvc/test-claim --timeout=60s
