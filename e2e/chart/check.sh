@@ -303,6 +303,11 @@ for f in test-claim.yaml test-pod.yaml; do
 		fail "apiserver accepts: deploy/$f" "$out"
 	fi
 done
+# The kind e2e run's in-cluster NFS server (e2e/kind/run.sh) is checked here too, as it can't run here.
+sed "s/namespace: nfs-server/namespace: $ns/" "$root/e2e/kind/nfs-server.yaml" >"$work/kind-nfs-server.yaml"
+if server_dry_run "$work/kind-nfs-server.yaml" >"$work/dry.txt"; then pass "apiserver accepts: e2e/kind/nfs-server.yaml"; else
+	fail "apiserver accepts: e2e/kind/nfs-server.yaml" "$(cat "$work/dry.txt")"
+fi
 kdeploy="$work/deploy.yaml"
 if "$kubectl" kustomize "$root/deploy" >"$kdeploy" 2>"$work/err"; then
 	expect "deploy/: anchor object names, secure wire-backend pod" "$kdeploy" \
