@@ -282,12 +282,18 @@ for f in "$here"/values/*.yaml; do
 	esac
 done
 
-# NOTES.txt renders and tells how to try a claim.
-if out="$("$helm" install nfs-subdir-provisioner "$chart" --namespace "$ns" --dry-run=client --set nfs.server=$server --set nfs.path=$export_path 2>&1)" &&
-	grep -q 'kind: PersistentVolumeClaim' <<<"${out#*NOTES:}" && grep -q 'storageClassName: nfs-client' <<<"${out#*NOTES:}"; then
-	pass "NOTES.txt: shows a test claim on nfs-client"
+# NOTES.txt renders, and the claim it tells the user to paste is accepted by the apiserver.
+name="NOTES.txt: the test claim it shows is valid and on nfs-client"
+if out="$("$helm" install nfs-subdir-provisioner "$chart" --namespace "$ns" --dry-run=client --set nfs.server=$server --set nfs.path=$export_path 2>&1)"; then
+	sed -n '/^NOTES:/,$p' <<<"$out" | sed -n "/^kubectl apply -f - <<'YAML'\$/,/^YAML\$/p" | sed '1d;$d' >"$work/notes-claim.yaml"
+	if [[ "$(q "$work/notes-claim.yaml" '.[0].spec.storageClassName')" == '"nfs-client"' ]] &&
+		"$kubectl" create --dry-run=server --validate=strict -n "$ns" -f "$work/notes-claim.yaml" >/dev/null 2>"$work/err"; then
+		pass "$name"
+	else
+		fail "$name" "$(cat "$work/notes-claim.yaml" "$work/err")"
+	fi
 else
-	fail "NOTES.txt: shows a test claim on nfs-client" "$out"
+	fail "$name" "$out"
 fi
 
 # --- deploy/ ---------------------------------------------------------------------------------------
