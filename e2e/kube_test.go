@@ -90,6 +90,7 @@ type classOptions struct {
 // createClass makes a StorageClass of the provisioner under test and deletes it afterwards.
 func createClass(t *testing.T, options classOptions) *storagev1.StorageClass {
 	t.Helper()
+	requireLeadingProvisioner(t)
 	class := &storagev1.StorageClass{
 		ObjectMeta:   metav1.ObjectMeta{Name: options.name, Labels: map[string]string{testLabelKey: testLabelValue}},
 		Provisioner:  provisionerName,

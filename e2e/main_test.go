@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -73,10 +74,29 @@ func setUp(env testEnv, workDir, logPath string) error {
 	if err != nil {
 		return err
 	}
-	if suite.provisioner, err = startProvisioner(ctx, env, kubeconfig, logPath); err != nil {
-		return err
+	suite.provisioner, err = startProvisioner(ctx, env, kubeconfig, logPath)
+	return err
+}
+
+var leadership struct {
+	once sync.Once
+	err  error
+}
+
+// requireLeadingProvisioner fails the test unless the suite's provisioner holds the leader Lease,
+// so that no other provisioner of the same name (another e2e run, make demo) is what the test
+// observes. Every test that creates objects for provisionerName calls it (createClass does);
+// tests that run their own provisioners under other names do not wait for it.
+func requireLeadingProvisioner(t *testing.T) {
+	t.Helper()
+	leadership.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		leadership.err = suite.provisioner.waitForLeadership(ctx, suite.cluster, 2*time.Minute)
+	})
+	if leadership.err != nil {
+		t.Fatal(leadership.err)
 	}
-	return suite.provisioner.waitForLeadership(ctx, suite.cluster, 2*time.Minute)
 }
 
 func printFile(path string) {

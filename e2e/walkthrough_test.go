@@ -103,6 +103,7 @@ func walkthroughClaimName(replica int) string {
 // as a user would, and removes what they created when the test ends.
 func applyWalkthroughManifests(t *testing.T) {
 	t.Helper()
+	requireLeadingProvisioner(t)
 	ctx := testContext(t)
 	if _, err := suite.cluster.clientset.StorageV1().StorageClasses().Get(ctx, walkthroughClass, metav1.GetOptions{}); err == nil {
 		t.Fatalf("StorageClass %s already exists: is `make demo` running on this cluster? (make testbed-down)", walkthroughClass)
