@@ -423,17 +423,23 @@ smoke() {
 			verdict="after delete: expected archived-$dir (and no $dir) on the export"
 		fi
 	fi
+	# Clean up while the provisioner still runs, so that a PV it made late is deleted too.
+	if "$kubectl" -n "$ns" get pvc smoke-claim >/dev/null 2>&1; then
+		[[ -n "$pv" ]] || pv="$("$kubectl" -n "$ns" get pvc smoke-claim -o jsonpath='{.spec.volumeName}')"
+		"$kubectl" -n "$ns" delete pvc smoke-claim --timeout=30s >/dev/null 2>&1
+		[[ -z "$pv" ]] || "$kubectl" wait --for=delete "pv/$pv" --timeout=30s >/dev/null 2>&1
+	fi
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	"$kubectl" -n "$ns" delete pvc smoke-claim --ignore-not-found --wait=false >/dev/null 2>&1
 	# A verb missing from the RBAC shows as "forbidden" in the log even where the provisioner
 	# carries on (Events, say).
 	if [[ -z "$verdict" ]] && grep -qi 'forbidden' "$log"; then
 		verdict="the API refused calls under the chart's RBAC: $(grep -i forbidden "$log" | head -5)"
 	fi
+	# Leave nothing on the bed's export (other suites count orphan directories).
+	rm -rf "${E2E_EXPORT_DIR:?}/$ns-smoke-claim-"* "${E2E_EXPORT_DIR:?}/archived-$ns-smoke-claim-"*
 	if [[ -z "$verdict" ]]; then
 		pass "$name"
-		[[ -n "$dir" ]] && rm -rf "${E2E_EXPORT_DIR:?}/archived-$dir"
 	else
 		fail "$name" "$verdict"$'\n'"provisioner log:"$'\n'"$(tail -30 "$log")"
 	fi
