@@ -76,7 +76,7 @@ test-faults: testbed-up ## fault suite alone, larger counts
 
 .PHONY: image
 image: ## container image (needs a Docker engine; not available on the dev machines)
-	docker build --build-arg TARGETARCH=$(GOARCH) -t nfs-subdir-provisioner:$(VERSION) .
+	docker build --build-arg TARGETOS=linux --build-arg TARGETARCH=$(GOARCH) --build-arg VERSION=$(VERSION) -t nfs-subdir-provisioner:$(VERSION) .
 
 .PHONY: e2e-kind
 e2e-kind: ## kind cluster + chart + the same e2e suite (needs Docker)
