@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -16,86 +17,85 @@ import (
 )
 
 // The memory run: the provisioner's RSS with `cached` PersistentVolumes and as many claims in its
-// informer caches. They are static, pre-bound PV/PVC pairs on a StorageClass name no provisioner
-// serves: the provisioner caches and examines every PV and PVC of the cluster whatever its class,
-// so they cost it the same memory as its own, while they cost the test bed no NFS directories and
-// no provisioning (which the claim runs measure) and are made and removed quickly. The PVs carry an
-// NFS source like the provisioner's own, so its path index holds them too. The controller-manager
-// binds the pairs as it would any pre-bound pair, so the cached objects carry its annotations and
-// status like real ones. A fresh provisioner is started once they exist (its initial LIST of all of
-// them is part of its peak), and provisions `claims` claims of its own to show it works with them.
+// informer caches. They are static PV/PVC pairs, bound to each other, on a StorageClass name no
+// provisioner serves: the provisioner caches and examines every PV and PVC of the cluster whatever
+// its class, so they cost it the same memory as its own, while they cost the test bed no NFS
+// directories and no provisioning (which the claim runs measure). The PVs carry an NFS source
+// like the provisioner's own, so its path index holds them too. The harness writes them bound
+// (claim with volumeName and the bind-completed annotation, PV with the claim's UID, both
+// statuses Bound), as the controller-manager would leave them: its binder then has nothing to
+// write, where binding 10,000 pairs itself would take it minutes on the test bed. A fresh
+// provisioner is started once they exist (its initial LIST of all of them is part of its peak),
+// and provisions `claims` claims of its own to show it works with them.
 
 const benchPairLabel = "e2e.nfs-subdir-provisioner/bench-pair"
 
 func (b *bench) runCached(t *testing.T, cached, claims int) benchResult {
 	t.Helper()
-	ctx := testContext(t)
 	namespace := createNamespace(t, "bench-cached")
 	staticClass := "nfsp-bench-static-" + b.runID // no StorageClass of this name exists
-	selector := benchPairLabel + "=" + b.runID
-	t.Cleanup(func() { b.deletePairs(t, namespace, selector) })
+	t.Cleanup(func() { b.deletePairs(t, namespace, cached) })
 
 	start := time.Now()
+	size := resource.MustParse(claimSize)
 	b.forEach(t, cached, func(ctx context.Context, i int) error {
-		volumeName := fmt.Sprintf("nfsp-bench-%s-%05d", b.runID, i)
-		claimName := fmt.Sprintf("cached-%05d", i)
+		volumeName, claimName := b.pairNames(i)
 		labels := map[string]string{benchPairLabel: b.runID, testLabelKey: testLabelValue}
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: claimName, Namespace: namespace, Labels: labels,
+				Annotations: map[string]string{"pv.kubernetes.io/bind-completed": "yes"}},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+				StorageClassName: ptr.To(staticClass),
+				VolumeName:       volumeName,
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+			},
+		}
+		claim, err := b.client.CoreV1().PersistentVolumeClaims(namespace).Create(ctx, claim, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
 		volume := &corev1.PersistentVolume{
 			ObjectMeta: metav1.ObjectMeta{Name: volumeName, Labels: labels},
 			Spec: corev1.PersistentVolumeSpec{
-				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(claimSize)},
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
 				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
 				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
 				StorageClassName:              staticClass,
 				PersistentVolumeSource: corev1.PersistentVolumeSource{
 					NFS: &corev1.NFSVolumeSource{Server: suite.env.nfsServer, Path: suite.env.nfsPath + "/bench-static-" + b.runID + "/" + volumeName},
 				},
-				ClaimRef: &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: namespace, Name: claimName},
+				ClaimRef: &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: namespace, Name: claimName,
+					UID: claim.UID, ResourceVersion: claim.ResourceVersion},
 			},
 		}
-		if _, err := b.client.CoreV1().PersistentVolumes().Create(ctx, volume, metav1.CreateOptions{}); err != nil {
+		volume, err = b.client.CoreV1().PersistentVolumes().Create(ctx, volume, metav1.CreateOptions{})
+		if err != nil {
 			return err
 		}
-		claim := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: claimName, Namespace: namespace, Labels: labels},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-				StorageClassName: ptr.To(staticClass),
-				VolumeName:       volumeName,
-				Resources: corev1.VolumeResourceRequirements{
-					Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(claimSize)},
-				},
-			},
+		volume.Status.Phase = corev1.VolumeBound
+		if _, err := b.client.CoreV1().PersistentVolumes().UpdateStatus(ctx, volume, metav1.UpdateOptions{}); err != nil {
+			return err
 		}
-		_, err := b.client.CoreV1().PersistentVolumeClaims(namespace).Create(ctx, claim, metav1.CreateOptions{})
+		claim.Status = corev1.PersistentVolumeClaimStatus{
+			Phase:       corev1.ClaimBound,
+			AccessModes: volume.Spec.AccessModes,
+			Capacity:    volume.Spec.Capacity,
+		}
+		_, err = b.client.CoreV1().PersistentVolumeClaims(namespace).UpdateStatus(ctx, claim, metav1.UpdateOptions{})
 		return err
 	})
-	fmt.Printf("bench: %d static PV/PVC pairs created in %.1fs\n", cached, time.Since(start).Seconds())
-	// Let the controller-manager bind them (so they look like real bound pairs), with a deadline.
-	bindStart := time.Now()
-	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
-		list, err := b.client.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: "0"})
-		if err != nil {
-			return false, nil
-		}
-		bound := 0
-		for i := range list.Items {
-			if list.Items[i].Status.Phase == corev1.ClaimBound {
-				bound++
-			}
-		}
-		return bound == cached, nil
-	})
-	if err != nil {
-		t.Fatalf("the controller-manager did not bind the %d static pairs within 10 minutes: %v", cached, err)
-	}
-	fmt.Printf("bench: static pairs Bound by the controller-manager %.1fs later\n", time.Since(bindStart).Seconds())
+	fmt.Printf("bench: %d bound static PV/PVC pairs written in %.1fs\n", cached, time.Since(start).Seconds())
 
 	prov := b.startProvisioner(t, "cached")
 	name := fmt.Sprintf("%d cached + N=%d", cached, claims)
 	result := b.runClaimsKeepPeak(t, prov, claims, name)
 	b.stopProvisioner(t, prov)
 	return result
+}
+
+func (b *bench) pairNames(i int) (volume, claim string) {
+	return fmt.Sprintf("nfsp-bench-%s-%05d", b.runID, i), fmt.Sprintf("cached-%05d", i)
 }
 
 // runClaimsKeepPeak is runClaims without resetting the peak RSS, so the peak covers the start-up
@@ -107,30 +107,36 @@ func (b *bench) runClaimsKeepPeak(t *testing.T, prov *provisionerProcess, n int,
 	return b.runClaims(t, prov, n, name)
 }
 
-// deletePairs removes the static pairs: claims first, then volumes (Retain: they are only
-// Released), and waits until both are gone.
-func (b *bench) deletePairs(t *testing.T, namespace, selector string) {
+// deletePairs removes the static pairs, claims first, then volumes (Retain: they are only
+// Released), one request each on the harness's workers (a DeleteCollection of 10,000 PVs outlasts
+// the API server's request timeout), and waits until the PVs are gone.
+func (b *bench) deletePairs(t *testing.T, namespace string, cached int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	list := metav1.ListOptions{LabelSelector: selector}
-	if err := b.client.CoreV1().PersistentVolumeClaims(namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, list); err != nil {
-		t.Errorf("deleting the static claims: %v", err)
+	for _, kind := range []string{"claims", "volumes"} {
+		err := forEachContext(ctx, b.cfg.createWorkers, cached, func(ctx context.Context, i int) error {
+			volumeName, claimName := b.pairNames(i)
+			var err error
+			if kind == "claims" {
+				err = b.client.CoreV1().PersistentVolumeClaims(namespace).Delete(ctx, claimName, metav1.DeleteOptions{})
+			} else {
+				err = b.client.CoreV1().PersistentVolumes().Delete(ctx, volumeName, metav1.DeleteOptions{})
+			}
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			t.Errorf("deleting the static %s: %v", kind, err)
+		}
 	}
-	if err := b.client.CoreV1().PersistentVolumes().DeleteCollection(ctx, metav1.DeleteOptions{}, list); err != nil {
-		t.Errorf("deleting the static PVs: %v", err)
-	}
+	selector := benchPairLabel + "=" + b.runID
 	err := wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
-		claims, err := b.client.CoreV1().PersistentVolumeClaims(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
-		if err != nil {
-			return false, nil
-		}
 		volumes, err := b.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 1})
-		if err != nil {
-			return false, nil
-		}
-		return len(claims.Items) == 0 && len(volumes.Items) == 0, nil
+		return err == nil && len(volumes.Items) == 0, nil
 	})
 	if err != nil {
-		t.Errorf("static PV/PVC pairs %s still exist after 10 minutes: %v", selector, err)
+		t.Errorf("static PVs %s still exist after 10 minutes: %v", selector, err)
 	}
 }

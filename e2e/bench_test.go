@@ -53,6 +53,14 @@ func TestBenchmark(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := newBench(t, cfg)
+	t.Cleanup(func() {
+		// The leader-election Lease of the provisioners under test (released, but still there).
+		lease := strings.ReplaceAll(b.provisionerName(), "/", "-")
+		err := b.client.CoordinationV1().Leases(provisionerNamespace).Delete(context.Background(), lease, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting Lease %s/%s: %v", provisionerNamespace, lease, err)
+		}
+	})
 	var results []benchResult
 	// Each run is a subtest, so that it cleans up (claims, archives, class, namespace) before the
 	// next one starts.
@@ -519,12 +527,19 @@ func (b *bench) scrapeAndStat(t *testing.T, p *provisionerProcess) observation {
 // forEach runs fn(0..n-1) on cfg.createWorkers goroutines and fails the test on the first error.
 func (b *bench) forEach(t *testing.T, n int, fn func(ctx context.Context, i int) error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(testContext(t))
+	if err := forEachContext(testContext(t), b.cfg.createWorkers, n, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// forEachContext runs fn(0..n-1) on workers goroutines; it stops at the first error and returns it.
+func forEachContext(ctx context.Context, workers, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	indexes := make(chan int)
-	errs := make(chan error, b.cfg.createWorkers)
+	errs := make(chan error, workers)
 	var wg sync.WaitGroup
-	for w := 0; w < b.cfg.createWorkers; w++ {
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -548,9 +563,7 @@ feed:
 	close(indexes)
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
+	return <-errs
 }
 
 func benchClaim(name, class string) *corev1.PersistentVolumeClaim {
