@@ -20,6 +20,11 @@ const fieldManager = "nfsp-e2e"
 // applyManifestFile server-side applies every object of a multi-document YAML file, like
 // `kubectl apply --server-side -f`. Namespaced objects without a namespace go to defaultNamespace.
 func (c *cluster) applyManifestFile(ctx context.Context, path, defaultNamespace string) ([]*unstructured.Unstructured, error) {
+	return c.applyManifestFileWith(ctx, path, defaultNamespace, nil)
+}
+
+// applyManifestFileWith is applyManifestFile with edit, when not nil, called on each object first.
+func (c *cluster) applyManifestFileWith(ctx context.Context, path, defaultNamespace string, edit func(*unstructured.Unstructured) error) ([]*unstructured.Unstructured, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening manifest: %w", err)
@@ -37,6 +42,11 @@ func (c *cluster) applyManifestFile(ctx context.Context, path, defaultNamespace 
 		}
 		if len(object.Object) == 0 {
 			continue // an empty document between two `---`
+		}
+		if edit != nil {
+			if err := edit(object); err != nil {
+				return applied, fmt.Errorf("%s: %w", path, err)
+			}
 		}
 		result, err := c.applyObject(ctx, object, defaultNamespace)
 		if err != nil {

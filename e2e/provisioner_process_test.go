@@ -26,10 +26,19 @@ import (
 )
 
 const (
-	provisionerName           = "k8s-sigs.io/nfs-subdir-external-provisioner"
+	defaultProvisionerName    = "k8s-sigs.io/nfs-subdir-external-provisioner"
 	provisionerNamespace      = "default"
 	provisionerServiceAccount = "nfs-client-provisioner"
 )
+
+// provisionerName is the PROVISIONER_NAME of the suite's provisioner: the anchor project's name
+// unless E2E_PROVISIONER_NAME says otherwise (for a cluster where that name is taken).
+var provisionerName = func() string {
+	if name := os.Getenv("E2E_PROVISIONER_NAME"); name != "" {
+		return name
+	}
+	return defaultProvisionerName
+}()
 
 // provisionerProcess is the binary under test, run as a subprocess with the environment a user of
 // nfs-subdir-external-provisioner sets, and a kubeconfig holding its ServiceAccount's token.
@@ -125,7 +134,8 @@ func startProvisioner(ctx context.Context, env testEnv, kubeconfig, logPath stri
 	return process, nil
 }
 
-// leaseAcquiredMessage is what client-go's leader election logs when it takes the Lease.
+// leaseAcquiredMessage is what client-go's leader election logs when it takes the Lease
+// ("Successfully acquired lease" in v0.37; compared in lower case).
 const leaseAcquiredMessage = "successfully acquired lease"
 
 // waitForLeadership waits until this process holds the leader Lease, so that no other provisioner
@@ -139,7 +149,7 @@ func (p *provisionerProcess) waitForLeadership(ctx context.Context, c *cluster, 
 		if err != nil {
 			return false, err
 		}
-		return bytes.Contains(log, []byte(leaseAcquiredMessage)), nil
+		return bytes.Contains(bytes.ToLower(log), []byte(leaseAcquiredMessage)), nil
 	})
 	if err == nil {
 		return nil

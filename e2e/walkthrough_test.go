@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 const (
@@ -95,6 +96,15 @@ func TestWalkthrough(t *testing.T) {
 	})
 }
 
+// useSuiteProvisioner points StorageClasses at the suite's provisioner (deploy/class.yaml names
+// the default one; E2E_PROVISIONER_NAME may choose another).
+func useSuiteProvisioner(object *unstructured.Unstructured) error {
+	if object.GetKind() != "StorageClass" {
+		return nil
+	}
+	return unstructured.SetNestedField(object.Object, provisionerName, "provisioner")
+}
+
 func walkthroughClaimName(replica int) string {
 	return fmt.Sprintf("%s-%s-%d", walkthroughTemplate, walkthroughStatefulSet, replica)
 }
@@ -109,7 +119,8 @@ func applyWalkthroughManifests(t *testing.T) {
 		t.Fatalf("StorageClass %s already exists: is `make demo` running on this cluster? (make testbed-down)", walkthroughClass)
 	}
 	for _, manifest := range []string{"deploy/class.yaml", "deploy/examples/redis-statefulset.yaml"} {
-		if _, err := suite.cluster.applyManifestFile(ctx, filepath.Join(suite.env.repoRoot, manifest), walkthroughNamespace); err != nil {
+		path := filepath.Join(suite.env.repoRoot, manifest)
+		if _, err := suite.cluster.applyManifestFileWith(ctx, path, walkthroughNamespace, useSuiteProvisioner); err != nil {
 			t.Fatalf("applying %s: %v", manifest, err)
 		}
 	}
