@@ -49,7 +49,9 @@ func poll(t *testing.T, what string, timeout time.Duration, condition func(ctx c
 		if done {
 			return true, nil
 		}
-		if ctx.Err() == nil { // keep the condition's own reason, not the deadline's
+		// Keep the condition's own reason, not the deadline's (client-go's rate limiter reports
+		// it early as "would exceed context deadline").
+		if ctx.Err() == nil && (err == nil || !strings.Contains(err.Error(), "context deadline")) {
 			lastErr = err
 		}
 		return false, nil
