@@ -57,8 +57,17 @@ KUBECONFIG
 	echo "$file"
 }
 
+# leads_since LINE: the provisioner's log, from LINE on, says it took the leader Lease.
+leads_since() { tail -n "+$1" "$LOG_DIR/demo-provisioner.log" | grep -qi "successfully acquired lease"; }
+
 start_provisioner() {
 	local kubeconfig="$1"
+	if is_running demo-provisioner; then
+		log "demo provisioner already running (pid $(pid_of demo-provisioner))"
+		return 0
+	fi
+	local first_line=1
+	[ -f "$LOG_DIR/demo-provisioner.log" ] && first_line=$(($(wc -l <"$LOG_DIR/demo-provisioner.log") + 1))
 	# Only the environment a user of nfs-subdir-external-provisioner sets.
 	PROCESS_MATCH="$E2E_PROVISIONER_BIN" start_process demo-provisioner env -i \
 		KUBECONFIG="$kubeconfig" \
@@ -68,6 +77,8 @@ start_provisioner() {
 		POD_NAMESPACE=default \
 		"$E2E_PROVISIONER_BIN" --metrics-address "$METRICS_ADDRESS"
 	WAIT_PROCESS=demo-provisioner wait_until "the provisioner's /readyz" 60 curl -sf "http://$METRICS_ADDRESS/readyz"
+	# Another provisioner of the same name (an e2e run) would hold the Lease and do the work.
+	WAIT_PROCESS=demo-provisioner wait_until "the provisioner to take the leader Lease default/k8s-sigs.io-nfs-subdir-external-provisioner (is an e2e run using this test bed?)" 60 leads_since "$first_line"
 }
 
 pod_uid() { kubectl get pod "$1" -o jsonpath='{.metadata.uid}' 2>/dev/null; }
