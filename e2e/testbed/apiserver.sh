@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Stops and starts the test bed's kube-apiserver alone, with the arguments it was running with,
 # for the fault suite (API server restarted during a burst). Everything else keeps running.
-#   apiserver.sh stop     records the running apiserver's argv, then stops it (SIGTERM)
+#   apiserver.sh stop     records the running apiserver's argv, then kills it (SIGKILL: a crash;
+#                         its graceful SIGTERM shutdown takes ~15 s here, longer than a Lease's
+#                         renew deadline, which would turn every restart into a lost Lease)
 #   apiserver.sh start    starts it again with the recorded argv and waits for /readyz
 #   apiserver.sh restart  both
 set -euo pipefail
@@ -17,7 +19,15 @@ stop() {
 	# The exact argv, NUL-separated, as up.sh started it.
 	cp "/proc/$(pid_of kube-apiserver)/cmdline" "$ARGS_FILE.tmp"
 	mv "$ARGS_FILE.tmp" "$ARGS_FILE"
-	stop_process kube-apiserver
+	local pid deadline=$((SECONDS + 10))
+	pid="$(pid_of kube-apiserver)"
+	kill -KILL "$pid"
+	while is_running kube-apiserver; do
+		[ $SECONDS -lt $deadline ] || die "kube-apiserver (pid $pid) survived SIGKILL"
+		sleep 0.1
+	done
+	rm -f "$PID_DIR/kube-apiserver.pid" "$PID_DIR/kube-apiserver.cmd"
+	log "killed kube-apiserver (pid $pid)"
 }
 
 start() {
