@@ -27,7 +27,9 @@ func (o *flakyOpener) Open(context.Context, string, string) (export.FS, error) {
 
 type rootFS struct{ export.FS }
 
-func (rootFS) Stat(context.Context, string) (export.Info, error) { return export.Info{IsDir: true}, nil }
+func (rootFS) Stat(context.Context, string) (export.Info, error) {
+	return export.Info{IsDir: true}, nil
+}
 
 func get(t *testing.T, mux *http.ServeMux, path string) (int, string) {
 	t.Helper()
