@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -184,10 +183,4 @@ func (c *Config) validate() error {
 		return badConfig("--backend %q (NFS_BACKEND): want wire or mounted", c.Backend)
 	}
 	return nil
-}
-
-// isConfigError tells main to print the error in one line and exit 2.
-func isConfigError(err error) bool {
-	var ce *configError
-	return errors.As(err, &ce)
 }
