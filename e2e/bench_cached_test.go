@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -73,17 +74,41 @@ func (b *bench) runCached(t *testing.T, cached, claims int) benchResult {
 		if err != nil {
 			return err
 		}
-		volume.Status.Phase = corev1.VolumeBound
-		if _, err := b.client.CoreV1().PersistentVolumes().UpdateStatus(ctx, volume, metav1.UpdateOptions{}); err != nil {
+		// The controller-manager may get to the pair first (it sees a PV whose claimRef names an
+		// existing claim): on a conflict, read again and write only what is still missing.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if volume.Status.Phase == corev1.VolumeBound {
+				return nil
+			}
+			volume.Status.Phase = corev1.VolumeBound
+			_, err := b.client.CoreV1().PersistentVolumes().UpdateStatus(ctx, volume, metav1.UpdateOptions{})
+			if apierrors.IsConflict(err) {
+				if latest, getErr := b.client.CoreV1().PersistentVolumes().Get(ctx, volumeName, metav1.GetOptions{}); getErr == nil {
+					volume = latest
+				}
+			}
+			return err
+		})
+		if err != nil {
 			return err
 		}
-		claim.Status = corev1.PersistentVolumeClaimStatus{
-			Phase:       corev1.ClaimBound,
-			AccessModes: volume.Spec.AccessModes,
-			Capacity:    volume.Spec.Capacity,
-		}
-		_, err = b.client.CoreV1().PersistentVolumeClaims(namespace).UpdateStatus(ctx, claim, metav1.UpdateOptions{})
-		return err
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if claim.Status.Phase == corev1.ClaimBound {
+				return nil
+			}
+			claim.Status = corev1.PersistentVolumeClaimStatus{
+				Phase:       corev1.ClaimBound,
+				AccessModes: volume.Spec.AccessModes,
+				Capacity:    volume.Spec.Capacity,
+			}
+			_, err := b.client.CoreV1().PersistentVolumeClaims(namespace).UpdateStatus(ctx, claim, metav1.UpdateOptions{})
+			if apierrors.IsConflict(err) {
+				if latest, getErr := b.client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, claimName, metav1.GetOptions{}); getErr == nil {
+					claim = latest
+				}
+			}
+			return err
+		})
 	})
 	fmt.Printf("bench: %d bound static PV/PVC pairs written in %.1fs\n", cached, time.Since(start).Seconds())
 

@@ -274,7 +274,7 @@ type benchResult struct {
 	delP50, delP99                   float64       // library histogram: PV picked up → PV deleted
 	cpuProvision, cpuDelete          float64       // CPU seconds of the provisioner per phase
 	peakRSS, rssAfter                int64
-	heapInuse                        float64
+	heapInuse, heapAlloc, nextGC     float64
 	rtProvision, rtDelete            map[string]float64 // client-side NFS round trips by operation
 	nfsProvision, nfsDelete          histogram          // their latency
 	bedProvision, bedDelete          bedCPU             // CPU of the test bed's components
@@ -484,6 +484,8 @@ func (b *bench) runClaims(t *testing.T, prov *provisionerProcess, n int, name st
 	result.cpuDelete = deleted.proc.cpuSeconds - provisioned.proc.cpuSeconds
 	result.peakRSS, result.rssAfter = deleted.proc.hwmBytes, deleted.proc.rssBytes
 	result.heapInuse = deleted.metrics.sum("go_memstats_heap_inuse_bytes", nil)
+	result.heapAlloc = deleted.metrics.sum("go_memstats_heap_alloc_bytes", nil)
+	result.nextGC = deleted.metrics.sum("go_memstats_next_gc_bytes", nil)
 
 	// Outcomes, checked so that a broken run cannot pass for a fast one.
 	if result.dirsMade != n || result.dirsArchived != n || result.dirsLeft != 0 {
@@ -662,9 +664,9 @@ func (b *bench) printTable(results []benchResult) {
 			fmt.Fprintf(&s, "  %s: NFS calls on the wire (tcpdump, server side of the provisioner's connections) provisioning %s; deleting %s%s\n",
 				r.name, opList(r.pcap.provision), opList(r.pcap.delete), r.pcap.note)
 		}
-		fmt.Fprintf(&s, "  %s: export directory: %d made, %d archived, %d left; CPU %.1fs provisioning + %.1fs deleting; RSS peak %.0f MiB, after %.0f MiB, Go heap in use %.0f MiB; delete p50 %.0fms\n",
+		fmt.Fprintf(&s, "  %s: export directory: %d made, %d archived, %d left; CPU %.1fs provisioning + %.1fs deleting; RSS peak %.0f MiB, after %.0f MiB, Go heap in use %.0f MiB (allocated %.0f MiB, next GC at %.0f MiB); delete p50 %.0fms\n",
 			r.name, r.dirsMade, r.dirsArchived, r.dirsLeft, r.cpuProvision, r.cpuDelete,
-			float64(r.peakRSS)/mib, float64(r.rssAfter)/mib, r.heapInuse/mib, r.delP50*1000)
+			float64(r.peakRSS)/mib, float64(r.rssAfter)/mib, r.heapInuse/mib, r.heapAlloc/mib, r.nextGC/mib, r.delP50*1000)
 	}
 	fmt.Print(s.String())
 	if b.cfg.outFile != "" {

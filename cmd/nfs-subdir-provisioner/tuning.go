@@ -82,3 +82,20 @@ func (e withoutProvisioningEvents) CreateWithEventNamespaceWithContext(ctx conte
 	}
 	return e.EventInterface.CreateWithEventNamespaceWithContext(ctx, event)
 }
+
+// defaultGCPercent replaces Go's default GOGC of 100 when GOGC is not set. The provisioner's heap
+// is almost all informer cache: every PV and PVC of the cluster, long-lived, about 2.7 KiB each
+// once decoded (measured: 10,000 bound PV/PVC pairs are ~53 MiB live without managedFields), while
+// it allocates little between bursts of claims. With GOGC=100 the heap grows to twice the live
+// cache before a collection, which is what its RSS was (155 MiB with 10,000 pairs cached). At 25
+// the heap stays within a quarter of the live size above it, for a few more collections during
+// bursts, each as cheap as before (marking the same live heap); make bench shows the CPU cost.
+// Set GOGC (or GOMEMLIMIT, e.g. from the container's memory limit) to choose otherwise.
+const defaultGCPercent = 25
+
+// tuneGC applies defaultGCPercent unless GOGC is set in the environment.
+func tuneGC(getenv func(string) string, setGCPercent func(int) int) {
+	if getenv("GOGC") == "" {
+		setGCPercent(defaultGCPercent)
+	}
+}

@@ -66,3 +66,21 @@ func TestStripManagedFields(t *testing.T) {
 		t.Errorf("non-object: %v %v", out, err)
 	}
 }
+
+func TestTuneGC(t *testing.T) {
+	for _, tc := range []struct {
+		gogc string
+		want int // -1: not called
+	}{{"", defaultGCPercent}, {"100", -1}, {"off", -1}} {
+		got := -1
+		tuneGC(func(name string) string {
+			if name == "GOGC" {
+				return tc.gogc
+			}
+			return ""
+		}, func(p int) int { got = p; return 100 })
+		if got != tc.want {
+			t.Errorf("GOGC=%q: SetGCPercent(%d), want %d (-1: not called)", tc.gogc, got, tc.want)
+		}
+	}
+}
