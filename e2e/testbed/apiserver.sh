@@ -22,7 +22,9 @@ stop() {
 	local pid deadline=$((SECONDS + 10))
 	pid="$(pid_of kube-apiserver)"
 	kill -KILL "$pid"
-	while is_running kube-apiserver; do
+	# Gone or a zombie: only then are its sockets closed (its cmdline empties earlier, while it
+	# still holds the port).
+	while [ -e "/proc/$pid" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; do
 		[ $SECONDS -lt $deadline ] || die "kube-apiserver (pid $pid) survived SIGKILL"
 		sleep 0.1
 	done
