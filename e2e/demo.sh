@@ -94,6 +94,12 @@ claim_dir() {
 	echo "default-$1-$volume"
 }
 pv_gone() { ! kubectl get pv "$1" >/dev/null 2>&1; }
+PV_COLUMNS='NAME:.metadata.name,CLAIM:.spec.claimRef.name,STATUS:.status.phase,SERVER:.spec.nfs.server,PATH:.spec.nfs.path,RECLAIM:.spec.persistentVolumeReclaimPolicy'
+# show_export_dirs: the walkthrough's directories on the export (other claims' are left out).
+show_export_dirs() {
+	printf '$ ls -l %s | grep %s\n' "$E2E_EXPORT_DIR" "redis-100m-pvc-$STS"
+	ls -l "$E2E_EXPORT_DIR" | grep -- "redis-100m-pvc-$STS"
+}
 
 main() {
 	mkdir -p "$DEMO_DIR"
@@ -108,11 +114,13 @@ main() {
 	show kubectl rollout status statefulset/$STS --timeout 180s
 
 	step "Claims Bound, one PV each"
-	show kubectl get pvc
-	show kubectl get pv -o custom-columns='NAME:.metadata.name,CLAIM:.spec.claimRef.name,STATUS:.status.phase,SERVER:.spec.nfs.server,PATH:.spec.nfs.path,RECLAIM:.spec.persistentVolumeReclaimPolicy'
+	show kubectl get pvc -l app=$STS
+	local volumes
+	read -r -a volumes <<<"$(kubectl get pvc -l app=$STS -o jsonpath='{.items[*].spec.volumeName}')"
+	show kubectl get pv "${volumes[@]}" -o custom-columns="$PV_COLUMNS"
 
 	step "Directories on the export ($E2E_EXPORT_DIR)"
-	show ls -l "$E2E_EXPORT_DIR"
+	show_export_dirs
 
 	step "Redis stand-in writes into replica 0's volume; pod 0 is deleted and recreated"
 	local dir0
@@ -134,8 +142,12 @@ main() {
 	show kubectl scale statefulset/$STS --replicas 1
 	show kubectl delete pvc "$CLAIM_1" --wait --timeout 180s
 	wait_until "PV $volume1 deleted by the provisioner" 120 pv_gone "$volume1"
-	show ls -l "$E2E_EXPORT_DIR"
-	[ -d "$E2E_EXPORT_DIR/archived-$dir1" ] && echo "archived: archived-$dir1"
+	show_export_dirs
+	if [ -d "$E2E_EXPORT_DIR/archived-$dir1" ]; then
+		echo "replica 1's directory was archived as archived-$dir1"
+	else
+		die "archived-$dir1 is missing on the export; see $LOG_DIR/demo-provisioner.log"
+	fi
 
 	step "Left running"
 	cat <<TEXT
