@@ -98,6 +98,7 @@ PV_COLUMNS='NAME:.metadata.name,CLAIM:.spec.claimRef.name,STATUS:.status.phase,S
 # show_export_dirs: the walkthrough's directories on the export (other claims' are left out).
 show_export_dirs() {
 	printf '$ ls -l %s | grep %s\n' "$E2E_EXPORT_DIR" "redis-100m-pvc-$STS"
+	# shellcheck disable=SC2010 # a listing for people to read, names are ours
 	ls -l "$E2E_EXPORT_DIR" | grep -- "redis-100m-pvc-$STS"
 }
 
