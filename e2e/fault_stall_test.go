@@ -61,6 +61,7 @@ func TestFaultServerStalledOrUnreachable(t *testing.T) {
 	otherDir := t.TempDir()
 	other := exportDirs{nfsPath: "/", localDir: otherDir}
 	small := min(5, n)
+	outer := t
 
 	// Claim numbers: 0.. on Ganesha (first burst), 1000.. on the other server (refused phase),
 	// 2000.. blackholed, 3000.. on Ganesha during the stall, 4000.. on the other server during it.
@@ -72,9 +73,10 @@ func TestFaultServerStalledOrUnreachable(t *testing.T) {
 		}
 		elapsed := r.firstFailure(t, claimName(1000), otherServer, "refused")
 		refused.note("first failure %s after the claim", elapsed.Round(10*time.Millisecond))
-		server := wiretest.Start(t, otherDir)
-		startProxy(t, net.JoinHostPort(otherServer, strconv.Itoa(nfsPort)), server.Addr())
-		startProxy(t, net.JoinHostPort(otherServer, strconv.Itoa(mountPort)), server.Addr())
+		// Serving until the whole case ends (outer), not just this phase.
+		server := wiretest.Start(outer, otherDir)
+		startProxy(outer, net.JoinHostPort(otherServer, strconv.Itoa(nfsPort)), server.Addr())
+		startProxy(outer, net.JoinHostPort(otherServer, strconv.Itoa(mountPort)), server.Addr())
 		refused.recovery = r.waitAllBound(t, otherClass.Name, small, faultSettleTimeout)
 		r.checkProvisioned(t, &refused, otherClass.Name, other)
 		refused.panics = r.countPanics(t)
@@ -117,7 +119,7 @@ func TestFaultServerStalledOrUnreachable(t *testing.T) {
 		return
 	}
 
-	stalled := faultFigures{name: "NFS server SIGSTOPped past the call timeout, then SIGCONT", claims: 2 * n}
+	stalled := faultFigures{name: "NFS server SIGSTOPped past the call timeout, then SIGCONT", claims: 3*n + small}
 	t.Run("stalled", func(t *testing.T) {
 		g.signal(t, syscall.SIGSTOP)
 		stoppedAt := time.Now()
