@@ -622,7 +622,7 @@ func claimNames(first, count int) []string {
 	return names
 }
 
-// runScript runs a shell command and returns its combined output.
+// runCommand runs a shell command and returns its combined output.
 func runCommand(ctx context.Context, command string) (string, error) {
 	output, err := exec.CommandContext(ctx, "/bin/sh", "-c", command).CombinedOutput()
 	return string(output), err
