@@ -102,7 +102,7 @@ func run(ctx context.Context, cfg *Config) error {
 	defer closeOpener()
 
 	factory := informers.NewSharedInformerFactoryWithOptions(client, controller.DefaultResyncPeriod,
-		informers.WithTransform(stripManagedFields))
+		informers.WithTransform(cacheTransform))
 	pvInformer := factory.Core().V1().PersistentVolumes().Informer()
 	claimInformer := factory.Core().V1().PersistentVolumeClaims().Informer()
 	classInformer := factory.Storage().V1().StorageClasses().Informer()

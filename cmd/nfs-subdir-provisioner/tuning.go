@@ -24,18 +24,58 @@ func useProtobuf(c *rest.Config) {
 	c.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 }
 
-// stripManagedFields is the informers' transform: managedFields (server-side apply bookkeeping)
-// are often the largest part of a cached PV or PVC and nothing in the provisioner or the library
-// reads them; the library's only write built from a cached object (the PV finalizer patch) is a
-// two-way merge patch computed between two copies of that same object, which managedFields do not
-// enter. With tens of thousands of PVs and claims cached this is most of the memory saved.
-func stripManagedFields(obj any) (any, error) {
+// cacheTransform is the informers' transform; it keeps in the caches only what is read from them.
+//
+// managedFields (server-side apply bookkeeping) go from every object: they are often the largest
+// part of a cached PV or PVC and nothing in the provisioner or the library reads them; the
+// library's only write built from a cached object (the PV finalizer patch) is a two-way merge
+// patch computed between two copies of that same object, which managedFields do not enter.
+//
+// A claim with spec.volumeName set is bound (or pre-bound) for good: the field is set once and
+// never cleared, and the library's first test in deciding to provision is that it is empty. Such
+// a claim is never passed to Provision, so its labels, annotations, requests and status are
+// never read; the cache keeps what the library still uses: its identity (name, namespace, UID,
+// for the work queue and Events), its class (spec.storageClassName or the beta annotation, read
+// before that test) and volumeName. In a cluster most claims are bound, so this is most of the
+// claim cache.
+func cacheTransform(obj any) (any, error) {
+	if claim, ok := obj.(*v1.PersistentVolumeClaim); ok && claim.Spec.VolumeName != "" {
+		return boundClaimSkeleton(claim), nil
+	}
 	if accessor, ok := obj.(metav1.ObjectMetaAccessor); ok {
 		if meta := accessor.GetObjectMeta(); meta.GetManagedFields() != nil {
 			meta.SetManagedFields(nil)
 		}
 	}
 	return obj, nil
+}
+
+// betaStorageClassAnnotation is the pre-1.6 way of naming a claim's class, which the library
+// still honours.
+const betaStorageClassAnnotation = "volume.beta.kubernetes.io/storage-class"
+
+func boundClaimSkeleton(claim *v1.PersistentVolumeClaim) *v1.PersistentVolumeClaim {
+	skeleton := &v1.PersistentVolumeClaim{
+		TypeMeta: claim.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              claim.Name,
+			Namespace:         claim.Namespace,
+			UID:               claim.UID,
+			ResourceVersion:   claim.ResourceVersion,
+			Generation:        claim.Generation,
+			CreationTimestamp: claim.CreationTimestamp,
+			DeletionTimestamp: claim.DeletionTimestamp,
+		},
+		Spec: v1.PersistentVolumeClaimSpec{
+			VolumeName:       claim.Spec.VolumeName,
+			StorageClassName: claim.Spec.StorageClassName,
+		},
+		Status: v1.PersistentVolumeClaimStatus{Phase: claim.Status.Phase},
+	}
+	if class, ok := claim.Annotations[betaStorageClassAnnotation]; ok {
+		skeleton.Annotations = map[string]string{betaStorageClassAnnotation: class}
+	}
+	return skeleton
 }
 
 // reasonProvisioning is the Normal Event the library records on a claim when it starts an
@@ -84,13 +124,13 @@ func (e withoutProvisioningEvents) CreateWithEventNamespaceWithContext(ctx conte
 }
 
 // defaultGCPercent replaces Go's default GOGC of 100 when GOGC is not set. The provisioner's heap
-// is almost all informer cache: every PV and PVC of the cluster, long-lived, about 2.7 KiB each
-// once decoded (measured: 10,000 bound PV/PVC pairs are ~53 MiB live without managedFields), while
-// it allocates little between bursts of claims. With GOGC=100 the heap grows to twice the live
-// cache before a collection, which is what its RSS was (155 MiB with 10,000 pairs cached). At 25
-// the heap stays within a quarter of the live size above it, for a few more collections during
-// bursts, each as cheap as before (marking the same live heap); make bench shows the CPU cost.
-// Set GOGC (or GOMEMLIMIT, e.g. from the container's memory limit) to choose otherwise.
+// is almost all informer cache: every PV and PVC of the cluster, long-lived, while it allocates
+// little between bursts of claims. With GOGC=100 the heap grows to twice the live cache before a
+// collection, and that was its RSS (make bench, 10,000 PV/PVC pairs cached: 155 MiB, 126 MiB of
+// it heap). At 25 the heap stays within a quarter of the live size above it (124 MiB RSS in the
+// same run), for a few more collections during bursts, each as cheap as before (marking the same
+// live heap); make bench reports the CPU. Set GOGC (or GOMEMLIMIT, e.g. from the container's
+// memory limit) to choose otherwise.
 const defaultGCPercent = 25
 
 // tuneGC applies defaultGCPercent unless GOGC is set in the environment.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -47,22 +48,56 @@ func TestLibraryClientDropsOnlyProvisioningEvents(t *testing.T) {
 	}
 }
 
-func TestStripManagedFields(t *testing.T) {
-	claim := &v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
+func TestCacheTransform(t *testing.T) {
+	pending := &v1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
 		Name:          "c",
+		Labels:        map[string]string{"app": "x"},
 		Annotations:   map[string]string{"k": "v"},
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
 	}}
-	out, err := stripManagedFields(claim)
+	out, err := cacheTransform(pending)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := out.(*v1.PersistentVolumeClaim)
-	if got.ManagedFields != nil || got.Annotations["k"] != "v" || got.Name != "c" {
-		t.Errorf("after transform: %+v", got.ObjectMeta)
+	if got.ManagedFields != nil || got.Annotations["k"] != "v" || got.Labels["app"] != "x" || got.Name != "c" {
+		t.Errorf("pending claim after transform: %+v", got.ObjectMeta)
+	}
+
+	class := "gold"
+	bound := &v1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "b", Namespace: "ns", UID: "u", ResourceVersion: "7",
+			Labels:        map[string]string{"app": "x"},
+			Annotations:   map[string]string{"k": "v", betaStorageClassAnnotation: "old"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kcm"}},
+		},
+		Spec:   v1.PersistentVolumeClaimSpec{VolumeName: "pv", StorageClassName: &class, AccessModes: []v1.PersistentVolumeAccessMode{v1.ReadWriteMany}},
+		Status: v1.PersistentVolumeClaimStatus{Phase: v1.ClaimBound},
+	}
+	out, err = cacheTransform(bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = out.(*v1.PersistentVolumeClaim)
+	want := &v1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns", UID: "u", ResourceVersion: "7",
+			Annotations: map[string]string{betaStorageClassAnnotation: "old"}},
+		Spec:   v1.PersistentVolumeClaimSpec{VolumeName: "pv", StorageClassName: &class},
+		Status: v1.PersistentVolumeClaimStatus{Phase: v1.ClaimBound},
+	}
+	if !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("bound claim after transform:\n%+v\nwant\n%+v", got, want)
+	}
+
+	volume := &v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv", Labels: map[string]string{"a": "b"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "x"}}}}
+	out, _ = cacheTransform(volume)
+	if pv := out.(*v1.PersistentVolume); pv.ManagedFields != nil || pv.Labels["a"] != "b" {
+		t.Errorf("PV after transform: %+v", pv.ObjectMeta)
 	}
 	// Tombstones and other objects pass unchanged.
-	if out, err := stripManagedFields("x"); err != nil || out != "x" {
+	if out, err := cacheTransform("x"); err != nil || out != "x" {
 		t.Errorf("non-object: %v %v", out, err)
 	}
 }
