@@ -45,21 +45,29 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 		return nil
 	}
 
+	probe, err := p.gate.enter(loc.server)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	fsys, err := p.cfg.Opener.Open(ctx, loc.server, loc.share)
+	p.gateOpen(loc.server, probe, err)
 	if err != nil {
 		return fmt.Errorf("open export %s:%s: %w%s", loc.server, loc.share, err, openHint(err))
 	}
 	switch loc.onDelete {
 	case OnDeleteDelete:
-		if err := fsys.RemoveAll(ctx, loc.dir); err != nil {
+		err := fsys.RemoveAll(ctx, loc.dir)
+		p.gate.leave(loc.server, probe, err)
+		if err != nil {
 			return fmt.Errorf("remove %s: %w%s", loc, err, hint(err))
 		}
 		logger.V(2).Info("directory removed", "location", loc)
 		return nil
 	default:
 		archived, err := archive(ctx, fsys, loc.dir)
+		p.gate.leave(loc.server, probe, err)
 		if err != nil {
 			return fmt.Errorf("archive %s: %w%s", loc, err, hint(err))
 		}

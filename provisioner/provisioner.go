@@ -52,7 +52,8 @@ type Config struct {
 
 // Provisioner implements controller.Provisioner.
 type Provisioner struct {
-	cfg Config
+	cfg  Config
+	gate *serverGate
 }
 
 var _ controller.Provisioner = (*Provisioner)(nil)
@@ -65,7 +66,7 @@ func New(cfg Config) *Provisioner {
 	if cfg.Recorder == nil {
 		cfg.Recorder = &record.FakeRecorder{}
 	}
-	return &Provisioner{cfg: cfg}
+	return &Provisioner{cfg: cfg, gate: newServerGate()}
 }
 
 // Provision creates the claim's directory and returns its PV. Every error
@@ -99,14 +100,21 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	}
 	attrs := ResolveOwner(claimOwner, class.Owner, p.cfg.Defaults)
 
+	probe, err := p.gate.enter(server)
+	if err != nil {
+		return nil, controller.ProvisioningNoChange, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	fsys, err := p.cfg.Opener.Open(ctx, server, share)
+	p.gateOpen(server, probe, err)
 	if err != nil {
 		// Nothing was created: whatever state the claim was in still holds.
 		return nil, controller.ProvisioningNoChange, fmt.Errorf("open export %s:%s: %w%s", server, share, err, openHint(err))
 	}
-	if err := fsys.MkdirAll(ctx, dir, attrs); err != nil {
+	err = fsys.MkdirAll(ctx, dir, attrs)
+	p.gate.leave(server, probe, err)
+	if err != nil {
 		state := controller.ProvisioningInBackground // the MKDIR may have reached the server
 		if errors.Is(err, export.ErrPermission) || errors.Is(err, export.ErrNotDir) || errors.Is(err, export.ErrInvalidPath) {
 			state = controller.ProvisioningFinished
@@ -117,6 +125,14 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	pv := newVolume(opts, server, share, dir, class.OnDelete)
 	klog.FromContext(ctx).V(2).Info("provisioned", "pvc", klog.KObj(claim), "pv", pv.Name, "server", server, "path", pv.Spec.NFS.Path)
 	return pv, controller.ProvisioningFinished, nil
+}
+
+// gateOpen reports a failed Open to the gate; a successful one is reported
+// with the operation that follows it.
+func (p *Provisioner) gateOpen(server string, probe bool, err error) {
+	if err != nil {
+		p.gate.leave(server, probe, err)
+	}
 }
 
 func (p *Provisioner) target(class ClassOptions) (server, share string) {
