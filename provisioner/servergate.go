@@ -29,11 +29,12 @@ type gateState struct {
 	failures  int
 	openUntil time.Time
 	probing   bool
+	lastErr   error // what the last failed operation got, for the turned-away ones
 }
 
 const (
 	minGateBackoff = time.Second
-	maxGateBackoff = 15 * time.Second
+	maxGateBackoff = 8 * time.Second
 )
 
 func newServerGate() *serverGate {
@@ -55,8 +56,8 @@ func (g *serverGate) enter(server string) (probe bool, err error) {
 		if wait < 0 {
 			wait = 0
 		}
-		return false, fmt.Errorf("NFS server %s is not answering (%d operations in a row got no answer); the next try is in %s or after the one in progress; check that it is up and reachable from the provisioner",
-			server, s.failures, wait)
+		return false, fmt.Errorf("NFS server %s is not answering (%d operations in a row got no answer, the last: %v); the next try is in %s or after the one in progress; check that it is up and reachable from the provisioner",
+			server, s.failures, s.lastErr, wait)
 	}
 	s.probing = true
 	return true, nil
@@ -87,8 +88,9 @@ func (g *serverGate) leave(server string, probe bool, err error) {
 			return
 		}
 		s.failures++
+		s.lastErr = err
 		backoff := maxGateBackoff
-		if s.failures < 5 {
+		if s.failures < 4 {
 			backoff = min(minGateBackoff<<(s.failures-1), maxGateBackoff)
 		}
 		s.openUntil = g.now().Add(backoff)
