@@ -31,7 +31,7 @@ $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION):
 
 .PHONY: test-unit
 test-unit: ## unit + contract tests (in-process NFS server; Ganesha too when the test bed is up)
-	go test -count=1 ./... 2>&1 | tee /tmp/nfsp-unit.log; exit $${PIPESTATUS[0]}
+	go test -count=1 ./...
 
 .PHONY: testbed-build
 testbed-build: ## build and cache etcd, kube binaries, kwok, helm

@@ -271,85 +271,70 @@ func claimName(i int) string { return fmt.Sprintf("claim-%04d", i) }
 // a function that waits for all of them and reports the first that could not be created.
 func (r *faultRun) createClaimsPaced(t *testing.T, class string, first, count int, span time.Duration) func() error {
 	t.Helper()
-	ctx := testContext(t)
 	claims := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(r.namespace)
-	var wg sync.WaitGroup
-	errs := make(chan error, count)
-	interval := span / time.Duration(count)
-	go func() {
-		ticker := time.NewTicker(max(interval, time.Millisecond))
-		defer ticker.Stop()
-		for i := first; i < first+count; i++ {
-			claim := &corev1.PersistentVolumeClaim{
-				ObjectMeta: metav1.ObjectMeta{Name: claimName(i), Namespace: r.namespace},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-					StorageClassName: ptr.To(class),
-					Resources: corev1.VolumeResourceRequirements{
-						Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(claimSize)},
-					},
+	return paced(testContext(t), count, span, func(ctx context.Context, i int) (string, error) {
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: claimName(first + i), Namespace: r.namespace},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+				StorageClassName: ptr.To(class),
+				Resources: corev1.VolumeResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(claimSize)},
 				},
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var lastErr error
-				err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-					_, lastErr = claims.Create(ctx, claim, metav1.CreateOptions{})
-					return lastErr == nil || apierrors.IsAlreadyExists(lastErr), nil
-				})
-				if err != nil {
-					errs <- fmt.Errorf("creating claim %s: %v (last error: %v)", claim.Name, err, lastErr)
-				}
-			}()
-			if i < first+count-1 {
-				select {
-				case <-ticker.C:
-				case <-ctx.Done():
-					return
-				}
-			}
+			},
 		}
-		wg.Wait()
-		close(errs)
-	}()
-	return func() error {
-		for err := range errs {
-			return err
+		_, err := claims.Create(ctx, claim, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			err = nil
 		}
-		return nil
-	}
+		return "creating claim " + claim.Name, err
+	})
 }
 
 // deleteClaimsPaced deletes the named claims spread over span, each retried until it is accepted.
 func (r *faultRun) deleteClaimsPaced(t *testing.T, names []string, span time.Duration) func() error {
 	t.Helper()
-	ctx := testContext(t)
 	claims := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(r.namespace)
+	return paced(testContext(t), len(names), span, func(ctx context.Context, i int) (string, error) {
+		err := claims.Delete(ctx, names[i], metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			err = nil
+		}
+		return "deleting claim " + names[i], err
+	})
+}
+
+// paced starts op(0..count-1) spread evenly over span, each in its own goroutine and retried
+// until it returns no error (for up to 3 minutes). The returned function waits for all of them
+// and reports the first that never succeeded, with what it was doing and its last error.
+func paced(ctx context.Context, count int, span time.Duration, op func(ctx context.Context, i int) (what string, err error)) func() error {
 	var wg sync.WaitGroup
-	errs := make(chan error, len(names))
-	interval := span / time.Duration(max(len(names), 1))
+	errs := make(chan error, count+1)
+	interval := span / time.Duration(max(count, 1))
 	go func() {
 		ticker := time.NewTicker(max(interval, time.Millisecond))
 		defer ticker.Stop()
-		for i, name := range names {
+	start:
+		for i := 0; i < count; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				var what string
 				var lastErr error
 				err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-					lastErr = claims.Delete(ctx, name, metav1.DeleteOptions{})
-					return lastErr == nil || apierrors.IsNotFound(lastErr), nil
+					what, lastErr = op(ctx, i)
+					return lastErr == nil, nil
 				})
 				if err != nil {
-					errs <- fmt.Errorf("deleting claim %s: %v (last error: %v)", name, err, lastErr)
+					errs <- fmt.Errorf("%s: %v (last error: %v)", what, err, lastErr)
 				}
 			}()
-			if i < len(names)-1 {
+			if i < count-1 {
 				select {
 				case <-ticker.C:
 				case <-ctx.Done():
-					return
+					errs <- fmt.Errorf("gave up after starting %d of %d: %w", i+1, count, ctx.Err())
+					break start
 				}
 			}
 		}
@@ -364,7 +349,7 @@ func (r *faultRun) deleteClaimsPaced(t *testing.T, names []string, span time.Dur
 	}
 }
 
-// claimsByClass lists this case's claims on a class.
+// listClaims lists this case's claims on a class.
 func (r *faultRun) listClaims(ctx context.Context, class string) ([]corev1.PersistentVolumeClaim, error) {
 	list, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(r.namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/record"
@@ -157,9 +156,6 @@ func newVolume(opts controller.ProvisionOptions, server, share, dir string, onDe
 		mountOptions = sc.MountOptions
 	}
 	capacity := claim.Spec.Resources.Requests[v1.ResourceStorage]
-	if capacity.IsZero() {
-		capacity = resource.MustParse("0")
-	}
 	return &v1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: opts.PVName,
