@@ -56,8 +56,15 @@ test-e2e: testbed-up ## end-to-end suite and chart/deploy checks on the test bed
 chart-check: testbed-up ## helm lint/template/schema and deploy/ checks against the test bed's apiserver
 	e2e/chart/check.sh
 
+.PHONY: testbed-clean
+testbed-clean: ## stop the test bed and delete its state (etcd data, exports, logs); the build cache stays
+	e2e/testbed/down.sh
+	@test -n "$(TESTBED_DIR)" && test "$(TESTBED_DIR)" != / && rm -rf "$(TESTBED_DIR)"
+
 .PHONY: test
-test: lint testbed-up ## everything CI runs: lint, unit + contract (Ganesha required), e2e, chart checks
+test: lint ## everything CI runs, on a fresh test bed: lint, unit + contract (Ganesha required), e2e, chart checks
+	$(MAKE) testbed-clean
+	$(MAKE) testbed-up
 	NFSP_REQUIRE_GANESHA=1 NFSP_REQUIRE_HELM=1 $(MAKE) test-unit
 	$(MAKE) test-e2e
 	$(MAKE) chart-check
