@@ -58,7 +58,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 	}
 	switch loc.onDelete {
 	case OnDeleteDelete:
-		err := fsys.RemoveAll(ctx, loc.dir)
+		err := fsys.RemoveAll(ctx, loc.dir, nil)
 		p.gate.leave(loc.server, probe, err)
 		if err != nil {
 			return fmt.Errorf("remove %s: %w%s", loc, err, hint(err))
@@ -146,7 +146,7 @@ func (p *Provisioner) locate(pv *v1.PersistentVolume) (volumeLocation, error) {
 // when in doubt, keep the data).
 func (p *Provisioner) locateLegacy(pv *v1.PersistentVolume, loc *volumeLocation) error {
 	share := p.cfg.DefaultShare
-	if share == "" || !strings.EqualFold(loc.server, p.cfg.DefaultServer) {
+	if share == "" || export.CanonicalServer(loc.server) != export.CanonicalServer(p.cfg.DefaultServer) {
 		return fmt.Errorf("it has no %s annotation and is not on the default export %s:%s", AnnShare, p.cfg.DefaultServer, share)
 	}
 	full := path.Clean(pv.Spec.NFS.Path)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -32,18 +33,36 @@ const (
 // standing in for NFS exports.
 type exports struct {
 	dirs map[string]string // "server:share" -> local dir
+	mu   sync.Mutex
+	open map[string]*mounted.FS
 }
 
 func (e *exports) Open(_ context.Context, server, share string) (export.FS, error) {
-	dir, ok := e.dirs[server+":"+share]
+	key := export.NewTarget(server, share).String()
+	dir, ok := e.dirs[key]
 	if !ok {
 		return nil, errors.New("no such export")
 	}
-	root, err := os.OpenRoot(dir)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if fsys := e.open[key]; fsys != nil {
+		return fsys, nil
+	}
+	fsys, err := mounted.OpenDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	return mounted.NewFS(root), nil
+	if e.open == nil {
+		e.open = map[string]*mounted.FS{}
+	}
+	e.open[key] = fsys
+	return fsys, nil
+}
+
+func (e *exports) close() {
+	for _, fsys := range e.open {
+		fsys.Close()
+	}
 }
 
 type fixture struct {
@@ -58,13 +77,15 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, dir: t.TempDir(), other: t.TempDir(), recorder: record.NewFakeRecorder(100)}
 	f.pvs = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{nfsPathIndex: indexNFSPath})
+	opener := &exports{dirs: map[string]string{
+		testServer + ":" + testShare: f.dir,
+		"nfs-2.example:/srv/b":       f.other,
+	}}
+	t.Cleanup(opener.close)
 	f.prov = New(Config{
 		DefaultServer: testServer,
 		DefaultShare:  testShare,
-		Opener: &exports{dirs: map[string]string{
-			testServer + ":" + testShare: f.dir,
-			"nfs-2.example:/srv/b":       f.other,
-		}},
+		Opener: opener,
 		Volumes:  &informerIndex{indexer: f.pvs},
 		Recorder: f.recorder,
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +46,7 @@ func newServerGate() *serverGate {
 func (g *serverGate) enter(server string) (probe bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.servers[strings.ToLower(server)]
+	s := g.servers[export.CanonicalServer(server)]
 	if s == nil || s.failures == 0 {
 		return false, nil
 	}
@@ -67,7 +66,7 @@ func (g *serverGate) enter(server string) (probe bool, err error) {
 func (g *serverGate) leave(server string, probe bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	key := strings.ToLower(server)
+	key := export.CanonicalServer(server)
 	s := g.servers[key]
 	if s == nil {
 		if !noAnswer(err) {
@@ -99,10 +98,11 @@ func (g *serverGate) leave(server string, probe bool, err error) {
 	}
 }
 
-// answered reports whether err is the server's own answer (an NFS status),
-// which proves it is up.
+// answered reports whether err is the server's own answer, which proves it
+// is up: any NFS status (NOSPC and DQUOT included: the deletes that would
+// free space must still get through), any RPC-level reply.
 func answered(err error) bool {
-	for _, target := range []error{export.ErrNotExist, export.ErrExist, export.ErrPermission, export.ErrNotDir} {
+	for _, target := range []error{export.ErrServerReply, export.ErrNotExist, export.ErrExist, export.ErrPermission, export.ErrNotDir} {
 		if errors.Is(err, target) {
 			return true
 		}

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	nfsc "github.com/willscott/go-nfs-client/nfs"
+
 	"github.com/nfs-subdir/provisioner/provisioner/export"
+	"github.com/nfs-subdir/provisioner/provisioner/export/wire"
 )
 
 func TestServerGate(t *testing.T) {
@@ -93,4 +96,41 @@ type countingOpener struct {
 func (o *countingOpener) Open(context.Context, string, string) (export.FS, error) {
 	o.opens++
 	return nil, o.err
+}
+
+// A server that answers with an error status — a full disk, a quota, an
+// I/O error, a fault, an RPC denial — is up: the gate stays shut, so the
+// deletes that would free space still reach it.
+func TestServerGateErrorStatusesAreAnswers(t *testing.T) {
+	answers := map[string]error{
+		"NOSPC":       &wire.StatusError{Status: nfsc.NFS3ErrNoSpc},
+		"DQUOT":       &wire.StatusError{Status: nfsc.NFS3ErrDQuot},
+		"IO":          &wire.StatusError{Status: nfsc.NFS3ErrIO},
+		"SERVERFAULT": &wire.StatusError{Status: nfsc.NFS3ErrServerFault},
+		"ROFS":        &wire.StatusError{Status: nfsc.NFS3ErrROFS},
+		"MNT3ERR_IO":  &wire.StatusError{Mount: true, Status: nfsc.MNT3ErrIO},
+		"AUTH_ERROR":  &wire.RPCError{Denied: true, Stat: 1, Auth: 5},
+		"SYSTEM_ERR":  &wire.RPCError{Stat: 5},
+	}
+	for name, answer := range answers {
+		t.Run(name, func(t *testing.T) {
+			g := newServerGate()
+			g.leave("nfs.example", false, fmt.Errorf("remove x: %w", answer))
+			if _, err := g.enter("nfs.example"); err != nil {
+				t.Fatalf("the server answered %v, yet the gate turns operations away: %v", answer, err)
+			}
+		})
+	}
+}
+
+// One server, several spellings: the gate that closed for one spelling is
+// closed for all of them.
+func TestServerGateCanonicalName(t *testing.T) {
+	g := newServerGate()
+	g.leave("nfs.example", false, context.DeadlineExceeded)
+	for _, spelling := range []string{"NFS.example", "nfs.example.", " nfs.example"} {
+		if _, err := g.enter(spelling); err == nil {
+			t.Errorf("gate closed for nfs.example lets %q through", spelling)
+		}
+	}
 }

@@ -3,10 +3,11 @@ package provisioner
 import (
 	"fmt"
 	"path"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
 // nfsPathIndex indexes NFS PersistentVolumes by their directory and every
@@ -62,5 +63,5 @@ func indexNFSPath(obj any) ([]string, error) {
 }
 
 func pathKey(server, dir string) string {
-	return strings.ToLower(strings.TrimSpace(server)) + ":" + path.Clean("/"+dir)
+	return export.CanonicalServer(server) + ":" + path.Clean("/"+dir)
 }

@@ -22,6 +22,11 @@ var (
 	ErrPermission  = fs.ErrPermission
 	ErrInvalidPath = errors.New("invalid path")
 	ErrNotDir      = errors.New("not a directory")
+
+	// ErrServerReply is matched by every error that is the server's own
+	// answer: an NFS or MOUNT status of any kind (a full disk, a quota, an
+	// I/O error on its side), an RPC denial. It proves the server is up.
+	ErrServerReply = errors.New("the server replied")
 )
 
 // DirAttrs are the owner and permission bits of a directory to create.
@@ -39,13 +44,26 @@ type Info struct {
 	GID   uint32
 }
 
-// FS is one NFS export. Implementations are safe for concurrent use.
+// FS is one NFS export. Implementations are safe for concurrent use, and
+// no operation follows a symbolic link anywhere below the export root: a
+// symlink where a directory is expected is ErrNotDir, a symlink being
+// removed or renamed is the link itself.
 type FS interface {
 	// MkdirAll creates dir and any missing parents. Directories it creates
 	// get attrs (owner and mode exactly, no umask). An existing directory
 	// at dir or at a parent is left as it is and is not an error; an
 	// existing non-directory is ErrNotDir.
 	MkdirAll(ctx context.Context, dir string, attrs DirAttrs) error
+
+	// Mkdir creates dir, whose parent must exist, with attrs exactly. When
+	// anything is already at dir it fails with ErrExist and changes
+	// nothing: the caller decides whether an existing directory may be
+	// used. A directory it made but could not give attrs is removed again.
+	Mkdir(ctx context.Context, dir string, attrs DirAttrs) error
+
+	// SetAttrs gives the directory at dir attrs' owner and mode. A
+	// non-directory (a symlink included) at dir is ErrNotDir.
+	SetAttrs(ctx context.Context, dir string, attrs DirAttrs) error
 
 	// Rename renames from to to (both relative to the export root). It never
 	// replaces anything: when to exists it fails with ErrExist. A missing
@@ -54,10 +72,19 @@ type FS interface {
 
 	// RemoveAll removes path and everything below it. A missing path is
 	// not an error. The export root cannot be removed (ErrInvalidPath).
-	RemoveAll(ctx context.Context, path string) error
+	// Memory stays bounded whatever the number of entries and the depth of
+	// the tree; what was removed stays removed when it fails, so a retry
+	// continues. progress, when not nil, is told the running total now
+	// and then (from the calling goroutine).
+	RemoveAll(ctx context.Context, path string, progress func(Removed)) error
 
 	// Stat describes path; a missing path is ErrNotExist.
 	Stat(ctx context.Context, path string) (Info, error)
+}
+
+// Removed counts what a RemoveAll has removed so far.
+type Removed struct {
+	Files, Dirs uint64 // non-directories (files, symlinks, …) and directories
 }
 
 // Opener gives the FS for an export on a server. Implementations pool and

@@ -64,7 +64,7 @@ func Run(t *testing.T, fsys export.FS, opt Options) {
 	t.Cleanup(func() {
 		ctx, cancel := c.ctx()
 		defer cancel()
-		if err := fsys.RemoveAll(ctx, base); err != nil {
+		if err := fsys.RemoveAll(ctx, base, nil); err != nil {
 			t.Errorf("cleanup RemoveAll(%q): %v", base, err)
 		}
 	})
@@ -295,7 +295,7 @@ func (c *contract) removeAllTree(t *testing.T) {
 	}
 	ctx, cancel := c.ctx()
 	defer cancel()
-	if err := c.fsys.RemoveAll(ctx, root); err != nil {
+	if err := c.fsys.RemoveAll(ctx, root, nil); err != nil {
 		t.Fatalf("RemoveAll(%q): %v", root, err)
 	}
 	if err := c.statErr(root); !errors.Is(err, export.ErrNotExist) {
@@ -309,7 +309,7 @@ const longName = "padding-so-that-directory-listings-span-several-replies-012345
 func (c *contract) removeAllMissing(t *testing.T) {
 	ctx, cancel := c.ctx()
 	defer cancel()
-	if err := c.fsys.RemoveAll(ctx, c.path(t, "nope")); err != nil {
+	if err := c.fsys.RemoveAll(ctx, c.path(t, "nope"), nil); err != nil {
 		t.Errorf("RemoveAll(missing): %v", err)
 	}
 }
@@ -318,7 +318,7 @@ func (c *contract) removeAllRootRefused(t *testing.T) {
 	ctx, cancel := c.ctx()
 	defer cancel()
 	for _, p := range []string{".", "", "/"} {
-		if err := c.fsys.RemoveAll(ctx, p); !errors.Is(err, export.ErrInvalidPath) {
+		if err := c.fsys.RemoveAll(ctx, p, nil); !errors.Is(err, export.ErrInvalidPath) {
 			t.Errorf("RemoveAll(%q): got %v, want ErrInvalidPath", p, err)
 		}
 	}
@@ -333,7 +333,7 @@ func (c *contract) invalidPaths(t *testing.T) {
 		if err := c.fsys.MkdirAll(ctx, p, attrs); !errors.Is(err, export.ErrInvalidPath) {
 			t.Errorf("MkdirAll(%q): got %v, want ErrInvalidPath", p, err)
 		}
-		if err := c.fsys.RemoveAll(ctx, p); !errors.Is(err, export.ErrInvalidPath) {
+		if err := c.fsys.RemoveAll(ctx, p, nil); !errors.Is(err, export.ErrInvalidPath) {
 			t.Errorf("RemoveAll(%q): got %v, want ErrInvalidPath", p, err)
 		}
 		if err := c.fsys.Rename(ctx, c.base, p); !errors.Is(err, export.ErrInvalidPath) {
@@ -362,7 +362,7 @@ func (c *contract) concurrent(t *testing.T) {
 				errs <- fmt.Errorf("Rename(%q): %w", p, err)
 				return
 			}
-			errs <- c.fsys.RemoveAll(ctx, p+"-renamed")
+			errs <- c.fsys.RemoveAll(ctx, p+"-renamed", nil)
 		}(i)
 	}
 	for i := 0; i < n; i++ {

@@ -1,201 +1,338 @@
 // Package mounted implements export.FS on a directory where the export is
 // already mounted (the nfs-subdir-external-provisioner model), for servers
-// that speak only NFSv4 such as AWS EFS or Azure Files NFS. Every operation
-// goes through os.Root, so no path — and no symlink a user planted in the
-// export — can lead outside the mounted directory.
+// that speak only NFSv4 such as AWS EFS or Azure Files NFS.
+//
+// Every operation works on directory descriptors: a path is resolved one
+// component at a time with openat(O_DIRECTORY|O_NOFOLLOW) from the mount
+// root, owner and mode are set with fchown/fchmod on the descriptor of the
+// directory just made, entries are removed with unlinkat in their parent's
+// descriptor. No symlink below the mount root is ever followed — not one
+// planted beforehand in a path, not one swapped in for a directory between
+// two steps — so a pod that writes its own directory cannot make the
+// provisioner act on anything else. Linux only.
 package mounted
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
-// Opener serves the one export mounted at Root.
+// Opener serves the one export mounted at a directory.
 type Opener struct {
-	root          *os.Root
-	dir           string
-	server, share string
+	fs     *FS
+	target export.Target
 }
 
 // New opens dir, where server:share is mounted.
 func New(dir, server, share string) (*Opener, error) {
-	root, err := os.OpenRoot(dir)
+	fsys, err := OpenDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open mount root %s: %w", dir, err)
+		return nil, err
 	}
-	return &Opener{root: root, dir: dir, server: server, share: share}, nil
+	return &Opener{fs: fsys, target: export.NewTarget(server, share)}, nil
 }
 
 // Open returns the mounted FS when server and share are the mounted ones.
 func (o *Opener) Open(_ context.Context, server, share string) (export.FS, error) {
-	if !strings.EqualFold(server, o.server) || strings.TrimRight(share, "/") != strings.TrimRight(o.share, "/") {
-		return nil, fmt.Errorf("the mounted backend serves only %s:%s (mounted at %s), not %s:%s; remove the class's server/share parameters or run with --backend=wire",
-			o.server, o.share, o.dir, server, share)
+	if export.NewTarget(server, share) != o.target {
+		return nil, fmt.Errorf("the mounted backend serves only %s (mounted at %s), not %s:%s; remove the class's server/share parameters or run with --backend=wire",
+			o.target, o.fs.name, server, share)
 	}
-	return &FS{root: o.root, name: o.dir}, nil
+	return o.fs, nil
 }
 
 // Close releases the mount root.
-func (o *Opener) Close() error { return o.root.Close() }
+func (o *Opener) Close() error { return o.fs.Close() }
 
 // FS is export.FS on a local directory.
 type FS struct {
-	root *os.Root
+	root int // O_DIRECTORY descriptor of the mount root
 	name string
 }
 
-// NewFS returns an FS on an already opened root; for tests and tools.
-func NewFS(root *os.Root) *FS { return &FS{root: root, name: root.Name()} }
-
 var _ export.FS = (*FS)(nil)
 
-// MkdirAll implements export.FS. Directories are created one level at a
-// time so that each new one gets exactly attrs (chown first: chown may clear
-// setgid bits, chmod then sets them).
+// OpenDir returns an FS on the directory dir.
+func OpenDir(dir string) (*FS, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open mount root %s: %w", dir, err)
+	}
+	return &FS{root: fd, name: dir}, nil
+}
+
+// Close releases the root descriptor.
+func (f *FS) Close() error { return unix.Close(f.root) }
+
+const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+
+// openAt opens the directory name in dir without following a symlink; a
+// symlink or other non-directory there is ENOTDIR.
+func openAt(dir int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(dir, name, dirFlags, 0)
+		switch err {
+		case nil:
+			return fd, nil
+		case unix.EINTR:
+			continue
+		case unix.ELOOP:
+			return -1, unix.ENOTDIR
+		}
+		return -1, err
+	}
+}
+
+// walk opens the directory at elems (the root for none). The caller closes
+// the result unless it is f.root.
+func (f *FS) walk(elems []string) (int, error) {
+	fd := f.root
+	for i, e := range elems {
+		next, err := openAt(fd, e)
+		f.release(fd)
+		if err != nil {
+			return -1, f.wrap("open", strings.Join(elems[:i+1], "/"), err)
+		}
+		fd = next
+	}
+	return fd, nil
+}
+
+// release closes fd unless it is the root.
+func (f *FS) release(fd int) {
+	if fd != f.root && fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+func split(p string, allowRoot bool) ([]string, error) {
+	if err := export.CheckPath(p, allowRoot); err != nil {
+		return nil, err
+	}
+	if p == "." {
+		return nil, nil
+	}
+	return strings.Split(p, "/"), nil
+}
+
+// MkdirAll implements export.FS, one component at a time.
 func (f *FS) MkdirAll(ctx context.Context, dir string, attrs export.DirAttrs) error {
-	if err := export.CheckPath(dir, false); err != nil {
+	elems, err := split(dir, false)
+	if err != nil {
 		return err
 	}
-	elems := strings.Split(dir, "/")
-	for i := range elems {
+	fd := f.root
+	defer func() { f.release(fd) }()
+	for i, e := range elems {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		p := strings.Join(elems[:i+1], "/")
-		err := f.root.Mkdir(p, 0o700)
-		if errors.Is(err, fs.ErrExist) {
-			info, serr := f.root.Stat(p)
-			if serr != nil {
-				return f.wrap("stat", p, serr)
+		next, err := openAt(fd, e)
+		if errors.Is(err, unix.ENOENT) {
+			next, err = f.mkdirIn(fd, e, p, attrs)
+			if errors.Is(err, export.ErrExist) { // made by someone else meanwhile
+				next, err = openAt(fd, e)
 			}
-			if !info.IsDir() {
-				return fmt.Errorf("mkdir %s in %s: %s exists and %w", dir, f.name, p, export.ErrNotDir)
-			}
-			continue
 		}
 		if err != nil {
 			return f.wrap("mkdir", p, err)
 		}
-		if err := f.root.Chown(p, int(attrs.UID), int(attrs.GID)); err != nil {
-			return f.wrap("chown", p, err)
-		}
-		if err := f.root.Chmod(p, unixMode(attrs.Mode)); err != nil {
-			return f.wrap("chmod", p, err)
-		}
+		f.release(fd)
+		fd = next
 	}
 	return nil
 }
 
-// Rename implements export.FS. The existence check and the rename are two
-// steps: kernel NFS clients do not support RENAME_NOREPLACE. Only one
-// provisioner instance acts at a time (leader election), so the window is
-// not reachable by our own operations.
-func (f *FS) Rename(ctx context.Context, from, to string) error {
-	if err := export.CheckPath(from, false); err != nil {
-		return err
-	}
-	if err := export.CheckPath(to, false); err != nil {
+// Mkdir implements export.FS.
+func (f *FS) Mkdir(ctx context.Context, dir string, attrs export.DirAttrs) error {
+	elems, err := split(dir, false)
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := f.root.Lstat(to); err == nil {
-		return fmt.Errorf("rename %s to %s in %s: %w", from, to, f.name, export.ErrExist)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return f.wrap("stat", to, err)
+	parent, err := f.walk(elems[:len(elems)-1])
+	if err != nil {
+		return err
 	}
-	if err := f.root.Rename(from, to); err != nil {
+	defer f.release(parent)
+	fd, err := f.mkdirIn(parent, elems[len(elems)-1], dir, attrs)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// mkdirIn makes name in parent with attrs and returns its descriptor.
+// Owner and mode are set on the descriptor, never by path (chown first:
+// chown may clear setgid, chmod then sets it). A directory that cannot
+// be given attrs is removed again, so no retry finds a half-made one.
+func (f *FS) mkdirIn(parent int, name, p string, attrs export.DirAttrs) (int, error) {
+	if err := unix.Mkdirat(parent, name, 0o700); err != nil {
+		return -1, f.wrap("mkdir", p, err)
+	}
+	fd, err := openAt(parent, name)
+	if err != nil {
+		// Replaced by something that is not a directory since the mkdir:
+		// not ours any more; leave it.
+		return -1, f.wrap("open new directory", p, err)
+	}
+	if err := setAttrs(fd, attrs); err != nil {
+		unix.Close(fd)
+		rerr := unix.Unlinkat(parent, name, unix.AT_REMOVEDIR)
+		return -1, f.wrap(fmt.Sprintf("set owner %d:%d and mode %04o of new directory (removed again: %v)", attrs.UID, attrs.GID, attrs.Mode, rerr), p, err)
+	}
+	return fd, nil
+}
+
+func setAttrs(fd int, attrs export.DirAttrs) error {
+	if err := unix.Fchown(fd, int(attrs.UID), int(attrs.GID)); err != nil {
+		return err
+	}
+	return unix.Fchmod(fd, uint32(attrs.Mode)&0o7777)
+}
+
+// SetAttrs implements export.FS.
+func (f *FS) SetAttrs(ctx context.Context, dir string, attrs export.DirAttrs) error {
+	elems, err := split(dir, false)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fd, err := f.walk(elems)
+	if err != nil {
+		return err
+	}
+	defer f.release(fd)
+	if err := setAttrs(fd, attrs); err != nil {
+		return f.wrap("set owner and mode of", dir, err)
+	}
+	return nil
+}
+
+// Rename implements export.FS. Kernel NFS clients do not support
+// RENAME_NOREPLACE; there the existence check and the rename are two
+// steps, and only one provisioner instance acts at a time (leader
+// election), so the window is not reachable by our own operations.
+func (f *FS) Rename(ctx context.Context, from, to string) error {
+	fe, err := split(from, false)
+	if err != nil {
+		return err
+	}
+	te, err := split(to, false)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fromDir, err := f.walk(fe[:len(fe)-1])
+	if err != nil {
+		return err
+	}
+	defer f.release(fromDir)
+	toDir, err := f.walk(te[:len(te)-1])
+	if err != nil {
+		return err
+	}
+	defer f.release(toDir)
+	fromName, toName := fe[len(fe)-1], te[len(te)-1]
+	err = unix.Renameat2(fromDir, fromName, toDir, toName, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.ENOTSUP) {
+		var st unix.Stat_t
+		if serr := unix.Fstatat(toDir, toName, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil {
+			return fmt.Errorf("rename %s to %s in %s: %w", from, to, f.name, export.ErrExist)
+		} else if !errors.Is(serr, unix.ENOENT) {
+			return f.wrap("stat", to, serr)
+		}
+		err = unix.Renameat(fromDir, fromName, toDir, toName)
+	}
+	if err != nil {
 		return f.wrap("rename "+from+" to", to, err)
 	}
 	return nil
 }
 
-// RemoveAll implements export.FS.
-func (f *FS) RemoveAll(ctx context.Context, p string) error {
-	if err := export.CheckPath(p, false); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := f.root.RemoveAll(p); err != nil {
-		return f.wrap("remove", p, err)
-	}
-	return nil
-}
-
-// Stat implements export.FS.
+// Stat implements export.FS. A symlink is described, not followed.
 func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
-	if err := export.CheckPath(p, true); err != nil {
+	elems, err := split(p, true)
+	if err != nil {
 		return export.Info{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return export.Info{}, err
 	}
-	fi, err := f.root.Stat(p)
+	var st unix.Stat_t
+	if len(elems) == 0 {
+		err = unix.Fstat(f.root, &st)
+	} else {
+		var parent int
+		if parent, err = f.walk(elems[:len(elems)-1]); err != nil {
+			return export.Info{}, err
+		}
+		err = unix.Fstatat(parent, elems[len(elems)-1], &st, unix.AT_SYMLINK_NOFOLLOW)
+		f.release(parent)
+	}
 	if err != nil {
 		return export.Info{}, f.wrap("stat", p, err)
 	}
-	info := export.Info{IsDir: fi.IsDir(), Mode: permBits(fi.Mode())}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		info.UID, info.GID = st.Uid, st.Gid
-	}
-	return info, nil
+	return export.Info{IsDir: st.Mode&unix.S_IFMT == unix.S_IFDIR, Mode: fileMode(st.Mode), UID: st.Uid, GID: st.Gid}, nil
 }
 
-// wrap maps OS errors onto the export errors, keeping the detail.
+// wrap maps an OS error onto the export errors, keeping the errno; an
+// error that is not a bare errno (already wrapped) is returned as it is.
 func (f *FS) wrap(op, p string, err error) error {
+	var wrapped osError
+	var errno unix.Errno
+	if errors.As(err, &wrapped) || !errors.As(err, &errno) {
+		return err
+	}
 	var kind error
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	switch errno {
+	case unix.ENOENT:
 		kind = export.ErrNotExist
-	case errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENOTEMPTY):
+	case unix.EEXIST, unix.ENOTEMPTY:
 		kind = export.ErrExist
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EPERM):
+	case unix.EACCES, unix.EPERM, unix.EROFS:
 		kind = export.ErrPermission
-	case errors.Is(err, syscall.ENOTDIR):
+	case unix.ENOTDIR, unix.ELOOP:
 		kind = export.ErrNotDir
+	case unix.ENAMETOOLONG:
+		kind = export.ErrInvalidPath
 	default:
-		return fmt.Errorf("%s %s in %s: %w", op, p, f.name, err)
+		return fmt.Errorf("%s %s in %s: %w", op, p, f.name, osError{errno})
 	}
-	return fmt.Errorf("%s %s in %s: %w (%v)", op, p, f.name, kind, err)
+	return fmt.Errorf("%s %s in %s: %w (%w)", op, p, f.name, kind, osError{errno})
 }
 
-// unixMode converts plain 07777 bits to an os.FileMode, whose setuid,
-// setgid and sticky bits live elsewhere.
-func unixMode(m os.FileMode) os.FileMode {
-	out := m & 0o777
-	if m&0o4000 != 0 {
-		out |= os.ModeSetuid
+// osError is an errno from the mounted filesystem. Unless it says the
+// mount timed out or lost its server, it is the server's answer.
+type osError struct{ errno unix.Errno }
+
+func (e osError) Error() string { return e.errno.Error() }
+func (e osError) Unwrap() error { return e.errno }
+func (e osError) Is(target error) bool {
+	if target != export.ErrServerReply {
+		return false
 	}
-	if m&0o2000 != 0 {
-		out |= os.ModeSetgid
+	switch e.errno {
+	case unix.ETIMEDOUT, unix.ENOTCONN, unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EINTR:
+		return false
 	}
-	if m&0o1000 != 0 {
-		out |= os.ModeSticky
-	}
-	return out
+	return true
 }
 
-// permBits is the inverse of unixMode.
-func permBits(m os.FileMode) os.FileMode {
-	out := m.Perm()
-	if m&os.ModeSetuid != 0 {
-		out |= 0o4000
-	}
-	if m&os.ModeSetgid != 0 {
-		out |= 0o2000
-	}
-	if m&os.ModeSticky != 0 {
-		out |= 0o1000
-	}
-	return out
-}
+// fileMode is the permission bits of a stat mode (07777).
+func fileMode(m uint32) os.FileMode { return os.FileMode(m & 0o7777) }

@@ -40,7 +40,7 @@ func benchBase(b *testing.B, fsys *wire.FS) string {
 	b.Helper()
 	base := "bench-" + strconv.FormatInt(int64(b.N), 10) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	must(b, fsys.MkdirAll(ctx(b), base, export.DirAttrs{Mode: 0o777}))
-	b.Cleanup(func() { must(b, fsys.RemoveAll(ctx(b), base)) })
+	b.Cleanup(func() { must(b, fsys.RemoveAll(ctx(b), base, nil)) })
 	return base
 }
 
@@ -125,7 +125,7 @@ func benchRemoveAll(b *testing.B, where string) {
 	rts.Store(0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := fsys.RemoveAll(c, names[i]); err != nil {
+		if err := fsys.RemoveAll(c, names[i], nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -167,7 +167,7 @@ func benchRemoveAllTree(b *testing.B, where string) {
 	rts.Store(0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := fsys.RemoveAll(c, names[i]); err != nil {
+		if err := fsys.RemoveAll(c, names[i], nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,7 +8,7 @@ import "sync"
 type dirRef struct {
 	fh    []byte
 	attrs attrs
-	gen   uint64 // the cache generation it was learnt in (see dirCache.put)
+	gen   uint64 // the cache epoch its parent was read in (see dirCache.put)
 }
 
 type dirNode struct {
@@ -23,10 +23,15 @@ type dirCache struct {
 	root *dirNode
 	n    int // nodes inserted since the last reset (an upper bound)
 	max  int
-	// gen counts resets. A handle learnt from a parent read before a
-	// reset may be stale (a reset follows a server restart): an operation
-	// still running with it must not put it back into the fresh cache.
+	// gen is the epoch: it moves on every forget and reset. A handle
+	// learnt from a parent read before either may be stale — a LOOKUP of
+	// "vol" in flight while vol is renamed to archived-vol returns the
+	// handle that now names the archive (handles follow renames on Linux
+	// and Ganesha), and a reset follows a server restart — so an operation
+	// still running with it must not put it back into the cache.
 	gen uint64
+	// resets counts resets alone, for refresh (see session.refresh).
+	resets uint64
 }
 
 func newDirCache(root dirRef, max int) *dirCache {
@@ -103,10 +108,11 @@ func (c *dirCache) put(elems []string, ref dirRef) {
 	c.n++
 }
 
-// forget drops elems and everything below it.
+// forget drops elems and everything below it, and starts a new epoch.
 func (c *dirCache) forget(elems []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	if len(elems) == 0 {
 		c.root.children = nil
 		return
@@ -128,6 +134,14 @@ func (c *dirCache) reset(root dirRef) {
 	c.root = &dirNode{dirRef: root}
 	c.n = 0
 	c.gen++
+	c.resets++
+}
+
+// resetCount is how many times the cache was reset.
+func (c *dirCache) resetCount() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resets
 }
 
 func (c *dirCache) len() int {

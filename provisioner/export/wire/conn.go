@@ -68,13 +68,16 @@ func (c *conn) readLoop() {
 		}
 	}()
 	br := bufio.NewReaderSize(c.nc, 32<<10)
-	alive := func() { c.lastRecv.Store(c.now()) }
 	for {
-		rec, err := readRecord(br, c.maxRecord, alive)
+		rec, err := readRecord(br, c.maxRecord)
 		if err != nil {
 			c.drop(err)
 			return
 		}
+		// Only a whole record is progress: a server trickling empty or
+		// tiny fragments must not keep a connection whose calls all time
+		// out from being dropped and redialled.
+		c.lastRecv.Store(c.now())
 		if len(rec) < 4 {
 			c.drop(fmt.Errorf("%w: record of %d bytes has no xid", ErrProtocol, len(rec)))
 			return

@@ -90,7 +90,7 @@ type fakeCall struct {
 
 // readCall reads one call record.
 func (c *fakeConn) readCall() (fakeCall, error) {
-	rec, err := readRecord(c.r, 1<<20, func() {})
+	rec, err := readRecord(c.r, 1<<20)
 	if err != nil {
 		return fakeCall{}, err
 	}

@@ -59,7 +59,58 @@ func (f *FS) MkdirAll(ctx context.Context, dir string, a export.DirAttrs) error 
 	return nil
 }
 
+// Mkdir creates dir exclusively: one MKDIR round trip with the parent's
+// handle cached. Anything already at dir is ErrExist, and nothing is
+// changed.
+func (f *FS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) error {
+	elems, err := splitPath(dir)
+	if err == nil && len(elems) == 0 {
+		err = fmt.Errorf("the export root exists: %w", export.ErrExist)
+	}
+	if err == nil {
+		sa := sattr{mode: uint32(a.Mode) & 0o7777, uid: a.UID, gid: a.GID, setOwner: true}
+		err = f.s.retry(ctx, func() error {
+			parent, err := f.s.dirAt(ctx, elems[:len(elems)-1])
+			if err != nil {
+				return err
+			}
+			_, err = f.s.mkdirOne(ctx, parent, elems, sa, true)
+			return err
+		})
+	}
+	if err != nil {
+		return f.errorf("mkdir", dir, err)
+	}
+	return nil
+}
+
+// SetAttrs sets the owner and mode of the directory at dir with one
+// SETATTR (after a LOOKUP unless its handle is cached), as its owner and
+// then as root.
+func (f *FS) SetAttrs(ctx context.Context, dir string, a export.DirAttrs) error {
+	elems, err := splitPath(dir)
+	if err == nil {
+		err = f.s.retry(ctx, func() error {
+			ref, err := f.s.dirAt(ctx, elems)
+			if err != nil {
+				return err
+			}
+			sa := sattr{mode: uint32(a.Mode) & 0o7777, uid: a.UID, gid: a.GID, setOwner: true}
+			err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return f.s.setattr(ctx, ref.fh, sa, cr) })
+			f.s.cache.forget(elems) // its cached attributes are old now
+			return err
+		})
+	}
+	if err != nil {
+		return f.errorf("setattr", dir, err)
+	}
+	return nil
+}
+
 func (s *session) mkdirAll(ctx context.Context, elems []string, sa sattr) error {
+	if _, i := s.cache.deepest(elems); i == len(elems) {
+		return nil // known to exist (a stale entry costs a retry later)
+	}
 	parent, i := s.cache.deepest(elems[:len(elems)-1])
 	for ; i < len(elems)-1; i++ {
 		ref, err := s.lookupDir(ctx, parent, elems[:i+1])
@@ -72,7 +123,7 @@ func (s *session) mkdirAll(ctx context.Context, elems []string, sa sattr) error 
 		parent = ref
 	}
 	for ; i < len(elems); i++ {
-		ref, err := s.mkdirOne(ctx, parent, elems[:i+1], sa)
+		ref, err := s.mkdirOne(ctx, parent, elems[:i+1], sa, false)
 		if err != nil {
 			return err
 		}
@@ -81,8 +132,9 @@ func (s *session) mkdirAll(ctx context.Context, elems []string, sa sattr) error 
 	return nil
 }
 
-// mkdirOne creates the last element of path in parent, or finds it there.
-func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa sattr) (dirRef, error) {
+// mkdirOne creates the last element of path in parent, or finds it there
+// (exclusive: fails with NFS3ERR_EXIST).
+func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa sattr, exclusive bool) (dirRef, error) {
 	name := path[len(path)-1]
 	var ref dirRef
 	err := withCreds(mkdirCreds(parent.attrs, sa.uid, sa.gid), func(cr *cred) error {
@@ -100,13 +152,16 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 		if !ok {
 			a = attrs{typ: nf3Dir, mode: sa.mode &^ 0o7000, uid: sa.uid, gid: sa.gid}
 		}
-		if a.mode != sa.mode {
+		if a.mode != sa.mode || a.uid != sa.uid || a.gid != sa.gid {
 			// mkdir(2) ignores setgid (it is inherited) and some servers
 			// apply a umask: set the mode exactly, as the creator.
-			if err := s.setattr(ctx, fh, sattr{mode: sa.mode}, cr); err != nil {
-				return fmt.Errorf("setting mode %04o: %w", sa.mode, err)
+			if err := s.setattr(ctx, fh, sa, cr); err != nil {
+				// Never leave a directory with other attributes than asked
+				// for behind: a retry would find it and take it as made.
+				rerr := s.rmdir(ctx, parent.fh, name, cr)
+				return fmt.Errorf("setting mode %04o and owner %d:%d (the new directory was removed again: %v): %w", sa.mode, sa.uid, sa.gid, rerr, err)
 			}
-			a.mode = sa.mode
+			a.mode, a.uid, a.gid = sa.mode, sa.uid, sa.gid
 		}
 		ref = dirRef{fh: fh, attrs: a, gen: parent.gen}
 		return nil
@@ -119,6 +174,9 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 		s.cache.put(path, ref)
 		return ref, nil
 	case nfsc.NFS3ErrExist:
+		if exclusive {
+			return dirRef{}, err
+		}
 		return s.lookupDir(ctx, parent, path)
 	case nfsc.NFS3ErrNoEnt:
 		s.cache.forget(path[:len(path)-1])
@@ -129,6 +187,9 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 		// existing file is NOTDIR, anything else keeps the denial.
 		ref, lerr := s.lookupDir(ctx, parent, path)
 		if lerr == nil {
+			if exclusive {
+				return dirRef{}, &StatusError{Status: nfsc.NFS3ErrExist}
+			}
 			return ref, nil
 		}
 		if statusOf(lerr) == nfsc.NFS3ErrNotDir {

@@ -53,7 +53,7 @@ func FuzzReadRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		r := bytes.NewReader(stream)
 		for i := 0; i < 64; i++ {
-			rec, err := readRecord(r, 1<<12, func() {})
+			rec, err := readRecord(r, 1<<12)
 			if err != nil {
 				return
 			}

@@ -31,7 +31,7 @@ func testBase(t *testing.T, g ganeshaExport, fsys *wire.FS, attrs export.DirAttr
 	base := fmt.Sprintf("wire-%s-%d", t.Name(), time.Now().UnixNano())
 	must(t, fsys.MkdirAll(ctx(t), base, attrs))
 	t.Cleanup(func() {
-		if err := fsys.RemoveAll(ctx(t), base); err != nil {
+		if err := fsys.RemoveAll(ctx(t), base, nil); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
@@ -57,7 +57,7 @@ func TestGaneshaRoundTripsAdminOwnedParent(t *testing.T) {
 	wantOps(t, "archive", log, "LOOKUP(NFS3ERR_NOENT)", "RENAME")
 	must(t, fsys.MkdirAll(c, base+"/pvc2", export.DirAttrs{Mode: 0o777}))
 	log.take()
-	must(t, fsys.RemoveAll(c, base+"/pvc2"))
+	must(t, fsys.RemoveAll(c, base+"/pvc2", nil))
 	wantOps(t, "delete", log, "RMDIR")
 }
 
@@ -155,7 +155,7 @@ func TestGaneshaRemoveUserTree(t *testing.T) {
 	for rel, mode := range map[string]os.FileMode{"readonly/sub": 0o500, "readonly": 0o500, "noaccess": 0, "sticky": 0o1777, "others-dir": 0o700} {
 		must(t, os.Chmod(filepath.Join(vol, rel), mode))
 	}
-	must(t, fsys.RemoveAll(c, base+"/vol"))
+	must(t, fsys.RemoveAll(c, base+"/vol", nil))
 	if _, err := os.Lstat(vol); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("vol still there: %v", err)
 	}

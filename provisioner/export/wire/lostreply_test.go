@@ -71,7 +71,7 @@ func (p *lossyProxy) pipe(from, to net.Conn, calls bool) {
 	defer to.Close()
 	r := bufio.NewReader(from)
 	for {
-		rec, err := readRecord(r, 1<<20, func() {})
+		rec, err := readRecord(r, 1<<20)
 		if err != nil || len(rec) < 24 {
 			return
 		}
@@ -105,7 +105,7 @@ func TestLostReplies(t *testing.T) {
 			func(ctx context.Context, f *FS) error { return f.MkdirAll(ctx, "new", export.DirAttrs{Mode: 0o777}) },
 			func(dir string) error { _, err := os.Stat(filepath.Join(dir, "new")); return err }},
 		{nfsc.NFSProc3RmDir,
-			func(ctx context.Context, f *FS) error { return f.RemoveAll(ctx, "vol") },
+			func(ctx context.Context, f *FS) error { return f.RemoveAll(ctx, "vol", nil) },
 			func(dir string) error { return absent(filepath.Join(dir, "vol")) }},
 		{nfsc.NFSProc3Rename,
 			func(ctx context.Context, f *FS) error { return f.Rename(ctx, "vol", "archived-vol") },

@@ -14,12 +14,10 @@ type Opener struct {
 	o Options
 
 	mu       sync.Mutex
-	sessions map[key]*session
-	opening  map[key]chan struct{}
+	sessions map[export.Target]*session
+	opening  map[export.Target]chan struct{}
 	closed   bool
 }
-
-type key struct{ server, share string }
 
 var _ export.Opener = (*Opener)(nil)
 
@@ -27,8 +25,8 @@ var _ export.Opener = (*Opener)(nil)
 func NewOpener(o Options) *Opener {
 	return &Opener{
 		o:        o.withDefaults(),
-		sessions: make(map[key]*session),
-		opening:  make(map[key]chan struct{}),
+		sessions: make(map[export.Target]*session),
+		opening:  make(map[export.Target]chan struct{}),
 	}
 }
 
@@ -42,7 +40,7 @@ func (o *Opener) Open(ctx context.Context, server, share string) (export.FS, err
 
 // OpenFS is Open with the concrete type, for Ping.
 func (o *Opener) OpenFS(ctx context.Context, server, share string) (*FS, error) {
-	k := key{server, share}
+	k := export.NewTarget(server, share) // one session per export, however it is spelt
 	for {
 		o.mu.Lock()
 		if o.closed {
@@ -101,7 +99,7 @@ func (o *Opener) Close() error {
 	o.mu.Lock()
 	o.closed = true
 	sessions := o.sessions
-	o.sessions = map[key]*session{}
+	o.sessions = map[export.Target]*session{}
 	o.mu.Unlock()
 	for _, s := range sessions {
 		s.close()

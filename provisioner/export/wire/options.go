@@ -45,6 +45,10 @@ type Options struct {
 	MaxReplySize int
 	// ReaddirBytes is the maxcount of READDIRPLUS calls; 0 means 32 KiB.
 	ReaddirBytes uint32
+	// RemoveStackDepth bounds the directories RemoveAll keeps on its
+	// stack while walking down a tree; 0 means 256. A deeper tree is
+	// finished by walking again from the top.
+	RemoveStackDepth int
 	// MaxCachedDirs bounds the directory handle cache of each export;
 	// 0 means 100,000. When it is exceeded the cache is emptied.
 	MaxCachedDirs int
@@ -74,6 +78,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReaddirBytes < 4096 {
 		o.ReaddirBytes = 4096
+	}
+	if o.RemoveStackDepth <= 0 {
+		o.RemoveStackDepth = 256
 	}
 	if o.MaxCachedDirs <= 0 {
 		o.MaxCachedDirs = 100000

@@ -3,7 +3,6 @@ package wire
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -101,39 +100,13 @@ func (s *session) rename(ctx context.Context, fromDir []byte, from string, toDir
 	})
 }
 
-// maxListing bounds how many entries one directory listing may return.
-const maxListing = 1 << 20
-
-// readdir lists dir completely (without "." and ".."), page by page.
-func (s *session) readdir(ctx context.Context, dir []byte, cr *cred) ([]dirEntry, error) {
-	var all []dirEntry
-	var cookie uint64
-	var verf [8]byte
-	for {
-		var ents []dirEntry
-		var v [8]byte
-		var eof bool
-		err := s.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, s.o.ReaddirBytes), func(res []byte) (err error) {
-			ents, v, eof, err = decodeReaddirplus(res)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range ents {
-			if e.name != "." && e.name != ".." {
-				all = append(all, e)
-			}
-		}
-		if eof {
-			return all, nil
-		}
-		if len(ents) == 0 || ents[len(ents)-1].cookie == cookie {
-			return nil, fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
-		}
-		if len(all) > maxListing {
-			return nil, fmt.Errorf("directory has more than %d entries", maxListing)
-		}
-		cookie, verf = ents[len(ents)-1].cookie, v
-	}
+// readdirPage reads one READDIRPLUS page of dir from cookie: at most
+// Options.ReaddirBytes of entries, "." and ".." included when the server
+// sends them.
+func (s *session) readdirPage(ctx context.Context, dir []byte, cookie uint64, verf [8]byte, cr *cred) (ents []dirEntry, next [8]byte, eof bool, err error) {
+	err = s.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, s.o.ReaddirBytes), func(res []byte) (err error) {
+		ents, next, eof, err = decodeReaddirplus(res)
+		return err
+	})
+	return ents, next, eof, err
 }

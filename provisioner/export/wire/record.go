@@ -12,10 +12,8 @@ import (
 
 const lastFragment = 1 << 31
 
-// readRecord reads one complete record of at most max bytes. onData is
-// called as soon as a fragment header has arrived (the connection is
-// alive), before the fragment body is read.
-func readRecord(r io.Reader, max int, onData func()) ([]byte, error) {
+// readRecord reads one complete record of at most max bytes.
+func readRecord(r io.Reader, max int) ([]byte, error) {
 	var rec []byte
 	var hdr [4]byte
 	for {
@@ -25,7 +23,6 @@ func readRecord(r io.Reader, max int, onData func()) ([]byte, error) {
 			}
 			return nil, err
 		}
-		onData()
 		h := binary.BigEndian.Uint32(hdr[:])
 		n := int(h &^ lastFragment)
 		if len(rec)+n > max {

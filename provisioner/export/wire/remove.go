@@ -4,33 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
 	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
-// maxDepth bounds the recursion of RemoveAll into a tree.
-const maxDepth = 512
-
 // removeParallel bounds the REMOVE calls in flight (pipelined on the one
 // connection) while emptying one directory.
 const removeParallel = 8
 
+// maxPendingDirs bounds the subdirectories remembered from one listing
+// page; the rest are found again by the next listing.
+const maxPendingDirs = 16
+
+// progressEvery is how often RemoveAll reports its running total.
+const progressEvery = time.Second
+
 // RemoveAll removes p and everything below it; a missing p is not an
 // error. An empty directory costs one RMDIR round trip with its parent's
-// handle cached. Work inside a directory is done as its owner (a user's
-// tree on a root_squash export is writable only by its owners), falling
-// back to root; a directory its owner may not read or write is first
-// made u+rwx.
-func (f *FS) RemoveAll(ctx context.Context, p string) error {
+// handle cached. A tree is removed depth first, one READDIRPLUS page at a
+// time, with an explicit stack of at most Options.RemoveStackDepth levels
+// (deeper trees are finished by walking again from the top), so memory is
+// bounded by the page size and that depth, never by the size of the tree.
+// Work inside a directory is done as its owner (a user's tree on a
+// root_squash export is writable only by its owners), falling back to
+// root; a directory its owner may not read or write is first made u+rwx.
+func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Removed)) error {
 	elems, err := splitPath(p)
 	if err == nil && len(elems) == 0 {
 		err = fmt.Errorf("the export root cannot be removed: %w", export.ErrInvalidPath)
 	}
 	if err == nil {
-		err = f.s.retry(ctx, func() error { return f.s.removeAll(ctx, elems) })
+		r := &remover{s: f.s, progress: progress, maxDepth: f.s.o.RemoveStackDepth, lastReport: time.Now()}
+		err = f.s.retry(ctx, func() error { return r.removeAll(ctx, elems) })
+		r.report(true)
 	}
 	if err != nil {
 		return f.errorf("remove", p, err)
@@ -38,7 +49,37 @@ func (f *FS) RemoveAll(ctx context.Context, p string) error {
 	return nil
 }
 
-func (s *session) removeAll(ctx context.Context, elems []string) error {
+// remover is one RemoveAll: its running total and how it reports it.
+type remover struct {
+	s          *session
+	maxDepth   int
+	progress   func(export.Removed)
+	mu         sync.Mutex // guards done (files are removed in parallel)
+	done       export.Removed
+	lastReport time.Time
+}
+
+func (r *remover) count(files, dirs uint64) {
+	r.mu.Lock()
+	r.done.Files += files
+	r.done.Dirs += dirs
+	r.mu.Unlock()
+}
+
+// report tells progress the total, at most every progressEvery unless final.
+func (r *remover) report(final bool) {
+	if r.progress == nil || (!final && time.Since(r.lastReport) < progressEvery) {
+		return
+	}
+	r.lastReport = time.Now()
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	r.progress(done)
+}
+
+func (r *remover) removeAll(ctx context.Context, elems []string) error {
+	s := r.s
 	parent, err := s.dirAt(ctx, elems[:len(elems)-1])
 	if errors.Is(err, export.ErrNotExist) {
 		return nil
@@ -46,128 +87,233 @@ func (s *session) removeAll(ctx context.Context, elems []string) error {
 	if err != nil {
 		return err
 	}
-	err = s.removeName(ctx, parent, elems[len(elems)-1], nil, 0)
-	s.cache.forget(elems)
-	return err
-}
-
-// removeName removes name from dir: RMDIR first (an empty directory, the
-// common case), then REMOVE for a non-directory, or empty the directory
-// and RMDIR again. child is the entry's handle when already known.
-func (s *session) removeName(ctx context.Context, dir dirRef, name string, child *dirRef, depth int) error {
-	creds := ownerFirst(dir.attrs)
-	var rmdirErr error
-	for round := 0; ; round++ {
-		if child == nil || !child.attrs.isDir() || round > 0 {
-			err := withCreds(creds, func(cr *cred) error { return s.rmdir(ctx, dir.fh, name, cr) })
-			rmdirErr = err
-			switch statusOf(err) {
-			case 0:
-				if err == nil {
-					return nil
-				}
-				return err
-			case nfsc.NFS3ErrNoEnt:
-				return nil
-			case nfsc.NFS3ErrNotDir:
-				return s.removeFile(ctx, dir, name, creds)
-			case nfsc.NFS3ErrNotEmpty, nfsc.NFS3ErrExist, nfsc.NFS3ErrIO:
-				// IO: some servers report ENOTEMPTY that way; look closer.
-			default:
-				return err
-			}
-			if child == nil {
-				err := withCreds(creds, func(cr *cred) error {
-					ref, err := s.lookup(ctx, dir.fh, name, cr)
-					child = &ref
-					return err
-				})
-				if statusOf(err) == nfsc.NFS3ErrNoEnt {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-			}
-			if !child.attrs.isDir() {
-				return s.removeFile(ctx, dir, name, creds)
-			}
+	defer s.cache.forget(elems)
+	name := elems[len(elems)-1]
+	// The common case first: an empty directory goes with one RMDIR.
+	creds := ownerFirst(parent.attrs)
+	err = withCreds(creds, func(cr *cred) error { return s.rmdir(ctx, parent.fh, name, cr) })
+	switch statusOf(err) {
+	case 0:
+		if err == nil {
+			r.count(0, 1)
 		}
-		if round == 3 {
-			return fmt.Errorf("%s: directory still not empty after emptying it %d times: %w", name, round, rmdirErr)
-		}
-		if err := s.emptyDir(ctx, *child, depth+1); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-}
-
-func (s *session) removeFile(ctx context.Context, dir dirRef, name string, creds []*cred) error {
-	err := withCreds(creds, func(cr *cred) error { return s.remove(ctx, dir.fh, name, cr) })
-	if statusOf(err) == nfsc.NFS3ErrNoEnt {
+		return err
+	case nfsc.NFS3ErrNoEnt:
 		return nil
+	case nfsc.NFS3ErrNotDir:
+		return r.removeFile(ctx, parent, name)
+	case nfsc.NFS3ErrNotEmpty, nfsc.NFS3ErrExist, nfsc.NFS3ErrIO:
+		// IO: some servers report ENOTEMPTY that way; look closer.
+	default:
+		return err
 	}
-	return err
+	return r.removeTree(ctx, parent, name)
 }
 
-// emptyDir removes everything in d.
-func (s *session) emptyDir(ctx context.Context, d dirRef, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("tree deeper than %d levels", maxDepth)
-	}
-	creds := ownerFirst(d.attrs)
-	if d.attrs.mode&0o700 != 0o700 {
-		// Its owner (or root) may always chmod it; it is about to go.
-		sa := sattr{mode: d.attrs.mode | 0o700}
-		if err := withCreds(creds, func(cr *cred) error { return s.setattr(ctx, d.fh, sa, cr) }); err == nil {
-			d.attrs.mode = sa.mode
+// dirFrame is one directory on the way down: where it is (its parent's
+// handle and its name, to RMDIR it once empty), its own handle, and a few
+// subdirectories seen in its last listing page.
+type dirFrame struct {
+	parent  dirRef
+	name    string
+	dir     dirRef
+	opened  bool       // made u+rwx if needed
+	cookie  uint64     // where the next page starts (0 after removing entries)
+	verf    [8]byte    // cookie verifier of that page
+	pending []dirEntry // subdirectories still to descend into
+	rmdirs  int        // RMDIRs refused as not empty (someone writes into it)
+}
+
+// removeTree empties and removes the directory name in parent, depth
+// first. When the stack would grow past maxDepth its bottom frame is
+// dropped (each frame knows its own parent, so the frames above it still
+// finish); once the stack is empty the walk starts again from the top,
+// and the tree is smaller each time.
+func (r *remover) removeTree(ctx context.Context, parent dirRef, name string) error {
+	for {
+		top, err := r.lookup(ctx, parent, name)
+		if statusOf(err) == nfsc.NFS3ErrNoEnt {
+			return nil
 		}
-	}
-	var ents []dirEntry
-	err := withCreds(creds, func(cr *cred) (err error) {
-		ents, err = s.readdir(ctx, d.fh, cr)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("listing: %w", err)
-	}
-	var files, others []*dirEntry
-	for i := range ents {
-		e := &ents[i]
-		if e.haveAttrs && !e.attrs.isDir() {
-			files = append(files, e)
-		} else {
-			others = append(others, e)
-		}
-	}
-	if err := s.removeFiles(ctx, d, files, creds, depth); err != nil {
-		return err
-	}
-	for _, e := range others {
-		var child *dirRef
-		if e.haveAttrs && e.fh != nil {
-			child = &dirRef{fh: e.fh, attrs: e.attrs}
-		}
-		if err := s.removeName(ctx, d, e.name, child, depth); err != nil {
+		if err != nil {
 			return err
 		}
+		if !top.attrs.isDir() {
+			return r.removeFile(ctx, parent, name)
+		}
+		stack := []*dirFrame{{parent: parent, name: name, dir: top}}
+		truncated := false
+		for len(stack) > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			f := stack[len(stack)-1]
+			child, err := r.step(ctx, f)
+			if err != nil {
+				return fmt.Errorf("%s: %w", framePath(stack, truncated), err)
+			}
+			switch {
+			case child != nil && len(stack) == r.maxDepth:
+				stack = append(stack[1:], child)
+				truncated = true
+			case child != nil:
+				stack = append(stack, child)
+			case f.dir.fh == nil: // removed
+				stack = stack[:len(stack)-1]
+			}
+			r.report(false)
+		}
+		if !truncated {
+			return nil
+		}
 	}
-	return nil
 }
 
-// removeFiles removes the non-directories of d, several calls in flight.
-func (s *session) removeFiles(ctx context.Context, d dirRef, files []*dirEntry, creds []*cred, depth int) error {
-	one := func(ctx context.Context, e *dirEntry) error {
-		err := s.removeFile(ctx, d, e.name, creds)
-		if statusOf(err) == nfsc.NFS3ErrIsDir { // replaced by a directory since the listing
-			err = s.removeName(ctx, d, e.name, nil, depth)
-		}
-		return err
+// framePath names the directory at the top of the stack for an error
+// message: its last few components, so the message stays short however
+// deep the tree.
+func framePath(stack []*dirFrame, truncated bool) string {
+	const show = 3
+	var names []string
+	for _, f := range stack[max(0, len(stack)-show):] {
+		names = append(names, f.name)
 	}
+	p := strings.Join(names, "/")
+	if truncated || len(stack) > show {
+		p = ".../" + p
+	}
+	return p
+}
+
+// step does one unit of work on the directory of f: it returns a
+// subdirectory to descend into, or removes one page of f's entries, or —
+// when f is empty — removes f itself (and clears f.dir.fh).
+func (r *remover) step(ctx context.Context, f *dirFrame) (*dirFrame, error) {
+	s := r.s
+	creds := ownerFirst(f.dir.attrs)
+	if !f.opened {
+		f.opened = true
+		if f.dir.attrs.mode&0o700 != 0o700 {
+			// Its owner (or root) may always chmod it; it is about to go.
+			sa := sattr{mode: f.dir.attrs.mode | 0o700}
+			if err := withCreds(creds, func(cr *cred) error { return s.setattr(ctx, f.dir.fh, sa, cr) }); err == nil {
+				f.dir.attrs.mode = sa.mode
+			}
+		}
+	}
+	for len(f.pending) > 0 {
+		e := f.pending[0]
+		f.pending = f.pending[1:]
+		ref := dirRef{fh: e.fh, attrs: e.attrs}
+		if e.fh == nil || !e.haveAttrs {
+			var err error
+			if ref, err = r.lookup(ctx, f.dir, e.name); statusOf(err) == nfsc.NFS3ErrNoEnt {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+		}
+		if !ref.attrs.isDir() { // replaced since the listing
+			if err := r.removeFile(ctx, f.dir, e.name); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return &dirFrame{parent: f.dir, name: e.name, dir: ref}, nil
+	}
+
+	var ents []dirEntry
+	var verf [8]byte
+	var eof bool
+	err := withCreds(creds, func(cr *cred) (err error) {
+		ents, verf, eof, err = s.readdirPage(ctx, f.dir.fh, f.cookie, f.verf, cr)
+		return err
+	})
+	if statusOf(err) == nfsc.NFS3ErrBadCookie || statusOf(err) == nfsc.NFS3ErrNotSync {
+		f.cookie, f.verf = 0, [8]byte{} // the listing changed under us: start over
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing: %w", err)
+	}
+	var files []dirEntry
+	for _, e := range ents {
+		switch {
+		case e.name == "." || e.name == "..":
+		case e.haveAttrs && !e.attrs.isDir():
+			files = append(files, e)
+		case len(f.pending) < maxPendingDirs:
+			f.pending = append(f.pending, e)
+		}
+	}
+	if err := r.removeFiles(ctx, f.dir, files); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(files) > 0 || len(f.pending) > 0:
+		// Entries went: the next page starts from the beginning again,
+		// which lists only what is left.
+		f.cookie, f.verf = 0, [8]byte{}
+		return nil, nil
+	case !eof:
+		// Only entries kept for later (dot entries, directories beyond
+		// the pending bound) on this page: read on.
+		if len(ents) == 0 || ents[len(ents)-1].cookie == f.cookie {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
+		}
+		f.cookie, f.verf = ents[len(ents)-1].cookie, verf
+		return nil, nil
+	case f.cookie != 0:
+		// The end, but entries may be left before where this page began.
+		f.cookie, f.verf = 0, [8]byte{}
+		return nil, nil
+	}
+	// Empty: remove it from its parent.
+	pcreds := ownerFirst(f.parent.attrs)
+	err = withCreds(pcreds, func(cr *cred) error { return s.rmdir(ctx, f.parent.fh, f.name, cr) })
+	switch st := statusOf(err); {
+	case err == nil:
+		r.count(0, 1)
+	case st == nfsc.NFS3ErrNoEnt:
+	case (st == nfsc.NFS3ErrNotEmpty || st == nfsc.NFS3ErrExist) && f.rmdirs < 3:
+		f.rmdirs++ // written into since it was listed: empty it again
+		return nil, nil
+	default:
+		return nil, err
+	}
+	f.dir.fh = nil
+	return nil, nil
+}
+
+func (r *remover) lookup(ctx context.Context, dir dirRef, name string) (dirRef, error) {
+	var ref dirRef
+	err := withCreds(ownerFirst(dir.attrs), func(cr *cred) (err error) {
+		ref, err = r.s.lookup(ctx, dir.fh, name, cr)
+		return err
+	})
+	return ref, err
+}
+
+func (r *remover) removeFile(ctx context.Context, dir dirRef, name string) error {
+	err := withCreds(ownerFirst(dir.attrs), func(cr *cred) error { return r.s.remove(ctx, dir.fh, name, cr) })
+	switch statusOf(err) {
+	case nfsc.NFS3ErrNoEnt, nfsc.NFS3ErrIsDir: // gone, or replaced by a directory the next listing finds
+		return nil
+	case 0:
+		if err == nil {
+			r.count(1, 0)
+		}
+	}
+	return err
+}
+
+// removeFiles removes the non-directories of one listing page of d,
+// several calls in flight.
+func (r *remover) removeFiles(ctx context.Context, d dirRef, files []dirEntry) error {
 	if len(files) <= 2 {
 		for _, e := range files {
-			if err := one(ctx, e); err != nil {
-				return err
+			if err := r.removeFile(ctx, d, e.name); err != nil {
+				return fmt.Errorf("%s: %w", e.name, err)
 			}
 		}
 		return nil
@@ -175,7 +321,7 @@ func (s *session) removeFiles(ctx context.Context, d dirRef, files []*dirEntry, 
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan *dirEntry)
+	work := make(chan string)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
@@ -183,11 +329,11 @@ func (s *session) removeFiles(ctx context.Context, d dirRef, files []*dirEntry, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for e := range work {
-				if err := one(ctx, e); err != nil {
+			for name := range work {
+				if err := r.removeFile(ctx, d, name); err != nil {
 					mu.Lock()
 					if first == nil {
-						first = err
+						first = fmt.Errorf("%s: %w", name, err)
 					}
 					mu.Unlock()
 					cancel()
@@ -198,7 +344,7 @@ func (s *session) removeFiles(ctx context.Context, d dirRef, files []*dirEntry, 
 feed:
 	for _, e := range files {
 		select {
-		case work <- e:
+		case work <- e.name:
 		case <-ctx.Done():
 			break feed
 		}

@@ -63,21 +63,22 @@ func TestRoundTrips(t *testing.T) {
 	wantOps(t, "Open", log, "MNT", "GETATTR")
 	c := ctx(t)
 
-	must(t, fsys.MkdirAll(c, "default-pvc-1", export.DirAttrs{Mode: 0o750, UID: 1000, GID: 1000}))
+	must(t, fsys.Mkdir(c, "default-pvc-1", export.DirAttrs{Mode: 0o750, UID: 1000, GID: 1000}))
 	wantOps(t, "provision at the root", log, "MKDIR")
 
 	must(t, fsys.MkdirAll(c, "ns", attrs0777))
 	log.take()
-	must(t, fsys.MkdirAll(c, "ns/pvc-2", attrs0777))
-	wantOps(t, "provision below a cached parent", log, "MKDIR")
+	must(t, fsys.MkdirAll(c, "ns", attrs0777))
+	must(t, fsys.Mkdir(c, "ns/pvc-2", attrs0777))
+	wantOps(t, "provision below a cached parent (MkdirAll of the parent is free)", log, "MKDIR")
 
 	must(t, fsys.Rename(c, "default-pvc-1", "archived-default-pvc-1"))
 	wantOps(t, "archive", log, "LOOKUP(NFS3ERR_NOENT)", "RENAME")
 
-	must(t, fsys.RemoveAll(c, "ns/pvc-2"))
+	must(t, fsys.RemoveAll(c, "ns/pvc-2", nil))
 	wantOps(t, "delete an empty directory", log, "RMDIR")
 
-	must(t, fsys.RemoveAll(c, "ns/pvc-2"))
+	must(t, fsys.RemoveAll(c, "ns/pvc-2", nil))
 	wantOps(t, "delete a missing directory", log, "RMDIR(NFS3ERR_NOENT)")
 
 	if _, err := fsys.Stat(c, "archived-default-pvc-1"); err != nil {
@@ -88,9 +89,11 @@ func TestRoundTrips(t *testing.T) {
 	must(t, fsys.Ping(c))
 	wantOps(t, "ping", log, "NULL")
 
-	// A retried provision: the directory exists; it is looked up, not changed.
-	must(t, fsys.MkdirAll(c, "ns", attrs0777))
-	wantOps(t, "provision of an existing directory", log, "MKDIR(NFS3ERR_EXIST)", "LOOKUP")
+	// A retried provision: the directory exists; Mkdir says so and changes nothing.
+	if err := fsys.Mkdir(c, "ns", attrs0777); !errors.Is(err, export.ErrExist) {
+		t.Fatalf("Mkdir of an existing directory: %v, want ErrExist", err)
+	}
+	wantOps(t, "provision of an existing directory", log, "MKDIR(NFS3ERR_EXIST)")
 }
 
 // A cold cache walks down with LOOKUPs and creates what is missing.

@@ -90,17 +90,17 @@ func (s *session) mountRoot(ctx context.Context) (dirRef, error) {
 	return dirRef{fh: fh, attrs: a}, nil
 }
 
-// refresh forgets every cached handle after a stale one was met in cache
-// generation gen; when the root handle itself is stale, the export is
-// mounted again. Operations that met the same stale handles concurrently
-// find the generation already advanced and refresh nothing.
-func (s *session) refresh(ctx context.Context, gen uint64) error {
+// refresh forgets every cached handle after a stale one was met by an
+// operation that began after resets resets; when the root handle itself is
+// stale, the export is mounted again. Operations that met the same stale
+// handles concurrently find the count already advanced and refresh nothing.
+func (s *session) refresh(ctx context.Context, resets uint64) error {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
-	root := s.cache.rootRef()
-	if root.gen != gen {
+	if s.cache.resetCount() != resets {
 		return nil // refreshed since the operation began
 	}
+	root := s.cache.rootRef()
 	a, err := s.getattr(ctx, root.fh, &rootCred)
 	if err == nil {
 		s.cache.reset(dirRef{fh: root.fh, attrs: a})
@@ -119,12 +119,12 @@ func (s *session) refresh(ctx context.Context, gen uint64) error {
 
 // retry runs op, and once more after a refresh when it met a stale handle.
 func (s *session) retry(ctx context.Context, op func() error) error {
-	gen := s.cache.rootRef().gen
+	resets := s.cache.resetCount()
 	err := op()
 	if !isStale(err) {
 		return err
 	}
-	if rerr := s.refresh(ctx, gen); rerr != nil {
+	if rerr := s.refresh(ctx, resets); rerr != nil {
 		return fmt.Errorf("%w (refreshing handles: %v)", err, rerr)
 	}
 	return op()

@@ -138,7 +138,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 			if err := fsys.MkdirAll(ctx, "a/b", export.DirAttrs{Mode: 0o777}); err != nil {
 				t.Fatal(err)
 			}
-			if err := fsys.RemoveAll(ctx, "a"); err != nil {
+			if err := fsys.RemoveAll(ctx, "a", nil); err != nil {
 				t.Fatal(err)
 			}
 		}

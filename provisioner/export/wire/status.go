@@ -52,6 +52,8 @@ func (e *StatusError) Error() string {
 // Is maps statuses to the export errors.
 func (e *StatusError) Is(target error) bool {
 	switch target {
+	case export.ErrServerReply:
+		return true
 	case export.ErrNotExist:
 		return e.Status == nfsc.NFS3ErrNoEnt
 	case export.ErrExist:
@@ -116,3 +118,6 @@ func Result(err error) string {
 	}
 	return "error"
 }
+
+// Is makes every RPC-level reply an answer of the server.
+func (e *RPCError) Is(target error) bool { return target == export.ErrServerReply }

@@ -29,8 +29,8 @@ func testSymlinks(t *testing.T, fsys *wire.FS, exportDir, base string) {
 	if info, err := fsys.Stat(c, base+"/link"); err != nil || info.IsDir {
 		t.Errorf("Stat(link) = %+v, %v: want a non-directory", info, err)
 	}
-	must(t, fsys.RemoveAll(c, base+"/vol"))
-	must(t, fsys.RemoveAll(c, base+"/link"))
+	must(t, fsys.RemoveAll(c, base+"/vol", nil))
+	must(t, fsys.RemoveAll(c, base+"/link", nil))
 	for _, p := range []string{vol, filepath.Join(exportDir, base, "link")} {
 		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still there: %v", p, err)

@@ -394,6 +394,38 @@ func TestTransportStalledServer(t *testing.T) {
 	}
 }
 
+// A server that trickles empty, non-final fragments forever keeps bytes
+// arriving but never completes a reply: that is no progress. The call
+// times out, the connection is dropped and the next call redials.
+func TestTransportTricklingServer(t *testing.T) {
+	var calls atomic32
+	s := newFakeServer(t, func(fc *fakeConn) {
+		if calls.add() == 1 {
+			if _, err := fc.readCall(); err != nil {
+				return
+			}
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for range tick.C {
+				if _, err := fc.Write(words(0)); err != nil { // a 0-byte fragment, not the last
+					return
+				}
+			}
+		}
+		echo(fc)
+	})
+	c := s.client(t, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := callProc(ctx, c, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want DeadlineExceeded", err)
+	}
+	mustEcho(t, c, 2)
+	if n := s.accepts.Load(); n != 2 {
+		t.Errorf("%d connections, want 2: the trickling one must be dropped", n)
+	}
+}
+
 // The client's own timeout bounds a call whose context has no deadline.
 func TestTransportDefaultTimeout(t *testing.T) {
 	s := newFakeServer(t, func(fc *fakeConn) {
