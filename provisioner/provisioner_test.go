@@ -85,9 +85,9 @@ func newFixture(t testing.TB) *fixture {
 	f.prov = New(Config{
 		DefaultServer: testServer,
 		DefaultShare:  testShare,
-		Opener: opener,
-		Volumes:  &informerIndex{indexer: f.pvs},
-		Recorder: f.recorder,
+		Opener:        opener,
+		Volumes:       &informerIndex{indexer: f.pvs},
+		Recorder:      f.recorder,
 	})
 	return f
 }

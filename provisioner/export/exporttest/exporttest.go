@@ -36,6 +36,17 @@ type Options struct {
 	// files that only users create.
 	Populate func(t *testing.T, path string, data []byte)
 
+	// Symlink makes a symbolic link at path (relative to the export root)
+	// holding target, through an independent route, as a tenant's pod
+	// would. The symlink cases need it.
+	Symlink func(t *testing.T, path, target string)
+
+	// Swap replaces the directory at path by a symlink holding target, as
+	// a hostile pod that can write its parent would (move it away, link
+	// in its place), and reports whether it found one to replace. It is
+	// called in a loop while the backend creates path.
+	Swap func(path, target string) bool
+
 	// NoSpecialModes is true for a server that cannot store the setuid,
 	// setgid and sticky bits (the in-process go-nfs server masks modes with
 	// 0777). The mode cases then check only the permission bits of those
@@ -84,6 +95,17 @@ func Run(t *testing.T, fsys export.FS, opt Options) {
 	t.Run("RemoveAllRootRefused", c.removeAllRootRefused)
 	t.Run("InvalidPaths", c.invalidPaths)
 	t.Run("Concurrent", c.concurrent)
+	t.Run("MkdirExclusive", c.mkdirExclusive)
+	t.Run("SetAttrs", c.setAttrs)
+	t.Run("RemoveAllDeep", c.removeAllDeep)
+	t.Run("RemoveAllErrorShort", c.removeAllErrorShort)
+	if opt.Symlink != nil {
+		t.Run("SymlinkComponent", c.symlinkComponent)
+		t.Run("RemoveAllSymlinks", c.removeAllSymlinks)
+	}
+	if opt.Swap != nil {
+		t.Run("SymlinkSwap", c.symlinkSwap)
+	}
 	if opt.ChecksCredentials {
 		t.Run("PermissionDenied", c.permissionDenied)
 	}

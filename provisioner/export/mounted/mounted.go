@@ -195,8 +195,11 @@ func (f *FS) mkdirIn(parent int, name, p string, attrs export.DirAttrs) (int, er
 	return fd, nil
 }
 
+// fchown is unix.Fchown; tests make it fail.
+var fchown = unix.Fchown
+
 func setAttrs(fd int, attrs export.DirAttrs) error {
-	if err := unix.Fchown(fd, int(attrs.UID), int(attrs.GID)); err != nil {
+	if err := fchown(fd, int(attrs.UID), int(attrs.GID)); err != nil {
 		return err
 	}
 	return unix.Fchmod(fd, uint32(attrs.Mode)&0o7777)

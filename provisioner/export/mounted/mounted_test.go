@@ -32,6 +32,8 @@ func TestContract(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
+		Symlink: exporttest.LocalSymlink(dir),
+		Swap:    exporttest.LocalSwap(dir),
 	})
 }
 

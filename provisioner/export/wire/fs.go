@@ -193,6 +193,9 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 			return ref, nil
 		}
 		if statusOf(lerr) == nfsc.NFS3ErrNotDir {
+			if exclusive { // something is there, which is all Mkdir reports
+				return dirRef{}, &StatusError{Status: nfsc.NFS3ErrExist}
+			}
 			return dirRef{}, lerr
 		}
 	}

@@ -169,6 +169,8 @@ func TestContractGanesha(t *testing.T) {
 		Owner:             export.DirAttrs{UID: 0, GID: 0},
 		ChecksCredentials: true,
 		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
+		Symlink:           exporttest.LocalSymlink(g.dir),
+		Swap:              exporttest.LocalSwap(g.dir),
 	})
 }
 
@@ -184,5 +186,7 @@ func TestContractGaneshaRootSquash(t *testing.T) {
 		ChecksCredentials: true,
 		Squashed:          true,
 		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
+		Symlink:           exporttest.LocalSymlink(g.dir),
+		Swap:              exporttest.LocalSwap(g.dir),
 	})
 }

@@ -1,0 +1,31 @@
+package exporttest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// LocalSymlink implements Options.Symlink for an export whose backing
+// directory dir is on this machine.
+func LocalSymlink(dir string) func(t *testing.T, path, target string) {
+	return func(t *testing.T, path, target string) {
+		t.Helper()
+		if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(path))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// LocalSwap implements Options.Swap for an export whose backing directory
+// dir is on this machine: the directory at path is renamed away and a
+// symlink put in its place.
+func LocalSwap(dir string) func(path, target string) bool {
+	return func(path, target string) bool {
+		p := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.Rename(p, p+".moved-away"); err != nil {
+			return false
+		}
+		return os.Symlink(target, p) == nil
+	}
+}
