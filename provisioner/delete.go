@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
@@ -23,8 +24,9 @@ func (l volumeLocation) String() string { return l.server + ":" + path.Join(l.sh
 
 // Delete archives, removes or keeps the PV's directory, as recorded on the
 // PV when it was provisioned. It never touches the export root, anything
-// outside the export, or a directory another PV still uses; a directory
-// that is already gone is success, so retries converge.
+// outside the export, or a directory another PV still uses (a PV the
+// informer does not know yet included: see pathLocks); a directory that is
+// already gone is success, so retries converge.
 func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error {
 	logger := klog.FromContext(ctx).WithValues("pv", pv.Name)
 	loc, err := p.locate(pv)
@@ -35,46 +37,77 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 		logger.V(2).Info("directory retained", "location", loc)
 		return nil
 	}
-	if users, err := p.otherUsers(pv, loc); err != nil {
+	users, err := p.otherUsers(pv, loc)
+	if err != nil {
 		return fmt.Errorf("check which PVs use %s: %w", loc, err)
-	} else if len(users) > 0 {
+	}
+	if len(users) > 0 {
 		msg := fmt.Sprintf("directory %s is kept: PV %s still uses it (or a directory inside it); onDelete=%s was not applied",
 			loc, strings.Join(users, ", "), loc.onDelete)
 		p.cfg.Recorder.Event(pv, v1.EventTypeWarning, ReasonDirectoryKept, msg)
 		logger.Info("directory kept, still in use", "location", loc, "users", users)
 		return nil
 	}
+	seen := map[string]bool{}
+	if p.cfg.Volumes != nil {
+		all, _ := p.cfg.Volumes.VolumesUsing(loc.server, path.Join(loc.share, loc.dir))
+		for _, v := range all {
+			seen[v.Name] = true
+		}
+	}
+	end, fresh := p.locks.beginDelete(export.NewTarget(loc.server, loc.share), loc.dir, pv.Name, seen)
+	if len(fresh) > 0 {
+		// Not kept for good: the new volume's PV is about to reach the
+		// informer, and the next attempt keeps the directory for it.
+		return fmt.Errorf("directory %s is left alone for now: PV %s, provisioned a moment ago, lies inside it; this is retried", loc, strings.Join(fresh, ", "))
+	}
+	defer end()
 
-	probe, err := p.gate.enter(loc.server)
-	if err != nil {
+	if loc.onDelete == OnDeleteDelete {
+		return p.remove(ctx, pv, loc)
+	}
+	var archived string
+	err = p.onExport(ctx, loc.server, loc.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) (err error) {
+		archived, err = archive(ctx, fsys, loc.dir)
 		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	defer cancel()
-	fsys, err := p.cfg.Opener.Open(ctx, loc.server, loc.share)
-	p.gateOpen(loc.server, probe, err)
+	})
 	if err != nil {
-		return fmt.Errorf("open export %s:%s: %w%s", loc.server, loc.share, err, openHint(err))
+		return fmt.Errorf("archive %s: %w%s", loc, err, hint(err))
 	}
-	switch loc.onDelete {
-	case OnDeleteDelete:
-		err := fsys.RemoveAll(ctx, loc.dir, nil)
-		p.gate.leave(loc.server, probe, err)
-		if err != nil {
-			return fmt.Errorf("remove %s: %w%s", loc, err, hint(err))
-		}
-		logger.V(2).Info("directory removed", "location", loc)
-		return nil
-	default:
-		archived, err := archive(ctx, fsys, loc.dir)
-		p.gate.leave(loc.server, probe, err)
-		if err != nil {
-			return fmt.Errorf("archive %s: %w%s", loc, err, hint(err))
-		}
-		logger.V(2).Info("directory archived", "location", loc, "archive", archived)
-		return nil
-	}
+	logger.V(2).Info("directory archived", "location", loc, "archive", archived)
+	return nil
 }
+
+// remove deletes the directory tree of loc. A big tree takes a while: a
+// RemovingDirectory Event on the PV tells how far it got every 10 s, and
+// the removed entries are counted in the metrics as they go. What was
+// removed stays removed when it fails, so the retry continues.
+func (p *Provisioner) remove(ctx context.Context, pv *v1.PersistentVolume, loc volumeLocation) error {
+	var last export.Removed
+	lastEvent := time.Now()
+	progress := func(r export.Removed) {
+		if p.cfg.Observe != nil {
+			p.cfg.Observe.RemovedEntries(loc.server, r.Files-last.Files, r.Dirs-last.Dirs)
+		}
+		last = r
+		if time.Since(lastEvent) >= removeEventEvery {
+			lastEvent = time.Now()
+			p.cfg.Recorder.Eventf(pv, v1.EventTypeNormal, ReasonRemovingDirectory, "removing directory %s: %d files and %d directories removed so far", loc, r.Files, r.Dirs)
+		}
+	}
+	start := time.Now()
+	err := p.onExport(ctx, loc.server, loc.share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
+		return fsys.RemoveAll(ctx, loc.dir, progress)
+	})
+	if err != nil {
+		return fmt.Errorf("remove %s (%d files and %d directories removed so far; a retry continues): %w%s", loc, last.Files, last.Dirs, err, hint(err))
+	}
+	klog.FromContext(ctx).V(2).Info("directory removed", "pv", pv.Name, "location", loc, "files", last.Files, "dirs", last.Dirs, "duration", time.Since(start))
+	return nil
+}
+
+// removeEventEvery is how often a long removal reports on its PV.
+const removeEventEvery = 10 * time.Second
 
 // archive renames dir to the first free ArchiveName. A missing dir means an
 // earlier attempt already archived it (or a user removed it): success.

@@ -38,6 +38,10 @@ var validParams = map[string]string{
 	ParamMode:            `octal permission bits 0000-7777, such as "0775"`,
 	ParamUID:             `a numeric user id 0-4294967294`,
 	ParamGID:             `a numeric group id 0-4294967294`,
+	ParamReuseDirectory:  `"namespace", "never" or "any"`,
+	ParamClaimUIDs:       `"any", "none" or uids and ranges such as "1000-1999,2500"`,
+	ParamClaimGIDs:       `"any", "none" or gids and ranges such as "1000-1999,2500"`,
+	ParamClaimMode:       `"any" or "none"`,
 }
 
 // ClassOptions are a StorageClass's parameters, parsed and validated.
@@ -47,6 +51,8 @@ type ClassOptions struct {
 	Server      string // empty: the provisioner's default server
 	Share       string // empty: the provisioner's default export path
 	Owner       OwnerOverride
+	Reuse       Reuse       // when an existing directory may be a claim's
+	Claims      ClaimPolicy // which owner/mode annotations claims may use
 }
 
 // OwnerOverride holds optional owner and mode settings; nil means "not set
@@ -73,7 +79,7 @@ func (e *ParamError) Error() string {
 // malformed values are refused with an error naming the parameter, so a typo
 // never silently falls back to a default.
 func ParseClassOptions(params map[string]string) (ClassOptions, error) {
-	opts := ClassOptions{OnDelete: OnDeleteArchive}
+	opts := ClassOptions{OnDelete: OnDeleteArchive, Reuse: ReuseNamespace, Claims: DefaultClaimPolicy}
 	bad := func(name, reason string) error {
 		return &ParamError{Source: "StorageClass parameter", Name: name, Value: params[name], Reason: reason}
 	}
@@ -132,6 +138,9 @@ func ParseClassOptions(params map[string]string) (ClassOptions, error) {
 		opts.Share = s
 	}
 
+	if err := parseTenancy(params, &opts, bad); err != nil {
+		return opts, err
+	}
 	var err error
 	if opts.Owner, err = parseOwner(params, ParamMode, ParamUID, ParamGID); err != nil {
 		pe := err.(*ParamError)

@@ -34,7 +34,9 @@ const (
 // Event reasons the provisioner emits itself (the library emits
 // ProvisioningFailed, ProvisioningSucceeded and VolumeFailedDelete).
 const (
-	ReasonDirectoryKept = "DirectoryKept"
+	ReasonDirectoryKept     = "DirectoryKept"
+	ReasonDirectoryReused   = "DirectoryReused"
+	ReasonRemovingDirectory = "RemovingDirectory"
 )
 
 // Config is everything a Provisioner needs.
@@ -47,12 +49,20 @@ type Config struct {
 	Classes       storagelisters.StorageClassLister // optional: policy of PVs made by the anchor project
 	Recorder      record.EventRecorder
 	Timeout       time.Duration // bound on the NFS work of one Provision or Delete
+	RemoveTimeout time.Duration // bound on removing one directory tree (onDelete=delete); default 10m
+	Observe       Observer      // optional: told about removals, for metrics
+}
+
+// Observer is told what Deletes removed, for metrics.
+type Observer interface {
+	RemovedEntries(server string, files, dirs uint64)
 }
 
 // Provisioner implements controller.Provisioner.
 type Provisioner struct {
-	cfg  Config
-	gate *serverGate
+	cfg   Config
+	gate  *serverGate
+	locks *pathLocks
 }
 
 var _ controller.Provisioner = (*Provisioner)(nil)
@@ -65,7 +75,10 @@ func New(cfg Config) *Provisioner {
 	if cfg.Recorder == nil {
 		cfg.Recorder = &record.FakeRecorder{}
 	}
-	return &Provisioner{cfg: cfg, gate: newServerGate()}
+	if cfg.RemoveTimeout <= 0 {
+		cfg.RemoveTimeout = 10 * time.Minute
+	}
+	return &Provisioner{cfg: cfg, gate: newServerGate(), locks: newPathLocks()}
 }
 
 // Provision creates the claim's directory and returns its PV. Every error
@@ -75,6 +88,9 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	claim := opts.PVC
 	if claim.Spec.Selector != nil {
 		return nil, controller.ProvisioningFinished, fmt.Errorf("claim has spec.selector, which a dynamically provisioned NFS volume cannot satisfy; remove the selector")
+	}
+	if err := checkDataSource(claim); err != nil {
+		return nil, controller.ProvisioningFinished, err
 	}
 	var params map[string]string
 	if opts.StorageClass != nil {
@@ -88,6 +104,9 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	if err != nil {
 		return nil, controller.ProvisioningFinished, err
 	}
+	if err := class.Claims.Check(claimOwner); err != nil {
+		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err)
+	}
 	dir, err := VolumePath(class.PathPattern, claim, opts.PVName)
 	if err != nil {
 		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err)
@@ -97,41 +116,72 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		return nil, controller.ProvisioningFinished, fmt.Errorf("no NFS server or export path: set NFS_SERVER and NFS_PATH on the provisioner, or parameters %q and %q on StorageClass %s",
 			ParamServer, ParamShare, className(opts.StorageClass))
 	}
-	attrs := ResolveOwner(claimOwner, class.Owner, p.cfg.Defaults)
-
-	probe, err := p.gate.enter(server)
+	v := claimVolume{claim: claim, pv: opts.PVName, server: server, share: share, dir: dir,
+		attrs: ResolveOwner(claimOwner, class.Owner, p.cfg.Defaults), reuse: class.Reuse}
+	if err := p.checkPlacement(v); err != nil {
+		return nil, controller.ProvisioningFinished, err
+	}
+	done, err := p.locks.beginProvision(v.target(), dir, opts.PVName)
 	if err != nil {
 		return nil, controller.ProvisioningNoChange, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
-	defer cancel()
-	fsys, err := p.cfg.Opener.Open(ctx, server, share)
-	p.gateOpen(server, probe, err)
-	if err != nil {
+	made := false
+	defer func() { done(made) }()
+
+	var reused bool
+	err = p.onExport(ctx, server, share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+		var err error
+		reused, err = p.makeDirectory(ctx, fsys, v)
+		return err
+	})
+	var openErr *exportOpenError
+	switch {
+	case errors.As(err, &openErr):
 		// Nothing was created: whatever state the claim was in still holds.
-		return nil, controller.ProvisioningNoChange, fmt.Errorf("open export %s:%s: %w%s", server, share, err, openHint(err))
-	}
-	err = fsys.MkdirAll(ctx, dir, attrs)
-	p.gate.leave(server, probe, err)
-	if err != nil {
+		return nil, controller.ProvisioningNoChange, err
+	case err != nil:
 		state := controller.ProvisioningInBackground // the MKDIR may have reached the server
-		if errors.Is(err, export.ErrPermission) || errors.Is(err, export.ErrNotDir) || errors.Is(err, export.ErrInvalidPath) {
+		var refused *placementError
+		if errors.As(err, &refused) || errors.Is(err, export.ErrPermission) || errors.Is(err, export.ErrNotDir) || errors.Is(err, export.ErrInvalidPath) {
 			state = controller.ProvisioningFinished
 		}
-		return nil, state, fmt.Errorf("create directory %s on %s:%s (mode %04o, uid %d, gid %d): %w%s",
-			dir, server, share, attrs.Mode, attrs.UID, attrs.GID, err, hint(err))
+		return nil, state, err
+	}
+	made = true
+	if reused {
+		p.cfg.Recorder.Eventf(claim, v1.EventTypeNormal, ReasonDirectoryReused,
+			"existing directory %s on %s:%s was given to this claim as it is (StorageClass parameter %s=%s)", dir, server, share, ParamReuseDirectory, class.Reuse)
 	}
 	pv := newVolume(opts, server, share, dir, class.OnDelete)
-	klog.FromContext(ctx).V(2).Info("provisioned", "pvc", klog.KObj(claim), "pv", pv.Name, "server", server, "path", pv.Spec.NFS.Path)
+	klog.FromContext(ctx).V(2).Info("provisioned", "pvc", klog.KObj(claim), "pv", pv.Name, "server", server, "path", pv.Spec.NFS.Path, "reused", reused)
 	return pv, controller.ProvisioningFinished, nil
 }
 
-// gateOpen reports a failed Open to the gate; a successful one is reported
-// with the operation that follows it.
-func (p *Provisioner) gateOpen(server string, probe bool, err error) {
+// exportOpenError marks a failure to reach an export: nothing was done.
+type exportOpenError struct{ err error }
+
+func (e *exportOpenError) Error() string { return e.err.Error() }
+func (e *exportOpenError) Unwrap() error { return e.err }
+
+// onExport runs op on the export server:share within timeout, through the
+// server gate: a server that stopped answering turns op away at once,
+// and op's outcome tells the gate whether the server answered. A failure
+// to open the export is an *exportOpenError.
+func (p *Provisioner) onExport(ctx context.Context, server, share string, timeout time.Duration, op func(context.Context, export.FS) error) error {
+	probe, err := p.gate.enter(server)
+	if err != nil {
+		return &exportOpenError{err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fsys, err := p.cfg.Opener.Open(ctx, server, share)
 	if err != nil {
 		p.gate.leave(server, probe, err)
+		return &exportOpenError{fmt.Errorf("open export %s:%s: %w%s", server, share, err, openHint(err))}
 	}
+	err = op(ctx, fsys)
+	p.gate.leave(server, probe, err)
+	return err
 }
 
 func (p *Provisioner) target(class ClassOptions) (server, share string) {

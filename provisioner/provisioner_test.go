@@ -76,7 +76,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	f := &fixture{t: t, dir: t.TempDir(), other: t.TempDir(), recorder: record.NewFakeRecorder(100)}
-	f.pvs = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{nfsPathIndex: indexNFSPath})
+	f.pvs = cache.NewIndexer(cache.MetaNamespaceKeyFunc, volumeIndexers())
 	opener := &exports{dirs: map[string]string{
 		testServer + ":" + testShare: f.dir,
 		"nfs-2.example:/srv/b":       f.other,
@@ -472,7 +472,7 @@ func TestDeleteLegacyPV(t *testing.T) {
 }
 
 func TestVolumeIndex(t *testing.T) {
-	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{nfsPathIndex: indexNFSPath})
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, volumeIndexers())
 	add := func(name, server, path string) {
 		idx.Add(&v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: v1.PersistentVolumeSpec{PersistentVolumeSource: v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: server, Path: path}}}})

@@ -33,6 +33,7 @@ type Config struct {
 
 	MetricsAddress string
 	NFSTimeout     time.Duration
+	RemoveTimeout  time.Duration
 	Backend        string
 	MountRoot      string
 	PrivilegedPort bool
@@ -96,6 +97,7 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 
 	fs.StringVar(&c.MetricsAddress, "metrics-address", envOr("METRICS_ADDRESS", ":8080"), "address serving /metrics, /healthz and /readyz; empty to disable")
 	fs.DurationVar(&c.NFSTimeout, "nfs-timeout", 10*time.Second, "deadline of each NFS call")
+	fs.DurationVar(&c.RemoveTimeout, "remove-timeout", 10*time.Minute, "bound on removing one volume's directory tree (onDelete=delete); a bigger tree is finished by the retry")
 	fs.StringVar(&c.Backend, "backend", envOr("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)
 	fs.StringVar(&c.MountRoot, "mount-root", envOr("NFS_MOUNT_ROOT", "/persistentvolumes"), "where the export is mounted, for --backend=mounted")
 	fs.BoolVar(&c.PrivilegedPort, "privileged-port", false, "connect from a source port below 1024 (needs CAP_NET_BIND_SERVICE), for servers exporting with 'secure'")
@@ -158,6 +160,8 @@ func (c *Config) validate() error {
 		return badConfig("--worker-threads must be positive")
 	case c.NFSTimeout <= 0:
 		return badConfig("--nfs-timeout must be positive")
+	case c.RemoveTimeout <= 0:
+		return badConfig("--remove-timeout must be positive")
 	case c.RetryMax <= 0:
 		return badConfig("--retry-max-delay must be positive")
 	case c.NFSPort < 0 || c.NFSPort > 65535 || c.MountPort < 0 || c.MountPort > 65535:

@@ -124,7 +124,11 @@ func run(ctx context.Context, cfg *Config) error {
 		Volumes:       volumeIndex,
 		Classes:       factory.Storage().V1().StorageClasses().Lister(),
 		Recorder:      recorder,
-		Timeout:       3 * cfg.NFSTimeout,
+		// One Provision or Delete makes a few NFS calls in a row (a
+		// LOOKUP, a MKDIR, a SETATTR when the server changed the mode).
+		Timeout:       callsPerOperation * cfg.NFSTimeout,
+		RemoveTimeout: cfg.RemoveTimeout,
+		Observe:       nfsMetrics,
 	})
 
 	libMetrics := libmetrics.New("controller")
@@ -238,6 +242,10 @@ func inClusterNamespace() string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// callsPerOperation bounds the NFS work of one Provision or Delete in
+// call timeouts.
+const callsPerOperation = 3
 
 func newOpener(cfg *Config, m *metrics.NFS) (export.Opener, func(), error) {
 	if cfg.Backend == "mounted" {

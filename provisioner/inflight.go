@@ -1,0 +1,114 @@
+package provisioner
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nfs-subdir/provisioner/provisioner/export"
+)
+
+// recentTTL is how long a provisioned directory is remembered while its
+// PV has not reached the informer; far longer than informer lag, short
+// enough that a PV the library never managed to create does not pin its
+// parent for good.
+const recentTTL = 2 * time.Minute
+
+// pathLocks records, per export, the directories being or just provisioned
+// (until their PV shows in the informer) and those being deleted. Delete's
+// in-use check reads the informer, which does not yet hold the PV of a
+// claim provisioned a moment ago inside the directory being deleted; this
+// closes that window both ways: a Delete is put off while a volume inside
+// its directory is new, and a Provision inside a directory being deleted
+// waits for the Delete.
+type pathLocks struct {
+	mu       sync.Mutex
+	recent   map[export.Target]map[string]recentVolume // dir → the volume provisioned there
+	deleting map[export.Target]map[string]int          // dir → Deletes in progress
+	now      func() time.Time
+}
+
+type recentVolume struct {
+	pv string
+	at time.Time
+}
+
+func newPathLocks() *pathLocks {
+	return &pathLocks{recent: map[export.Target]map[string]recentVolume{}, deleting: map[export.Target]map[string]int{}, now: time.Now}
+}
+
+// within reports whether dir is base or lies below it.
+func within(dir, base string) bool {
+	return dir == base || strings.HasPrefix(dir, base+"/")
+}
+
+// beginProvision records that pv's directory dir is being made. It fails
+// while a Delete works on dir or an ancestor of it. done(false) forgets
+// the record (nothing was made); done(true) keeps it until the PV is seen.
+func (l *pathLocks) beginProvision(t export.Target, dir, pv string) (done func(made bool), err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for d := dir; d != "." && d != "/"; d = path.Dir(d) {
+		if l.deleting[t][d] > 0 {
+			return nil, fmt.Errorf("directory %s of %s is being deleted or archived, and %s lies inside it; this is retried once that is done", d, t, dir)
+		}
+	}
+	l.pruneLocked(t)
+	if l.recent[t] == nil {
+		l.recent[t] = map[string]recentVolume{}
+	}
+	l.recent[t][dir] = recentVolume{pv: pv, at: l.now()}
+	return func(made bool) {
+		if made {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if r, ok := l.recent[t][dir]; ok && r.pv == pv {
+			delete(l.recent[t], dir)
+		}
+	}, nil
+}
+
+// beginDelete checks that no volume provisioned recently (and not among
+// seen, the PVs the informer already knows) lies at or inside dir, other
+// than pv's own, and records the Delete. When there are such volumes it
+// returns their PV names and records nothing.
+func (l *pathLocks) beginDelete(t export.Target, dir, pv string, seen map[string]bool) (end func(), users []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pruneLocked(t)
+	for d, r := range l.recent[t] {
+		switch {
+		case seen[r.pv]:
+			delete(l.recent[t], d) // the informer has it: the index answers for it now
+		case r.pv != pv && within(d, dir):
+			users = append(users, r.pv)
+		}
+	}
+	if len(users) > 0 {
+		return nil, users
+	}
+	if l.deleting[t] == nil {
+		l.deleting[t] = map[string]int{}
+	}
+	l.deleting[t][dir]++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.deleting[t][dir]--; l.deleting[t][dir] <= 0 {
+			delete(l.deleting[t], dir)
+		}
+	}, nil
+}
+
+func (l *pathLocks) pruneLocked(t export.Target) {
+	cutoff := l.now().Add(-recentTTL)
+	for d, r := range l.recent[t] {
+		if r.at.Before(cutoff) {
+			delete(l.recent[t], d)
+		}
+	}
+}

@@ -1,0 +1,333 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/nfs-subdir/provisioner/provisioner/export"
+)
+
+// Tenant isolation: one claim never reaches another's data, whatever its
+// namespace's name, its labels and annotations, or the timing.
+
+func claimIn(ns, name string, annotations map[string]string) *v1.PersistentVolumeClaim {
+	c := newClaim(annotations)
+	c.Namespace, c.Name, c.UID = ns, name, types.UID(ns+"-"+name+"-uid")
+	return c
+}
+
+// provisionAs provisions claim as PV pv and, unless hidden, adds the PV
+// to the informer's index.
+func (f *fixture) provisionAs(claim *v1.PersistentVolumeClaim, params map[string]string, pv string, hidden bool) (*v1.PersistentVolume, error) {
+	f.t.Helper()
+	out, _, err := f.prov.Provision(context.Background(), controller.ProvisionOptions{StorageClass: newClass(params), PVName: pv, PVC: claim})
+	if err == nil && !hidden {
+		if err := f.pvs.Add(out); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return out, err
+}
+
+func (f *fixture) write(rel, data string) {
+	f.t.Helper()
+	p := filepath.Join(f.dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) mustHave(rel, data string) {
+	f.t.Helper()
+	got, err := os.ReadFile(filepath.Join(f.dir, filepath.FromSlash(rel)))
+	if err != nil || string(got) != data {
+		f.t.Errorf("%s: %q, %v; want %q untouched", rel, got, err, data)
+	}
+}
+
+func wantRefusal(t *testing.T, err error, words ...string) {
+	t.Helper()
+	var pe *placementError
+	if err == nil {
+		t.Fatal("Provision succeeded; want a refusal")
+	}
+	if !errors.As(err, &pe) && !strings.Contains(err.Error(), "StorageClass") {
+		t.Errorf("not a placement refusal: %v", err)
+	}
+	for _, w := range words {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("refusal %q does not say %q", err, w)
+		}
+	}
+}
+
+// Defect 1: claim "data" of namespace "archived-team-a" expands to the
+// archive of team-a's "data"; it must not be handed that archive.
+func TestNewClaimNeverGetsAnArchive(t *testing.T) {
+	for _, tc := range []struct {
+		name, pattern string
+		victim        *v1.PersistentVolumeClaim
+		attacker      *v1.PersistentVolumeClaim
+		archive       string
+	}{
+		{"namespace named like the archive", "${.PVC.namespace}-${.PVC.name}",
+			claimIn("team-a", "data", nil), claimIn("archived-team-a", "data", nil), "archived-team-a-data"},
+		{"annotation naming the archive", "${.PVC.namespace}/${.PVC.annotations.path}",
+			claimIn("team-a", "data", map[string]string{"path": "data"}), claimIn("team-a", "new", map[string]string{"path": "archived-data"}), "team-a/archived-data"},
+	} {
+		for _, reuse := range []string{"", "any"} {
+			t.Run(tc.name+" reuse="+reuse, func(t *testing.T) {
+				f := newFixture(t)
+				params := map[string]string{"pathPattern": tc.pattern}
+				if reuse != "" { // even a class that lets tenants share directories never hands out an archive
+					params["reuseDirectory"] = reuse
+				}
+				pv, err := f.provisionAs(tc.victim, params, "pvc-victim", false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.write(pv.Annotations[AnnDirectory]+"/secret", "team-a's data")
+				if err := f.prov.Delete(context.Background(), pv); err != nil {
+					t.Fatal(err)
+				}
+				f.pvs.Delete(pv)
+				f.mustHave(tc.archive+"/secret", "team-a's data")
+				_, err = f.provisionAs(tc.attacker, params, "pvc-attacker", false)
+				wantRefusal(t, err, "archive", "pathPattern")
+			})
+		}
+	}
+}
+
+// A pattern whose first element is not the namespace lets annotations name
+// any path: an existing directory there is refused unless the class says
+// every tenant may share (reuseDirectory=any).
+func TestReuseOnlyWithinNamespace(t *testing.T) {
+	f := newFixture(t)
+	f.write("team-a-retained/secret", "team-a's data")
+	unscoped := map[string]string{"pathPattern": "${.PVC.annotations.path}"}
+	_, err := f.provisionAs(claimIn("evil", "grab", map[string]string{"path": "team-a-retained"}), unscoped, "pvc-1", false)
+	wantRefusal(t, err, "namespace", "reuseDirectory")
+	f.mustHave("team-a-retained/secret", "team-a's data")
+
+	// Namespace-scoped: a claim made again in the same namespace gets its directory back.
+	f.write("team-a/data/kept", "still here")
+	scoped := map[string]string{"pathPattern": "${.PVC.namespace}/${.PVC.name}"}
+	pv, err := f.provisionAs(claimIn("team-a", "data", nil), scoped, "pvc-2", false)
+	if err != nil {
+		t.Fatalf("re-created claim in its own namespace: %v", err)
+	}
+	if pv.Annotations[AnnDirectory] != "team-a/data" {
+		t.Errorf("directory %s", pv.Annotations[AnnDirectory])
+	}
+	if !strings.Contains(strings.Join(drain(f), "\n"), ReasonDirectoryReused) {
+		t.Error("no DirectoryReused Event")
+	}
+	f.mustHave("team-a/data/kept", "still here")
+
+	never := map[string]string{"pathPattern": "${.PVC.namespace}/${.PVC.name}", "reuseDirectory": "never"}
+	f.write("team-b/data/kept", "x")
+	_, err = f.provisionAs(claimIn("team-b", "data", nil), never, "pvc-3", false)
+	wantRefusal(t, err, "reuseDirectory=never")
+
+	any := map[string]string{"pathPattern": "${.PVC.annotations.path}", "reuseDirectory": "any"}
+	if _, err := f.provisionAs(claimIn("evil", "grab2", map[string]string{"path": "team-a-retained"}), any, "pvc-4", false); err != nil {
+		t.Errorf("reuseDirectory=any: %v", err)
+	}
+}
+
+func drain(f *fixture) []string {
+	var out []string
+	for {
+		select {
+		case e := <-f.recorder.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// A claim's directory is never one a live PV uses, inside one, or around one.
+func TestClaimNotPlacedOnOrInsideAnotherVolume(t *testing.T) {
+	f := newFixture(t)
+	unscoped := map[string]string{"pathPattern": "${.PVC.annotations.path}", "reuseDirectory": "any"}
+	if _, err := f.provisionAs(claimIn("team-a", "data", map[string]string{"path": "vols/a"}), unscoped, "pvc-a", false); err != nil {
+		t.Fatal(err)
+	}
+	f.write("vols/a/secret", "team-a's data")
+	for _, path := range []string{"vols/a", "vols/a/inside", "vols"} {
+		_, err := f.provisionAs(claimIn("evil", "x", map[string]string{"path": path}), unscoped, "pvc-evil", false)
+		wantRefusal(t, err, "pvc-a")
+	}
+	f.mustHave("vols/a/secret", "team-a's data")
+}
+
+// Defect 5: a MKDIR that reached the server but whose reply was lost, on a
+// server that cleared setgid: the retry finds the directory and must make
+// its mode what was asked, not report success with 0775.
+type lostReplyFS struct {
+	export.FS
+	dir    string // backing directory
+	failed bool
+}
+
+func (l *lostReplyFS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) error {
+	if l.failed {
+		return l.FS.Mkdir(ctx, dir, a)
+	}
+	l.failed = true
+	a.Mode &^= 0o2000 // the server clears setgid
+	if err := l.FS.Mkdir(ctx, dir, a); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded // and the reply never arrives
+}
+
+type lostReplyOpener struct{ fs *lostReplyFS }
+
+func (o lostReplyOpener) Open(context.Context, string, string) (export.FS, error) { return o.fs, nil }
+
+func TestRetryAfterLostReplySetsModeAndOwner(t *testing.T) {
+	f := newFixture(t)
+	inner, _ := f.prov.cfg.Opener.Open(context.Background(), testServer, testShare)
+	f.prov.cfg.Opener = lostReplyOpener{&lostReplyFS{FS: inner, dir: f.dir}}
+	claim := newClaim(map[string]string{AnnDirectoryMode: "2775", AnnDirectoryGID: "3000"})
+	if _, state, err := f.provision(claim, newClass(nil)); err == nil || state != controller.ProvisioningInBackground {
+		t.Fatalf("first attempt: %v (state %s), want a timeout in background", err, state)
+	}
+	f.prov.gate = newServerGate() // the retry comes after the gate's back-off
+	f.mustProvision(claim, newClass(nil))
+	mode, _, gid := statOwner(t, filepath.Join(f.dir, "default-data-"+testPV))
+	if mode != 0o2775 || gid != 3000 {
+		t.Errorf("after the retry: mode %04o gid %d, want 2775 and 3000", mode, gid)
+	}
+}
+
+// Defect 6: the PV of a claim provisioned a moment ago inside the
+// directory being deleted is not in the informer yet; the Delete must
+// leave the directory alone.
+func TestDeleteWaitsForNestedProvision(t *testing.T) {
+	f := newFixture(t)
+	// The parent: a PV of this provisioner the informer does not show yet.
+	if err := os.MkdirAll(filepath.Join(f.dir, "shared"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	parent := &v1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "pvc-parent", Annotations: map[string]string{AnnShare: testShare, AnnDirectory: "shared", AnnOnDelete: "delete"}},
+		Spec:       v1.PersistentVolumeSpec{PersistentVolumeSource: v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: testServer, Path: testShare + "/shared"}}},
+	}
+	params := map[string]string{"pathPattern": "${.PVC.annotations.path}"}
+	if _, err := f.provisionAs(claimIn("team-b", "child", map[string]string{"path": "shared/child"}), params, "pvc-child", true); err != nil {
+		t.Fatal(err)
+	}
+	f.write("shared/child/data", "team-b's data")
+	if err := f.prov.Delete(context.Background(), parent); err == nil {
+		t.Error("Delete of the parent succeeded while a volume inside it was new; want a retry")
+	}
+	f.mustHave("shared/child/data", "team-b's data")
+}
+
+// A Provision inside a directory that a Delete is working on waits for it.
+func TestProvisionWaitsForDeleteOfParent(t *testing.T) {
+	l := newPathLocks()
+	tgt := export.NewTarget(testServer, testShare)
+	end, users := l.beginDelete(tgt, "a", "pvc-a", nil)
+	if len(users) > 0 {
+		t.Fatal(users)
+	}
+	if _, err := l.beginProvision(tgt, "a/b/c", "pvc-c"); err == nil {
+		t.Error("provision inside a directory being deleted was let through")
+	}
+	if _, err := l.beginProvision(tgt, "ab/c", "pvc-c"); err != nil {
+		t.Errorf("provision beside it held back: %v", err)
+	}
+	end()
+	if _, err := l.beginProvision(tgt, "a/b/c", "pvc-c"); err != nil {
+		t.Errorf("after the delete: %v", err)
+	}
+	if _, users := l.beginDelete(tgt, "a", "pvc-a", nil); len(users) != 1 {
+		t.Errorf("delete of a with a/b/c new: users %v", users)
+	}
+	if _, users := l.beginDelete(tgt, "a", "pvc-a", map[string]bool{"pvc-c": true}); len(users) != 0 {
+		t.Errorf("once the informer has pvc-c the index answers for it: users %v", users)
+	}
+}
+
+// Defect 8: one server, several spellings. A static PV on "nfs.example."
+// inside the directory being deleted keeps it.
+func TestDeleteSeesOtherSpellingsOfTheServer(t *testing.T) {
+	for _, spelling := range []string{"nfs.example.", "NFS.Example", " nfs.example"} {
+		f, pv := deleteWith(t, map[string]string{"onDelete": "delete"})
+		dir := pv.Annotations[AnnDirectory]
+		f.write(dir+"/sub/data", "static volume's data")
+		f.pvs.Add(&v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "static"},
+			Spec: v1.PersistentVolumeSpec{PersistentVolumeSource: v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: spelling, Path: testShare + "/" + dir + "/sub"}}}})
+		if err := f.prov.Delete(context.Background(), pv); err != nil {
+			t.Fatal(err)
+		}
+		f.mustHave(dir+"/sub/data", "static volume's data")
+	}
+}
+
+// Defect 10: the class decides which uids, gids and modes claims may ask for.
+func TestClaimOwnerPolicy(t *testing.T) {
+	f := newFixture(t)
+	class := map[string]string{"claimUIDs": "1000-1999,2500", "claimGIDs": "none", "claimMode": "none"}
+	for _, tc := range []struct {
+		ann   map[string]string
+		param string
+	}{
+		{map[string]string{AnnDirectoryUID: "0"}, "claimUIDs"},
+		{map[string]string{AnnDirectoryUID: "2000"}, "claimUIDs"},
+		{map[string]string{AnnDirectoryGID: "1000"}, "claimGIDs"},
+		{map[string]string{AnnDirectoryMode: "0777"}, "claimMode"},
+	} {
+		_, err := f.provisionAs(claimIn("t", "c", tc.ann), class, "pvc-x", true)
+		if err == nil || !strings.Contains(err.Error(), tc.param) {
+			t.Errorf("annotations %v: %v, want a refusal naming %s", tc.ann, err, tc.param)
+		}
+	}
+	for i, uid := range []string{"1000", "1999", "2500"} {
+		if _, err := f.provisionAs(claimIn("t", "ok"+uid, map[string]string{AnnDirectoryUID: uid}), class, "pvc-ok-"+string(rune('a'+i)), true); err != nil {
+			t.Errorf("uid %s is in range: %v", uid, err)
+		}
+	}
+	// The default honours every annotation, as the anchor project did.
+	if _, err := f.provisionAs(claimIn("t", "root", map[string]string{AnnDirectoryUID: "0", AnnDirectoryMode: "0700"}), nil, "pvc-root", true); err != nil {
+		t.Errorf("default policy: %v", err)
+	}
+	for _, bad := range []string{"1000-", "x", "2000-1000", "any,5"} {
+		if _, err := ParseClassOptions(map[string]string{"claimUIDs": bad}); err == nil {
+			t.Errorf("claimUIDs=%q accepted", bad)
+		}
+	}
+}
+
+// A claim asking for a copy of something is refused, never bound empty.
+func TestDataSourceRefused(t *testing.T) {
+	f := newFixture(t)
+	for kind, words := range map[string]string{"PersistentVolumeClaim": "clon", "VolumeSnapshot": "CSI driver", "Thing": "cannot fill"} {
+		claim := newClaim(nil)
+		claim.Spec.DataSource = &v1.TypedLocalObjectReference{Kind: kind, Name: "src"}
+		_, state, err := f.provision(claim, newClass(nil))
+		if err == nil || state != controller.ProvisioningFinished || !strings.Contains(err.Error(), words) {
+			t.Errorf("data source %s: %v (%s), want a refusal saying %q", kind, err, state, words)
+		}
+	}
+	if got := f.entries(f.dir); len(got) != 0 {
+		t.Errorf("directories made for refused claims: %v", got)
+	}
+}

@@ -1,0 +1,174 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/nfs-subdir/provisioner/provisioner/export"
+)
+
+// Where a claim's directory may be, and when a directory already there may
+// be handed to it. The rules, in order:
+//
+//  1. No element of the path above the directory itself is an archive
+//     (archived-*): a claim is never placed inside one.
+//  2. No other PV uses the directory, lies inside it, or contains it
+//     (a PV for the whole export root is not counted: that is an admin's
+//     deliberate shared volume).
+//  3. When a directory is already at the path it is never an archive.
+//  4. When the path holds the claim's PV name (the default name, or any
+//     pattern with ${.PV.name}), an existing directory can only be this
+//     claim's own, made by an earlier attempt whose reply was lost: it is
+//     taken, and its owner and mode are made what was asked.
+//  5. Otherwise (a pattern without ${.PV.name}, for a claim made again) the
+//     class's reuseDirectory decides: "namespace" (the default) takes it
+//     only when the path's first element is the claim's namespace, so a
+//     claim is only ever handed a directory below its own namespace's;
+//     "never" refuses; "any" takes it. A reused directory is taken as it
+//     is, and a DirectoryReused Event says so.
+
+// claimVolume is one claim's directory-to-be.
+type claimVolume struct {
+	claim              *v1.PersistentVolumeClaim
+	pv                 string
+	server, share, dir string
+	attrs              export.DirAttrs
+	reuse              Reuse
+}
+
+func (v claimVolume) target() export.Target { return export.NewTarget(v.server, v.share) }
+
+// placementError is a refusal of where a claim's directory would be.
+type placementError struct{ msg string }
+
+func (e *placementError) Error() string { return e.msg }
+
+// Is makes a refusal an answer for the server gate: it follows what the
+// server said about the path.
+func (e *placementError) Is(target error) bool { return target == export.ErrServerReply }
+
+func refusePlacement(format string, args ...any) error {
+	return &placementError{msg: fmt.Sprintf(format, args...)}
+}
+
+func isArchiveName(name string) bool { return strings.HasPrefix(name, archivePrefix) }
+
+// checkPlacement applies rules 1 and 2 (no NFS call: the informer's index).
+func (p *Provisioner) checkPlacement(v claimVolume) error {
+	elems := strings.Split(v.dir, "/")
+	for _, e := range elems[:len(elems)-1] {
+		if isArchiveName(e) {
+			return refusePlacement("directory %s would lie inside %s, and names beginning with %q are archives of deleted volumes; change pathPattern (or the namespace, label or annotation it uses) so that no directory above the volume's begins with %q",
+				v.dir, e, archivePrefix, archivePrefix)
+		}
+	}
+	if p.cfg.Volumes == nil {
+		return nil
+	}
+	others := func(pvs []*v1.PersistentVolume) []string {
+		var names []string
+		for _, pv := range pvs {
+			if pv.Name != v.pv {
+				names = append(names, pv.Name)
+			}
+		}
+		return names
+	}
+	full := path.Join(v.share, v.dir)
+	users, err := p.cfg.Volumes.VolumesUsing(v.server, full)
+	if err != nil {
+		return fmt.Errorf("check which PVs use %s: %w", full, err)
+	}
+	if names := others(users); len(names) > 0 {
+		return refusePlacement("directory %s on %s:%s is already used by PV %s (or it lies inside this directory); a claim never gets another volume's data: change pathPattern, or the labels or annotations it uses, so that this claim gets a path of its own",
+			v.dir, v.server, v.share, strings.Join(names, ", "))
+	}
+	for d := path.Dir(v.dir); d != "."; d = path.Dir(d) {
+		above, err := p.cfg.Volumes.VolumesAt(v.server, path.Join(v.share, d))
+		if err != nil {
+			return fmt.Errorf("check which PVs use %s: %w", d, err)
+		}
+		if names := others(above); len(names) > 0 {
+			return refusePlacement("directory %s on %s:%s would lie inside %s, the directory of PV %s, whose users could then read and change this claim's data; change pathPattern so that volumes are not nested",
+				v.dir, v.server, v.share, d, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// makeDirectory creates v's directory (and its missing parents), or
+// decides by rules 3-5 whether the directory already there may be v's.
+// reused reports a directory taken as it was.
+func (p *Provisioner) makeDirectory(ctx context.Context, fsys export.FS, v claimVolume) (reused bool, err error) {
+	where := fmt.Sprintf("%s on %s:%s (mode %04o, uid %d, gid %d)", v.dir, v.server, v.share, v.attrs.Mode, v.attrs.UID, v.attrs.GID)
+	if parent := path.Dir(v.dir); parent != "." {
+		if err := fsys.MkdirAll(ctx, parent, v.attrs); err != nil {
+			return false, fmt.Errorf("create the parent directories of %s: %w%s", where, err, hint(err))
+		}
+	}
+	err = fsys.Mkdir(ctx, v.dir, v.attrs)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, export.ErrExist) {
+		return false, fmt.Errorf("create directory %s: %w%s", where, err, hint(err))
+	}
+	info, err := fsys.Stat(ctx, v.dir)
+	if err != nil {
+		return false, fmt.Errorf("look at the existing %s: %w%s", where, err, hint(err))
+	}
+	if !info.IsDir {
+		return false, fmt.Errorf("create directory %s: something that is not a directory is there: %w%s", where, export.ErrNotDir, hint(export.ErrNotDir))
+	}
+	leaf := path.Base(v.dir)
+	switch {
+	case isArchiveName(leaf):
+		return false, refusePlacement("directory %s on %s:%s already exists and is an archive of a deleted volume; a new claim is never given an archive: change pathPattern (or the namespace, label or annotation it uses)",
+			v.dir, v.server, v.share)
+	case strings.Contains(v.dir, v.pv):
+		// This claim's own directory from an earlier attempt.
+		if info.Mode != v.attrs.Mode&0o7777 || info.UID != v.attrs.UID || info.GID != v.attrs.GID {
+			if err := fsys.SetAttrs(ctx, v.dir, v.attrs); err != nil {
+				return false, fmt.Errorf("directory %s exists from an earlier attempt with mode %04o, uid %d, gid %d; setting what was asked: %w%s",
+					where, info.Mode, info.UID, info.GID, err, hint(err))
+			}
+		}
+		return false, nil
+	case v.reuse == ReuseAny:
+		return true, nil
+	case v.reuse == ReuseNever:
+		return false, refusePlacement("directory %s on %s:%s already exists and StorageClass parameter %s=%s: remove or rename the directory, or change pathPattern",
+			v.dir, v.server, v.share, ParamReuseDirectory, ReuseNever)
+	}
+	if first, _, _ := strings.Cut(v.dir, "/"); first != v.claim.Namespace {
+		return false, refusePlacement("directory %s on %s:%s already exists, and its path does not begin with the claim's namespace %q, so it may belong to another namespace; give the class a pathPattern beginning with ${.PVC.namespace}/, or set StorageClass parameter %s=%s if every tenant of this export may share directories",
+			v.dir, v.server, v.share, v.claim.Namespace, ParamReuseDirectory, ReuseAny)
+	}
+	return true, nil
+}
+
+// checkDataSource refuses what a directory provisioner cannot honour: a
+// claim that asks for a copy of something would otherwise be bound to an
+// empty directory.
+func checkDataSource(claim *v1.PersistentVolumeClaim) error {
+	kind, name := "", ""
+	if ds := claim.Spec.DataSourceRef; ds != nil {
+		kind, name = ds.Kind, ds.Name
+	} else if ds := claim.Spec.DataSource; ds != nil {
+		kind, name = ds.Kind, ds.Name
+	}
+	switch kind {
+	case "":
+		return nil
+	case "VolumeSnapshot":
+		return fmt.Errorf("the claim's data source is VolumeSnapshot %s: snapshots need a CSI driver, which an NFS directory provisioner is not; remove the data source, or restore the snapshot with its CSI driver", name)
+	case "PersistentVolumeClaim":
+		return fmt.Errorf("the claim's data source is PersistentVolumeClaim %s: cloning is not supported by this provisioner yet, and the claim would get an empty directory; remove the data source and copy the data yourself", name)
+	}
+	return fmt.Errorf("the claim's data source is a %s (%s), which this provisioner cannot fill; remove the data source", kind, name)
+}
