@@ -253,7 +253,7 @@ func hint(err error) string {
 		return "; the server refused: with root_squash set the class's uid/gid (or the claim's " + AnnDirectoryUID +
 			"/" + AnnDirectoryGID + " annotations) to an owner allowed to write the export's directory, or export it with no_root_squash"
 	case errors.Is(err, export.ErrNotDir):
-		return "; a file is in the way of the directory: change pathPattern or remove the file"
+		return "; a file or a symbolic link is in the way of the directory (links are never followed): change pathPattern or remove it"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "; the NFS server did not answer in time: check it is up and reachable from the provisioner; this is retried"
 	}

@@ -51,8 +51,16 @@ start_process() {
 	printf '%s' "${PROCESS_MATCH:-$1}" >"$PID_DIR/$name.cmd"
 	printf '\n===== %s started %s: %s\n' "$name" "$(date -u +%FT%TZ)" "$*" >>"$LOG_DIR/$name.log"
 	setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-	echo $! >"$PID_DIR/$name.pid"
-	log "started $name (pid $!, log $LOG_DIR/$name.log)"
+	local pid=$!
+	echo "$pid" >"$PID_DIR/$name.pid"
+	# Until it execs the binary the child is a copy of this shell, whose command line is_running
+	# does not recognise: wait for the exec (or the child's end), so that no check made after this
+	# returns can mistake a process still starting for one that died.
+	local deadline=$((SECONDS + 10))
+	while ! is_running "$name" && kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+		sleep 0.02
+	done
+	log "started $name (pid $pid, log $LOG_DIR/$name.log)"
 }
 
 # stop_process NAME: SIGTERM, wait up to 15 s, then SIGKILL; returns non-zero if it survives.
