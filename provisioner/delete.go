@@ -55,7 +55,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 			seen[v.Name] = true
 		}
 	}
-	end, fresh := p.locks.beginDelete(export.NewTarget(loc.server, loc.share), loc.dir, pv.Name, seen)
+	end, fresh := p.locks.beginDelete(loc.server, path.Join(loc.share, loc.dir), pv.Name, seen)
 	if len(fresh) > 0 {
 		// Not kept for good: the new volume's PV is about to reach the
 		// informer, and the next attempt keeps the directory for it.
@@ -96,15 +96,40 @@ func (p *Provisioner) remove(ctx context.Context, pv *v1.PersistentVolume, loc v
 		}
 	}
 	start := time.Now()
-	err := p.onExport(ctx, loc.server, loc.share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
-		return fsys.RemoveAll(ctx, loc.dir, progress)
+	// A cheap call probes the server for the gate first, so that a removal
+	// of many minutes is never the one probe that holds every other
+	// operation on the server back.
+	err := p.onExport(ctx, loc.server, loc.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+		_, err := fsys.Stat(ctx, loc.dir)
+		if errors.Is(err, export.ErrNotExist) || errors.Is(err, export.ErrNotDir) {
+			return nil // RemoveAll deals with these
+		}
+		return err
 	})
+	if err == nil {
+		err = p.onExport(ctx, loc.server, loc.share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
+			err := fsys.RemoveAll(ctx, loc.dir, progress)
+			if err != nil && last.Files+last.Dirs > 0 {
+				// It ran out of time or failed after the server answered
+				// many calls: the server is up.
+				err = answeredError{err}
+			}
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("remove %s (%d files and %d directories removed so far; a retry continues): %w%s", loc, last.Files, last.Dirs, err, hint(err))
 	}
 	klog.FromContext(ctx).V(2).Info("directory removed", "pv", pv.Name, "location", loc, "files", last.Files, "dirs", last.Dirs, "duration", time.Since(start))
 	return nil
 }
+
+// answeredError marks a failure after which the server is known to be up.
+type answeredError struct{ err error }
+
+func (e answeredError) Error() string        { return e.err.Error() }
+func (e answeredError) Unwrap() error        { return e.err }
+func (e answeredError) Is(target error) bool { return target == export.ErrServerReply }
 
 // removeEventEvery is how often a long removal reports on its PV.
 const removeEventEvery = 10 * time.Second

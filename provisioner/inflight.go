@@ -16,7 +16,8 @@ import (
 // parent for good.
 const recentTTL = 2 * time.Minute
 
-// pathLocks records, per export, the directories being or just provisioned
+// pathLocks records, per server (canonical name) and by absolute path, so
+// that exports nested on one server see each other, the directories being or just provisioned
 // (until their PV shows in the informer) and those being deleted. Delete's
 // in-use check reads the informer, which does not yet hold the PV of a
 // claim provisioned a moment ago inside the directory being deleted; this
@@ -25,8 +26,8 @@ const recentTTL = 2 * time.Minute
 // waits for the Delete.
 type pathLocks struct {
 	mu       sync.Mutex
-	recent   map[export.Target]map[string]recentVolume // dir → the volume provisioned there
-	deleting map[export.Target]map[string]int          // dir → Deletes in progress
+	recent   map[string]map[string]recentVolume // server → dir → the volume provisioned there
+	deleting map[string]map[string]int          // server → dir → Deletes in progress
 	now      func() time.Time
 }
 
@@ -36,26 +37,36 @@ type recentVolume struct {
 }
 
 func newPathLocks() *pathLocks {
-	return &pathLocks{recent: map[export.Target]map[string]recentVolume{}, deleting: map[export.Target]map[string]int{}, now: time.Now}
+	return &pathLocks{recent: map[string]map[string]recentVolume{}, deleting: map[string]map[string]int{}, now: time.Now}
 }
 
-// within reports whether dir is base or lies below it.
+// within reports whether dir is base or lies below it (clean paths).
 func within(dir, base string) bool {
-	return dir == base || strings.HasPrefix(dir, base+"/")
+	return dir == base || base == "/" || strings.HasPrefix(dir, base+"/")
 }
 
-// beginProvision records that pv's directory dir is being made. It fails
-// while a Delete works on dir or an ancestor of it. done(false) forgets
-// the record (nothing was made); done(true) keeps it until the PV is seen.
-func (l *pathLocks) beginProvision(t export.Target, dir, pv string) (done func(made bool), err error) {
+// beginProvision records that pv's directory dir (absolute, on server) is
+// being made. It fails while a Delete works on dir or an ancestor of it,
+// and while another volume provisioned a moment ago is at, inside or
+// around dir (the informer's index does not show it yet). done(false)
+// forgets the record (nothing was made); done(true) keeps it until the PV
+// is seen.
+func (l *pathLocks) beginProvision(server, dir, pv string) (done func(made bool), err error) {
+	t := export.CanonicalServer(server)
+	dir = path.Clean("/" + dir)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for d := dir; d != "." && d != "/"; d = path.Dir(d) {
+	for d := dir; d != "/"; d = path.Dir(d) {
 		if l.deleting[t][d] > 0 {
-			return nil, fmt.Errorf("directory %s of %s is being deleted or archived, and %s lies inside it; this is retried once that is done", d, t, dir)
+			return nil, fmt.Errorf("directory %s on %s is being deleted or archived, and %s lies inside it; this is retried once that is done", d, server, dir)
 		}
 	}
 	l.pruneLocked(t)
+	for d, r := range l.recent[t] {
+		if r.pv != pv && (within(d, dir) || within(dir, d)) {
+			return nil, fmt.Errorf("directory %s on %s would be at, inside or around %s of PV %s, provisioned a moment ago; this is retried, and refused if they still overlap", dir, server, d, r.pv)
+		}
+	}
 	if l.recent[t] == nil {
 		l.recent[t] = map[string]recentVolume{}
 	}
@@ -76,7 +87,9 @@ func (l *pathLocks) beginProvision(t export.Target, dir, pv string) (done func(m
 // seen, the PVs the informer already knows) lies at or inside dir, other
 // than pv's own, and records the Delete. When there are such volumes it
 // returns their PV names and records nothing.
-func (l *pathLocks) beginDelete(t export.Target, dir, pv string, seen map[string]bool) (end func(), users []string) {
+func (l *pathLocks) beginDelete(server, dir, pv string, seen map[string]bool) (end func(), users []string) {
+	t := export.CanonicalServer(server)
+	dir = path.Clean("/" + dir)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pruneLocked(t)
@@ -104,7 +117,7 @@ func (l *pathLocks) beginDelete(t export.Target, dir, pv string, seen map[string
 	}, nil
 }
 
-func (l *pathLocks) pruneLocked(t export.Target) {
+func (l *pathLocks) pruneLocked(t string) {
 	cutoff := l.now().Add(-recentTTL)
 	for d, r := range l.recent[t] {
 		if r.at.Before(cutoff) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -243,25 +244,25 @@ func TestDeleteWaitsForNestedProvision(t *testing.T) {
 // A Provision inside a directory that a Delete is working on waits for it.
 func TestProvisionWaitsForDeleteOfParent(t *testing.T) {
 	l := newPathLocks()
-	tgt := export.NewTarget(testServer, testShare)
-	end, users := l.beginDelete(tgt, "a", "pvc-a", nil)
+	tgt := testServer
+	end, users := l.beginDelete(tgt, "/a", "pvc-a", nil)
 	if len(users) > 0 {
 		t.Fatal(users)
 	}
-	if _, err := l.beginProvision(tgt, "a/b/c", "pvc-c"); err == nil {
+	if _, err := l.beginProvision(tgt, "/a/b/c", "pvc-c"); err == nil {
 		t.Error("provision inside a directory being deleted was let through")
 	}
-	if _, err := l.beginProvision(tgt, "ab/c", "pvc-c"); err != nil {
+	if _, err := l.beginProvision(tgt, "/ab/c", "pvc-c"); err != nil {
 		t.Errorf("provision beside it held back: %v", err)
 	}
 	end()
-	if _, err := l.beginProvision(tgt, "a/b/c", "pvc-c"); err != nil {
+	if _, err := l.beginProvision(tgt, "/a/b/c", "pvc-c"); err != nil {
 		t.Errorf("after the delete: %v", err)
 	}
-	if _, users := l.beginDelete(tgt, "a", "pvc-a", nil); len(users) != 1 {
+	if _, users := l.beginDelete(tgt, "/a", "pvc-a", nil); len(users) != 1 {
 		t.Errorf("delete of a with a/b/c new: users %v", users)
 	}
-	if _, users := l.beginDelete(tgt, "a", "pvc-a", map[string]bool{"pvc-c": true}); len(users) != 0 {
+	if _, users := l.beginDelete(tgt, "/a", "pvc-a", map[string]bool{"pvc-c": true}); len(users) != 0 {
 		t.Errorf("once the informer has pvc-c the index answers for it: users %v", users)
 	}
 }
@@ -329,5 +330,117 @@ func TestDataSourceRefused(t *testing.T) {
 	}
 	if got := f.entries(f.dir); len(got) != 0 {
 		t.Errorf("directories made for refused claims: %v", got)
+	}
+}
+
+// Two volumes provisioned a moment apart, neither in the informer yet,
+// never nest: the second is held back.
+func TestRecentVolumesNeverNest(t *testing.T) {
+	f := newFixture(t)
+	params := map[string]string{"pathPattern": "${.PVC.annotations.path}"}
+	if _, err := f.provisionAs(claimIn("evil", "first", map[string]string{"path": "v"}), params, "pvc-evil", true); err != nil {
+		t.Fatal(err)
+	}
+	scoped := map[string]string{"pathPattern": "${.PVC.namespace}/${.PVC.name}"}
+	_, state, err := f.prov.Provision(context.Background(), controller.ProvisionOptions{StorageClass: newClass(scoped), PVName: "pvc-v", PVC: claimIn("v", "data", nil)})
+	if err == nil || !strings.Contains(err.Error(), "pvc-evil") || state != controller.ProvisioningNoChange {
+		t.Errorf("a claim inside a volume provisioned a moment ago: %v (%s), want it held back", err, state)
+	}
+}
+
+// Exports nested on one server: a class whose export lies inside a
+// tenant's volume of another class gets no volume there.
+func TestNestedExportsSeeEachOther(t *testing.T) {
+	f := newFixture(t)
+	pv, err := f.provisionAs(claimIn("team", "vol", map[string]string{"path": "team"}), map[string]string{"pathPattern": "${.PVC.annotations.path}"}, "pvc-team", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.prov.cfg.Opener.(*exports).dirs[testServer+":"+testShare+"/team"] = filepath.Join(f.dir, "team")
+	_, err = f.provisionAs(claimIn("other", "data", nil), map[string]string{"share": testShare + "/team"}, "pvc-other", false)
+	wantRefusal(t, err, pv.Name)
+	// An admin's static volume over a whole export is not a tenant's: it is not counted.
+	f.pvs.Add(&v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "admin-whole-export"},
+		Spec: v1.PersistentVolumeSpec{PersistentVolumeSource: v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: testServer, Path: testShare}}}})
+	if _, err := f.provisionAs(claimIn("other", "data2", nil), nil, "pvc-other2", false); err != nil {
+		t.Errorf("a static PV over the export root blocked provisioning: %v", err)
+	}
+}
+
+// Shared parents get the class's owner and mode, not those one claim asked
+// for: the first claim of a namespace must not lock the others out.
+func TestParentsGetTheClassOwner(t *testing.T) {
+	f := newFixture(t)
+	params := map[string]string{"pathPattern": "${.PVC.namespace}/${.PVC.name}", "uid": "2000", "mode": "0755"}
+	if _, err := f.provisionAs(claimIn("ns", "a", map[string]string{AnnDirectoryUID: "5000", AnnDirectoryMode: "0700"}), params, "pvc-a", false); err != nil {
+		t.Fatal(err)
+	}
+	if mode, uid, _ := statOwner(t, filepath.Join(f.dir, "ns")); mode != 0o755 || uid != 2000 {
+		t.Errorf("parent ns: mode %04o uid %d, want the class's 0755 and 2000", mode, uid)
+	}
+	if mode, uid, _ := statOwner(t, filepath.Join(f.dir, "ns", "a")); mode != 0o700 || uid != 5000 {
+		t.Errorf("the claim's directory: mode %04o uid %d, want 0700 and 5000", mode, uid)
+	}
+}
+
+// A default name so long it is shortened (the PV name only in its hash)
+// is still the claim's own: the retry after a lost reply takes it, even
+// where the class reuses nothing.
+func TestRetryAfterLostReplyLongName(t *testing.T) {
+	f := newFixture(t)
+	inner, _ := f.prov.cfg.Opener.Open(context.Background(), testServer, testShare)
+	f.prov.cfg.Opener = lostReplyOpener{&lostReplyFS{FS: inner, dir: f.dir}}
+	claim := claimIn(strings.Repeat("n", 63), strings.Repeat("c", 200), map[string]string{AnnDirectoryMode: "2775"})
+	class := newClass(map[string]string{"reuseDirectory": "never"})
+	opts := controller.ProvisionOptions{StorageClass: class, PVName: testPV, PVC: claim}
+	if _, _, err := f.prov.Provision(context.Background(), opts); err == nil {
+		t.Fatal("first attempt succeeded")
+	}
+	f.prov.gate = newServerGate()
+	pv, _, err := f.prov.Provision(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if mode, _, _ := statOwner(t, filepath.Join(f.dir, pv.Annotations[AnnDirectory])); mode != 0o2775 {
+		t.Errorf("mode %04o after the retry, want 2775", mode)
+	}
+}
+
+// A long removal is never the server gate's probe: other operations on the
+// server go on while it runs.
+type slowRemoveFS struct {
+	export.FS
+	entered, release chan struct{}
+}
+
+func (s slowRemoveFS) RemoveAll(ctx context.Context, p string, progress func(export.Removed)) error {
+	close(s.entered)
+	<-s.release
+	return s.FS.RemoveAll(ctx, p, progress)
+}
+
+type fsOpener struct{ fs export.FS }
+
+func (o fsOpener) Open(context.Context, string, string) (export.FS, error) { return o.fs, nil }
+
+func TestLongRemovalIsNotTheGateProbe(t *testing.T) {
+	f, pv := deleteWith(t, map[string]string{"onDelete": "delete"})
+	inner, _ := f.prov.cfg.Opener.Open(context.Background(), testServer, testShare)
+	slow := slowRemoveFS{FS: inner, entered: make(chan struct{}), release: make(chan struct{})}
+	f.prov.cfg.Opener = fsOpener{slow}
+	// The server had stopped answering; its back-off has passed: the next operation is the probe.
+	f.prov.gate.leave(testServer, false, context.DeadlineExceeded)
+	f.prov.gate.servers[testServer].openUntil = time.Now()
+	done := make(chan error, 1)
+	go func() { done <- f.prov.Delete(context.Background(), pv) }()
+	<-slow.entered
+	probe, err := f.prov.gate.enter(testServer)
+	if err != nil {
+		t.Errorf("while a removal runs, other operations on its server are turned away: %v", err)
+	}
+	f.prov.gate.leave(testServer, probe, nil)
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -203,3 +203,32 @@ func hasControl(s string) bool {
 	}
 	return false
 }
+
+// PatternIsClaimOwn reports whether every path the pattern gives is unique
+// to its claim: the default name (the PV name in full or in the hash of a
+// shortened name) or a pattern with ${.PV.name}. An existing directory at
+// such a path can only be the claim's own, from an earlier attempt.
+func PatternIsClaimOwn(pattern string) bool {
+	if pattern == "" {
+		return true
+	}
+	vars, err := parsePattern(pattern)
+	if err != nil {
+		return false
+	}
+	for _, v := range vars {
+		if v.kind == "pvname" {
+			return true
+		}
+	}
+	return false
+}
+
+// namespacePrefix is how a namespace-scoped pattern begins.
+const namespacePrefix = "${.PVC.namespace}/"
+
+// PatternIsNamespaceScoped reports whether every path the pattern gives
+// lies below a directory named after the claim's namespace.
+func PatternIsNamespaceScoped(pattern string) bool {
+	return strings.HasPrefix(pattern, namespacePrefix)
+}

@@ -15,30 +15,37 @@ import (
 // Where a claim's directory may be, and when a directory already there may
 // be handed to it. The rules, in order:
 //
-//  1. No element of the path above the directory itself is an archive
-//     (archived-*): a claim is never placed inside one.
-//  2. No other PV uses the directory, lies inside it, or contains it
-//     (a PV for the whole export root is not counted: that is an admin's
-//     deliberate shared volume).
-//  3. When a directory is already at the path it is never an archive.
-//  4. When the path holds the claim's PV name (the default name, or any
-//     pattern with ${.PV.name}), an existing directory can only be this
-//     claim's own, made by an earlier attempt whose reply was lost: it is
-//     taken, and its owner and mode are made what was asked.
-//  5. Otherwise (a pattern without ${.PV.name}, for a claim made again) the
+//  1. No element of the path is named like an archive (archived-*): a
+//     claim is never placed onto or inside one, and no live volume looks
+//     like one (an admin cleaning up archives, or a retention, must never
+//     meet live data).
+//  2. No other PV uses the directory, lies inside it, or contains it. A PV
+//     at or above the class's export path that this provisioner did not
+//     make is an admin's deliberate shared volume and is not counted; one
+//     it made (a tenant's volume that another class's export lies in) is.
+//     Volumes provisioned a moment ago, not yet in the informer, count too
+//     (pathLocks).
+//  3. When the pattern makes paths unique to the claim (the default name,
+//     or any pattern with ${.PV.name}), an existing directory can only be
+//     this claim's own, made by an earlier attempt whose reply was lost: it
+//     is taken, and its owner and mode are made what was asked.
+//  4. Otherwise (a pattern without ${.PV.name}, for a claim made again) the
 //     class's reuseDirectory decides: "namespace" (the default) takes it
-//     only when the path's first element is the claim's namespace, so a
-//     claim is only ever handed a directory below its own namespace's;
-//     "never" refuses; "any" takes it. A reused directory is taken as it
-//     is, and a DirectoryReused Event says so.
+//     only when the pattern begins with ${.PVC.namespace}/, so a claim is
+//     only ever handed a directory below its own namespace's; "never"
+//     refuses; "any" takes it. A reused directory is taken as it is, and a
+//     DirectoryReused Event says so.
 
 // claimVolume is one claim's directory-to-be.
 type claimVolume struct {
 	claim              *v1.PersistentVolumeClaim
 	pv                 string
 	server, share, dir string
-	attrs              export.DirAttrs
+	attrs              export.DirAttrs // of the claim's directory
+	parentAttrs        export.DirAttrs // of parents it creates: the class's
 	reuse              Reuse
+	own                bool // the pattern makes paths unique to the claim
+	scoped             bool // the pattern begins with the namespace
 }
 
 func (v claimVolume) target() export.Target { return export.NewTarget(v.server, v.share) }
@@ -60,11 +67,10 @@ func isArchiveName(name string) bool { return strings.HasPrefix(name, archivePre
 
 // checkPlacement applies rules 1 and 2 (no NFS call: the informer's index).
 func (p *Provisioner) checkPlacement(v claimVolume) error {
-	elems := strings.Split(v.dir, "/")
-	for _, e := range elems[:len(elems)-1] {
+	for _, e := range strings.Split(v.dir, "/") {
 		if isArchiveName(e) {
-			return refusePlacement("directory %s would lie inside %s, and names beginning with %q are archives of deleted volumes; change pathPattern (or the namespace, label or annotation it uses) so that no directory above the volume's begins with %q",
-				v.dir, e, archivePrefix, archivePrefix)
+			return refusePlacement("directory %s has the element %s, and names beginning with %q are kept for archives of deleted volumes (a claim is never given one, and a live volume must not look like one); change pathPattern, or the namespace, label or annotation it uses",
+				v.dir, e, archivePrefix)
 		}
 	}
 	if p.cfg.Volumes == nil {
@@ -88,17 +94,27 @@ func (p *Provisioner) checkPlacement(v claimVolume) error {
 		return refusePlacement("directory %s on %s:%s is already used by PV %s (or it lies inside this directory); a claim never gets another volume's data: change pathPattern, or the labels or annotations it uses, so that this claim gets a path of its own",
 			v.dir, v.server, v.share, strings.Join(names, ", "))
 	}
-	for d := path.Dir(v.dir); d != "."; d = path.Dir(d) {
-		above, err := p.cfg.Volumes.VolumesAt(v.server, path.Join(v.share, d))
+	share := path.Clean("/" + v.share)
+	for d := path.Dir(full); ; d = path.Dir(d) {
+		above, err := p.cfg.Volumes.VolumesAt(v.server, d)
 		if err != nil {
 			return fmt.Errorf("check which PVs use %s: %w", d, err)
 		}
-		if names := others(above); len(names) > 0 {
+		var counted []*v1.PersistentVolume
+		for _, pv := range above {
+			// At or above the export path, only volumes this provisioner made count.
+			if within(d, share) && d != share || pv.Annotations[AnnDirectory] != "" {
+				counted = append(counted, pv)
+			}
+		}
+		if names := others(counted); len(names) > 0 {
 			return refusePlacement("directory %s on %s:%s would lie inside %s, the directory of PV %s, whose users could then read and change this claim's data; change pathPattern so that volumes are not nested",
 				v.dir, v.server, v.share, d, strings.Join(names, ", "))
 		}
+		if d == "/" {
+			return nil
+		}
 	}
-	return nil
 }
 
 // makeDirectory creates v's directory (and its missing parents), or
@@ -107,7 +123,7 @@ func (p *Provisioner) checkPlacement(v claimVolume) error {
 func (p *Provisioner) makeDirectory(ctx context.Context, fsys export.FS, v claimVolume) (reused bool, err error) {
 	where := fmt.Sprintf("%s on %s:%s (mode %04o, uid %d, gid %d)", v.dir, v.server, v.share, v.attrs.Mode, v.attrs.UID, v.attrs.GID)
 	if parent := path.Dir(v.dir); parent != "." {
-		if err := fsys.MkdirAll(ctx, parent, v.attrs); err != nil {
+		if err := fsys.MkdirAll(ctx, parent, v.parentAttrs); err != nil {
 			return false, fmt.Errorf("create the parent directories of %s: %w%s", where, err, hint(err))
 		}
 	}
@@ -125,12 +141,8 @@ func (p *Provisioner) makeDirectory(ctx context.Context, fsys export.FS, v claim
 	if !info.IsDir {
 		return false, fmt.Errorf("create directory %s: something that is not a directory is there: %w%s", where, export.ErrNotDir, hint(export.ErrNotDir))
 	}
-	leaf := path.Base(v.dir)
 	switch {
-	case isArchiveName(leaf):
-		return false, refusePlacement("directory %s on %s:%s already exists and is an archive of a deleted volume; a new claim is never given an archive: change pathPattern (or the namespace, label or annotation it uses)",
-			v.dir, v.server, v.share)
-	case strings.Contains(v.dir, v.pv):
+	case v.own:
 		// This claim's own directory from an earlier attempt.
 		if info.Mode != v.attrs.Mode&0o7777 || info.UID != v.attrs.UID || info.GID != v.attrs.GID {
 			if err := fsys.SetAttrs(ctx, v.dir, v.attrs); err != nil {
@@ -145,9 +157,9 @@ func (p *Provisioner) makeDirectory(ctx context.Context, fsys export.FS, v claim
 		return false, refusePlacement("directory %s on %s:%s already exists and StorageClass parameter %s=%s: remove or rename the directory, or change pathPattern",
 			v.dir, v.server, v.share, ParamReuseDirectory, ReuseNever)
 	}
-	if first, _, _ := strings.Cut(v.dir, "/"); first != v.claim.Namespace {
-		return false, refusePlacement("directory %s on %s:%s already exists, and its path does not begin with the claim's namespace %q, so it may belong to another namespace; give the class a pathPattern beginning with ${.PVC.namespace}/, or set StorageClass parameter %s=%s if every tenant of this export may share directories",
-			v.dir, v.server, v.share, v.claim.Namespace, ParamReuseDirectory, ReuseAny)
+	if !v.scoped {
+		return false, refusePlacement("directory %s on %s:%s already exists, and the class's pathPattern does not begin with %s, so it may belong to another namespace; give the class a pathPattern beginning with %s, or set StorageClass parameter %s=%s if every tenant of this export may share directories",
+			v.dir, v.server, v.share, namespacePrefix, namespacePrefix, ParamReuseDirectory, ReuseAny)
 	}
 	return true, nil
 }

@@ -117,11 +117,15 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 			ParamServer, ParamShare, className(opts.StorageClass))
 	}
 	v := claimVolume{claim: claim, pv: opts.PVName, server: server, share: share, dir: dir,
-		attrs: ResolveOwner(claimOwner, class.Owner, p.cfg.Defaults), reuse: class.Reuse}
+		attrs:       ResolveOwner(claimOwner, class.Owner, p.cfg.Defaults),
+		parentAttrs: ResolveOwner(class.Owner, p.cfg.Defaults), // shared parents are the class's, not one claim's
+		reuse:       class.Reuse,
+		own:         PatternIsClaimOwn(class.PathPattern) || dir == DefaultDirName(claim.Namespace, claim.Name, opts.PVName),
+		scoped:      PatternIsNamespaceScoped(class.PathPattern)}
 	if err := p.checkPlacement(v); err != nil {
 		return nil, controller.ProvisioningFinished, err
 	}
-	done, err := p.locks.beginProvision(v.target(), dir, opts.PVName)
+	done, err := p.locks.beginProvision(v.server, path.Join(share, dir), opts.PVName)
 	if err != nil {
 		return nil, controller.ProvisioningNoChange, err
 	}

@@ -90,12 +90,27 @@ func openAt(dir int, name string) (int, error) {
 	}
 }
 
-// walk opens the directory at elems (the root for none). The caller closes
-// the result unless it is f.root.
+// pathFlags open a directory only to resolve names in it: search
+// permission is enough (a shared parent may be 0711).
+const pathFlags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+
+// openPath opens the directory name in dir with O_PATH, without following
+// a symlink (ENOTDIR for one).
+func openPath(dir int, name string) (int, error) {
+	fd, err := unix.Openat(dir, name, pathFlags, 0)
+	if err == unix.ELOOP {
+		return -1, unix.ENOTDIR
+	}
+	return fd, err
+}
+
+// walk opens the directory at elems (the root for none) with O_PATH: good
+// for *at calls, not for reading it or changing its attributes. The caller
+// closes the result unless it is f.root.
 func (f *FS) walk(elems []string) (int, error) {
 	fd := f.root
 	for i, e := range elems {
-		next, err := openAt(fd, e)
+		next, err := openPath(fd, e)
 		f.release(fd)
 		if err != nil {
 			return -1, f.wrap("open", strings.Join(elems[:i+1], "/"), err)
@@ -135,11 +150,11 @@ func (f *FS) MkdirAll(ctx context.Context, dir string, attrs export.DirAttrs) er
 			return err
 		}
 		p := strings.Join(elems[:i+1], "/")
-		next, err := openAt(fd, e)
+		next, err := openPath(fd, e)
 		if errors.Is(err, unix.ENOENT) {
 			next, err = f.mkdirIn(fd, e, p, attrs)
 			if errors.Is(err, export.ErrExist) { // made by someone else meanwhile
-				next, err = openAt(fd, e)
+				next, err = openPath(fd, e)
 			}
 		}
 		if err != nil {
@@ -214,11 +229,16 @@ func (f *FS) SetAttrs(ctx context.Context, dir string, attrs export.DirAttrs) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fd, err := f.walk(elems)
+	parent, err := f.walk(elems[:len(elems)-1])
 	if err != nil {
 		return err
 	}
-	defer f.release(fd)
+	defer f.release(parent)
+	fd, err := openAt(parent, elems[len(elems)-1])
+	if err != nil {
+		return f.wrap("open", dir, err)
+	}
+	defer unix.Close(fd)
 	if err := setAttrs(fd, attrs); err != nil {
 		return f.wrap("set owner and mode of", dir, err)
 	}
@@ -321,7 +341,9 @@ func (f *FS) wrap(op, p string, err error) error {
 }
 
 // osError is an errno from the mounted filesystem. Unless it says the
-// mount timed out or lost its server, it is the server's answer.
+// mount timed out or lost its server, it is the server's answer. EIO is
+// what a soft NFS mount returns when its server stops answering, so it
+// is not counted as an answer here.
 type osError struct{ errno unix.Errno }
 
 func (e osError) Error() string { return e.errno.Error() }
@@ -331,7 +353,7 @@ func (e osError) Is(target error) bool {
 		return false
 	}
 	switch e.errno {
-	case unix.ETIMEDOUT, unix.ENOTCONN, unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EINTR:
+	case unix.ETIMEDOUT, unix.ENOTCONN, unix.ECONNREFUSED, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EINTR, unix.EIO:
 		return false
 	}
 	return true

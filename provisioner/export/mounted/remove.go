@@ -74,7 +74,14 @@ type frame struct {
 	name    string   // its name in the directory below it on the stack
 	pending []string // subdirectories seen in its last page
 	rmdirs  int      // RMDIRs refused as not empty (written into meanwhile)
+	idle    int      // listings in a row after which nothing was removed
+	seen    export.Removed
 }
+
+// maxIdleListings bounds the listings of one directory in a row that
+// remove nothing (entries the listing shows but that are gone, as a stale
+// cache can show): RemoveAll fails instead of spinning.
+const maxIdleListings = 8
 
 func (r *remover) remove(ctx context.Context, parent int, name string) error {
 	switch err := unix.Unlinkat(parent, name, unix.AT_REMOVEDIR); err {
@@ -90,7 +97,7 @@ func (r *remover) remove(ctx context.Context, parent int, name string) error {
 		return err
 	}
 	for {
-		base, err := unix.Dup(parent)
+		base, err := unix.FcntlInt(uintptr(parent), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
@@ -218,6 +225,13 @@ func (r *remover) step(parent int, fr *frame) (child *frame, removed bool, err e
 			return nil, false, fmt.Errorf("%s: %w", name, err)
 		}
 		return &frame{fd: fd, name: name}, false, nil
+	}
+	if r.done == fr.seen {
+		if fr.idle++; fr.idle > maxIdleListings {
+			return nil, false, fmt.Errorf("listing keeps showing entries that cannot be found or removed")
+		}
+	} else {
+		fr.idle, fr.seen = 0, r.done
 	}
 	if _, err := unix.Seek(fr.fd, 0, 0); err != nil {
 		return nil, false, err

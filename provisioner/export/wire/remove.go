@@ -122,7 +122,14 @@ type dirFrame struct {
 	verf    [8]byte    // cookie verifier of that page
 	pending []dirEntry // subdirectories still to descend into
 	rmdirs  int        // RMDIRs refused as not empty (someone writes into it)
+	idle    int        // listings in a row after which nothing was removed
+	seen    export.Removed
 }
+
+// maxIdleListings bounds the listings of one directory in a row that
+// remove nothing (entries the listing shows but that are gone, as a server
+// disagreeing with itself can show): RemoveAll fails instead of spinning.
+const maxIdleListings = 8
 
 // removeTree empties and removes the directory name in parent, depth
 // first. When the stack would grow past maxDepth its bottom frame is
@@ -222,6 +229,16 @@ func (r *remover) step(ctx context.Context, f *dirFrame) (*dirFrame, error) {
 		return &dirFrame{parent: f.dir, name: e.name, dir: ref}, nil
 	}
 
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	if done == f.seen && f.cookie == 0 {
+		if f.idle++; f.idle > maxIdleListings {
+			return nil, fmt.Errorf("listing keeps showing entries that cannot be found or removed")
+		}
+	} else if done != f.seen {
+		f.idle, f.seen = 0, done
+	}
 	var ents []dirEntry
 	var verf [8]byte
 	var eof bool
