@@ -38,7 +38,9 @@ func isolationBackends(t *testing.T) []isolationBackend {
 	mounted := newFaultRun(t, "mounted", 0)
 	mounted.start(t, true, "--backend=mounted", "--mount-root="+suite.env.exportDir)
 	return []isolationBackend{
-		{"wire", func(t *testing.T, p map[string]string) string { return createClass(t, classOptions{parameters: p}).Name }},
+		{"wire", func(t *testing.T, p map[string]string) string {
+			return createClass(t, classOptions{parameters: p}).Name
+		}},
 		{"mounted", func(t *testing.T, p map[string]string) string { return mounted.createClass(t, p).Name }},
 	}
 }
