@@ -96,16 +96,19 @@ func (p *Provisioner) remove(ctx context.Context, pv *v1.PersistentVolume, loc v
 		}
 	}
 	start := time.Now()
-	// A cheap call probes the server for the gate first, so that a removal
-	// of many minutes is never the one probe that holds every other
-	// operation on the server back.
-	err := p.onExport(ctx, loc.server, loc.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
-		_, err := fsys.Stat(ctx, loc.dir)
-		if errors.Is(err, export.ErrNotExist) || errors.Is(err, export.ErrNotDir) {
-			return nil // RemoveAll deals with these
-		}
-		return err
-	})
+	// When the server is being probed, a cheap call is the probe, so that a
+	// removal of many minutes never holds every other operation on the
+	// server back.
+	var err error
+	if !p.gate.healthy(loc.server) {
+		err = p.onExport(ctx, loc.server, loc.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+			_, err := fsys.Stat(ctx, loc.dir)
+			if errors.Is(err, export.ErrNotExist) || errors.Is(err, export.ErrNotDir) {
+				return nil // RemoveAll deals with these
+			}
+			return err
+		})
+	}
 	if err == nil {
 		err = p.onExport(ctx, loc.server, loc.share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
 			err := fsys.RemoveAll(ctx, loc.dir, progress)

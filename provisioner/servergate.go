@@ -62,6 +62,15 @@ func (g *serverGate) enter(server string) (probe bool, err error) {
 	return true, nil
 }
 
+// healthy reports whether server has no failures on record: its next
+// operation is not a probe.
+func (g *serverGate) healthy(server string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.servers[export.CanonicalServer(server)]
+	return s == nil || s.failures == 0
+}
+
 // leave records the outcome of an operation started with enter.
 func (g *serverGate) leave(server string, probe bool, err error) {
 	g.mu.Lock()
