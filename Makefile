@@ -9,6 +9,21 @@ GOBIN_CACHE := $(CACHE_DIR)/bin
 BIN         := bin/nfs-subdir-provisioner
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
+ACTIONLINT_VERSION  ?= v1.7.12
+CYCLONEDX_VERSION   ?= v1.10.0
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Image creation time: the commit's, so two builds of one commit give one digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_TAR   := bin/nfs-subdir-provisioner-$(VERSION).oci.tar
+IMAGE_BINS  := bin/linux-amd64/nfs-subdir-provisioner bin/linux-arm64/nfs-subdir-provisioner
+CHART_DIR   := charts/nfs-subdir-provisioner
+CHART_VERSION := $(shell sed -n 's/^version: *//p' $(CHART_DIR)/Chart.yaml)
+CHART_TGZ   := bin/nfs-subdir-provisioner-$(CHART_VERSION).tgz
+SBOM        := bin/nfs-subdir-provisioner-$(VERSION).cdx.json
+HELM        := $(CACHE_DIR)/helm-v3.22.0/helm
+# make image-push REGISTRY=host/repo; plain HTTP with INSECURE=1 (a registry on 127.0.0.1).
+REGISTRY    ?=
+CHART_REGISTRY ?= $(patsubst %/,%,$(dir $(REGISTRY)))
 GOARCH      ?= $(shell go env GOARCH)
 export CACHE_DIR TESTBED_DIR
 
@@ -17,12 +32,24 @@ build: ## static binary in bin/ (the Dockerfile runs this same command)
 	CGO_ENABLED=0 GOARCH=$(GOARCH) go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nfs-subdir-provisioner
 
 .PHONY: lint
-lint: $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION)
+lint: $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) $(GOBIN_CACHE)/actionlint-$(ACTIONLINT_VERSION)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go vet -tags e2e ./e2e/...
 	$(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) ./...
 	$(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) -tags e2e ./e2e/...
+	cd tools/ocibuild && go vet ./... && $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) ./...
+	$(GOBIN_CACHE)/actionlint-$(ACTIONLINT_VERSION) -shellcheck= .github/workflows/*.yaml
+
+$(GOBIN_CACHE)/actionlint-$(ACTIONLINT_VERSION):
+	mkdir -p $(GOBIN_CACHE)
+	GOBIN=$(GOBIN_CACHE) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	mv $(GOBIN_CACHE)/actionlint $@
+
+$(GOBIN_CACHE)/cyclonedx-gomod-$(CYCLONEDX_VERSION):
+	mkdir -p $(GOBIN_CACHE)
+	GOBIN=$(GOBIN_CACHE) go install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
+	mv $(GOBIN_CACHE)/cyclonedx-gomod $@
 
 $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION):
 	mkdir -p $(GOBIN_CACHE)
@@ -68,6 +95,7 @@ test: lint ## everything CI runs, on a fresh test bed: lint, unit + contract (Ga
 	NFSP_REQUIRE_GANESHA=1 NFSP_REQUIRE_HELM=1 $(MAKE) test-unit
 	$(MAKE) test-e2e
 	$(MAKE) chart-check
+	$(MAKE) test-image
 
 .PHONY: demo
 demo: testbed-up ## the StatefulSet walkthrough on the local test bed
@@ -93,7 +121,43 @@ test-faults: testbed-up ## fault suite alone, larger counts
 	set -a; source $(TESTBED_DIR)/env; set +a; E2E_FAULT_CLAIMS=$${E2E_FAULT_CLAIMS:-300} go test -count=1 -tags e2e -timeout 60m -v -run 'TestFault' ./e2e/...
 
 .PHONY: image
-image: ## container image (needs a Docker engine; not available on the dev machines)
+image: ## OCI image index (linux/amd64 + linux/arm64) as an OCI layout tarball in bin/, no Docker
+	$(MAKE) build GOARCH=amd64 BIN=bin/linux-amd64/nfs-subdir-provisioner
+	$(MAKE) build GOARCH=arm64 BIN=bin/linux-arm64/nfs-subdir-provisioner
+	cd tools/ocibuild && go run . build -out $(CURDIR)/$(IMAGE_TAR) \
+	  -version $(VERSION) -revision $(REVISION) -created $(SOURCE_DATE_EPOCH) \
+	  -binary linux/amd64=$(CURDIR)/bin/linux-amd64/nfs-subdir-provisioner \
+	  -binary linux/arm64=$(CURDIR)/bin/linux-arm64/nfs-subdir-provisioner
+
+.PHONY: image-push
+image-push: image ## push the image index: make image-push REGISTRY=host/repo [INSECURE=1]
+	@test -n "$(REGISTRY)" || { echo "set REGISTRY=host/repo" >&2; exit 2; }
+	cd tools/ocibuild && go run . push -layout $(CURDIR)/$(IMAGE_TAR) -ref $(REGISTRY):$(VERSION) $(if $(INSECURE),-insecure)
+
+.PHONY: chart-package
+chart-package: ## the chart as bin/nfs-subdir-provisioner-<chart version>.tgz
+	e2e/testbed/build-helm.sh >/dev/null
+	mkdir -p bin && $(HELM) package $(CHART_DIR) -d bin >/dev/null && echo $(CHART_TGZ)
+
+.PHONY: chart-push
+chart-push: chart-package ## push the chart as an OCI artifact: make chart-push REGISTRY=host/repo (goes to oci://host)
+	@test -n "$(REGISTRY)" || { echo "set REGISTRY=host/repo" >&2; exit 2; }
+	$(HELM) push $(CHART_TGZ) oci://$(CHART_REGISTRY) $(if $(INSECURE),--plain-http)
+
+.PHONY: sbom
+sbom: $(GOBIN_CACHE)/cyclonedx-gomod-$(CYCLONEDX_VERSION) ## CycloneDX SBOM of the binary's modules in bin/
+	mkdir -p bin
+	$(GOBIN_CACHE)/cyclonedx-gomod-$(CYCLONEDX_VERSION) app -json -licenses=false -main cmd/nfs-subdir-provisioner -output $(SBOM) .
+
+.PHONY: test-image
+test-image: image chart-package sbom ## image + chart round trip through a registry on 127.0.0.1, reproducibility, SBOM
+	cd tools/ocibuild && NFSP_REQUIRE_IMAGE=1 IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) IMAGE_VERSION=$(VERSION) \
+	  IMAGE_BIN_AMD64=$(CURDIR)/bin/linux-amd64/nfs-subdir-provisioner IMAGE_BIN_ARM64=$(CURDIR)/bin/linux-arm64/nfs-subdir-provisioner \
+	  HELM=$(HELM) CHART_TGZ=$(CURDIR)/$(CHART_TGZ) CHART_VERSION=$(CHART_VERSION) SBOM=$(CURDIR)/$(SBOM) \
+	  go test -count=1 -v ./...
+
+.PHONY: image-docker
+image-docker: ## the same image with a Docker engine (Dockerfile; not available on the dev machines)
 	docker build --build-arg TARGETOS=linux --build-arg TARGETARCH=$(GOARCH) --build-arg VERSION=$(VERSION) -t nfs-subdir-provisioner:$(VERSION) .
 
 .PHONY: e2e-kind

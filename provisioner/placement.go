@@ -48,8 +48,6 @@ type claimVolume struct {
 	scoped             bool // the pattern begins with the namespace
 }
 
-func (v claimVolume) target() export.Target { return export.NewTarget(v.server, v.share) }
-
 // placementError is a refusal of where a claim's directory would be.
 type placementError struct{ msg string }
 

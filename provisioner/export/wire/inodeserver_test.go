@@ -29,12 +29,11 @@ type inodeServer struct {
 }
 
 type inode struct {
-	dir           bool
-	mode          uint32
-	uid, gid      uint32
-	children      map[string]uint64
-	parent        uint64
-	linkedAsChild bool
+	dir      bool
+	mode     uint32
+	uid, gid uint32
+	children map[string]uint64
+	parent   uint64
 }
 
 func newInodeServer(t *testing.T) *inodeServer {

@@ -15,7 +15,7 @@ import (
 
 // removeParallel bounds the REMOVE calls in flight (pipelined on the one
 // connection) while emptying one directory.
-const removeParallel = 8
+const removeParallel = 16
 
 // maxPendingDirs bounds the subdirectories remembered from one listing
 // page; the rest are found again by the next listing.
@@ -23,6 +23,11 @@ const maxPendingDirs = 16
 
 // progressEvery is how often RemoveAll reports its running total.
 const progressEvery = time.Second
+
+// parallelTrees bounds the subtrees one RemoveAll removes at once besides
+// its own walk (each with its own bounded stack): directories are walked
+// concurrently so that the round trips of many small directories overlap.
+const parallelTrees = 8
 
 // RemoveAll removes p and everything below it; a missing p is not an
 // error. An empty directory costs one RMDIR round trip with its parent's
@@ -39,7 +44,7 @@ func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Remov
 		err = fmt.Errorf("the export root cannot be removed: %w", export.ErrInvalidPath)
 	}
 	if err == nil {
-		r := &remover{s: f.s, progress: progress, maxDepth: f.s.o.RemoveStackDepth, lastReport: time.Now()}
+		r := &remover{s: f.s, progress: progress, maxDepth: f.s.o.RemoveStackDepth, lastReport: time.Now(), trees: make(chan struct{}, parallelTrees)}
 		err = f.s.retry(ctx, func() error { return r.removeAll(ctx, elems) })
 		r.report(true)
 	}
@@ -57,6 +62,7 @@ type remover struct {
 	mu         sync.Mutex // guards done (files are removed in parallel)
 	done       export.Removed
 	lastReport time.Time
+	trees      chan struct{} // slots for subtrees removed concurrently
 }
 
 func (r *remover) count(files, dirs uint64) {
@@ -107,23 +113,27 @@ func (r *remover) removeAll(ctx context.Context, elems []string) error {
 	default:
 		return err
 	}
-	return r.removeTree(ctx, parent, name)
+	return r.removeTree(ctx, parent, name, true)
 }
 
 // dirFrame is one directory on the way down: where it is (its parent's
 // handle and its name, to RMDIR it once empty), its own handle, and a few
 // subdirectories seen in its last listing page.
 type dirFrame struct {
-	parent  dirRef
-	name    string
-	dir     dirRef
-	opened  bool       // made u+rwx if needed
-	cookie  uint64     // where the next page starts (0 after removing entries)
-	verf    [8]byte    // cookie verifier of that page
-	pending []dirEntry // subdirectories still to descend into
-	rmdirs  int        // RMDIRs refused as not empty (someone writes into it)
-	idle    int        // listings in a row after which nothing was removed
-	seen    export.Removed
+	parent   dirRef
+	name     string
+	dir      dirRef
+	opened   bool       // made u+rwx if needed
+	cookie   uint64     // where the next page starts (0 after removing entries)
+	verf     [8]byte    // cookie verifier of that page
+	pending  []dirEntry // subdirectories still to descend into
+	rmdirs   int        // RMDIRs refused as not empty (someone writes into it)
+	emptied  bool       // its whole listing was removed: RMDIR it without listing again
+	subtrees sync.WaitGroup
+	subErr   error // the first error of a subtree removed concurrently
+	subMu    sync.Mutex
+	idle     int // listings in a row after which nothing was removed
+	seen     export.Removed
 }
 
 // maxIdleListings bounds the listings of one directory in a row that
@@ -136,7 +146,7 @@ const maxIdleListings = 8
 // dropped (each frame knows its own parent, so the frames above it still
 // finish); once the stack is empty the walk starts again from the top,
 // and the tree is smaller each time.
-func (r *remover) removeTree(ctx context.Context, parent dirRef, name string) error {
+func (r *remover) removeTree(ctx context.Context, parent dirRef, name string, reporting bool) error {
 	for {
 		top, err := r.lookup(ctx, parent, name)
 		if statusOf(err) == nfsc.NFS3ErrNoEnt {
@@ -168,7 +178,9 @@ func (r *remover) removeTree(ctx context.Context, parent dirRef, name string) er
 			case f.dir.fh == nil: // removed
 				stack = stack[:len(stack)-1]
 			}
-			r.report(false)
+			if reporting { // progress is told from the caller's goroutine only
+				r.report(false)
+			}
 		}
 		if !truncated {
 			return nil
@@ -208,6 +220,28 @@ func (r *remover) step(ctx context.Context, f *dirFrame) (*dirFrame, error) {
 			}
 		}
 	}
+	for len(f.pending) > 1 {
+		// Hand a subtree to a goroutine while a slot is free.
+		select {
+		case r.trees <- struct{}{}:
+		default:
+			goto inline
+		}
+		e := f.pending[0]
+		f.pending = f.pending[1:]
+		f.subtrees.Add(1)
+		go func() {
+			defer func() { <-r.trees; f.subtrees.Done() }()
+			if err := r.removeTree(ctx, f.dir, e.name, false); err != nil {
+				f.subMu.Lock()
+				if f.subErr == nil {
+					f.subErr = fmt.Errorf("%s: %w", e.name, err)
+				}
+				f.subMu.Unlock()
+			}
+		}()
+	}
+inline:
 	for len(f.pending) > 0 {
 		e := f.pending[0]
 		f.pending = f.pending[1:]
@@ -229,6 +263,18 @@ func (r *remover) step(ctx context.Context, f *dirFrame) (*dirFrame, error) {
 		return &dirFrame{parent: f.dir, name: e.name, dir: ref}, nil
 	}
 
+	// The subtrees handed out must be gone before this directory is
+	// listed again or removed.
+	f.subtrees.Wait()
+	if f.subErr != nil {
+		return nil, f.subErr
+	}
+	if f.emptied {
+		f.emptied = false
+		if removed, err := r.rmdirFrame(ctx, f); removed || err != nil {
+			return nil, err
+		}
+	}
 	r.mu.Lock()
 	done := r.done
 	r.mu.Unlock()
@@ -269,7 +315,10 @@ func (r *remover) step(ctx context.Context, f *dirFrame) (*dirFrame, error) {
 	switch {
 	case len(files) > 0 || len(f.pending) > 0:
 		// Entries went: the next page starts from the beginning again,
-		// which lists only what is left.
+		// which lists only what is left. When this page was the whole
+		// listing and only files were on it, the directory is empty now:
+		// RMDIR it first, list again only if that fails.
+		f.emptied = eof && f.cookie == 0 && len(f.pending) == 0
 		f.cookie, f.verf = 0, [8]byte{}
 		return nil, nil
 	case !eof:
@@ -285,21 +334,27 @@ func (r *remover) step(ctx context.Context, f *dirFrame) (*dirFrame, error) {
 		f.cookie, f.verf = 0, [8]byte{}
 		return nil, nil
 	}
-	// Empty: remove it from its parent.
-	pcreds := ownerFirst(f.parent.attrs)
-	err = withCreds(pcreds, func(cr *cred) error { return s.rmdir(ctx, f.parent.fh, f.name, cr) })
+	_, err = r.rmdirFrame(ctx, f)
+	return nil, err
+}
+
+// rmdirFrame removes the (empty) directory of f from its parent and
+// reports whether it is gone; one refused as not empty (written into since
+// it was listed) is left to be emptied again, a few times.
+func (r *remover) rmdirFrame(ctx context.Context, f *dirFrame) (removed bool, err error) {
+	err = withCreds(ownerFirst(f.parent.attrs), func(cr *cred) error { return r.s.rmdir(ctx, f.parent.fh, f.name, cr) })
 	switch st := statusOf(err); {
 	case err == nil:
 		r.count(0, 1)
 	case st == nfsc.NFS3ErrNoEnt:
-	case (st == nfsc.NFS3ErrNotEmpty || st == nfsc.NFS3ErrExist) && f.rmdirs < 3:
-		f.rmdirs++ // written into since it was listed: empty it again
-		return nil, nil
+	case (st == nfsc.NFS3ErrNotEmpty || st == nfsc.NFS3ErrExist || st == nfsc.NFS3ErrIO) && f.rmdirs < 3:
+		f.rmdirs++
+		return false, nil
 	default:
-		return nil, err
+		return false, err
 	}
 	f.dir.fh = nil
-	return nil, nil
+	return true, nil
 }
 
 func (r *remover) lookup(ctx context.Context, dir dirRef, name string) (dirRef, error) {

@@ -1,0 +1,101 @@
+// Command ocibuild builds the provisioner's container image without a
+// Docker engine: an OCI image index for linux/amd64 and linux/arm64 from
+// the static binaries `make build` makes, written as an OCI image-layout
+// tarball (oci-layout, index.json and blobs/ at its root) that `kind load
+// image-archive` and `crane push` accept, and pushes it to a registry.
+// Layers, configs, manifests, the index and the layout come from
+// github.com/google/go-containerregistry; only the layer's few files are
+// put in a tar with archive/tar.
+//
+//	ocibuild build -out bin/x.oci.tar -version v1 -revision abc -created 1700000000 \
+//	    -binary linux/amd64=bin/linux-amd64/nfs-subdir-provisioner -binary linux/arm64=...
+//	ocibuild push -layout bin/x.oci.tar -ref 127.0.0.1:5000/nfs-subdir-provisioner:v1 [-insecure]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: ocibuild build|push [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "build":
+		err = runBuild(os.Args[2:])
+	case "push":
+		err = runPush(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q: want build or push", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ocibuild:", err)
+		os.Exit(1)
+	}
+}
+
+type binaries map[string]string // "linux/amd64" → path
+
+func (b binaries) String() string { return fmt.Sprint(map[string]string(b)) }
+func (b binaries) Set(v string) error {
+	platform, path, ok := strings.Cut(v, "=")
+	if !ok || !strings.Contains(platform, "/") {
+		return errors.New("want os/arch=path")
+	}
+	b[platform] = path
+	return nil
+}
+
+func runBuild(args []string) error {
+	fs := flag.NewFlagSet("build", flag.ContinueOnError)
+	spec := Spec{Binaries: binaries{}}
+	var out string
+	var created int64
+	fs.StringVar(&out, "out", "", "OCI image-layout tarball to write")
+	fs.StringVar(&spec.Version, "version", "dev", "image version (label org.opencontainers.image.version)")
+	fs.StringVar(&spec.Revision, "revision", "", "source revision (label org.opencontainers.image.revision)")
+	fs.StringVar(&spec.Source, "source", "https://github.com/nfs-subdir/provisioner", "source repository (label org.opencontainers.image.source)")
+	fs.Int64Var(&created, "created", 0, "creation time, Unix seconds (SOURCE_DATE_EPOCH): the same input gives the same digest")
+	fs.Var(spec.Binaries.(binaries), "binary", "os/arch=path of a static binary; repeat per platform")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if out == "" || len(spec.Binaries.(binaries)) == 0 {
+		return errors.New("build needs -out and at least one -binary")
+	}
+	spec.Created = time.Unix(created, 0).UTC()
+	digest, err := WriteLayout(spec, out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s %s\n", out, digest)
+	return nil
+}
+
+func runPush(args []string) error {
+	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	var layoutTar, ref string
+	var insecure bool
+	fs.StringVar(&layoutTar, "layout", "", "OCI image-layout tarball (from build)")
+	fs.StringVar(&ref, "ref", "", "where to push, host/repo:tag")
+	fs.BoolVar(&insecure, "insecure", false, "plain HTTP (a registry on 127.0.0.1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if layoutTar == "" || ref == "" {
+		return errors.New("push needs -layout and -ref")
+	}
+	digest, err := Push(layoutTar, ref, insecure)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s@%s\n", ref, digest)
+	return nil
+}
