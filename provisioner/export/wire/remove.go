@@ -15,7 +15,7 @@ import (
 
 // removeParallel bounds the REMOVE calls in flight (pipelined on the one
 // connection) while emptying one directory.
-const removeParallel = 16
+const removeParallel = 8
 
 // maxPendingDirs bounds the subdirectories remembered from one listing
 // page; the rest are found again by the next listing.
@@ -27,7 +27,7 @@ const progressEvery = time.Second
 // parallelTrees bounds the subtrees one RemoveAll removes at once besides
 // its own walk (each with its own bounded stack): directories are walked
 // concurrently so that the round trips of many small directories overlap.
-const parallelTrees = 8
+const parallelTrees = 4
 
 // RemoveAll removes p and everything below it; a missing p is not an
 // error. An empty directory costs one RMDIR round trip with its parent's
