@@ -14,6 +14,10 @@ CYCLONEDX_VERSION   ?= v1.10.0
 REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # Image creation time: the commit's, so two builds of one commit give one digest.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Evaluated once: every binary, label and file name of one run agrees even if HEAD moves meanwhile.
+VERSION     := $(VERSION)
+REVISION    := $(REVISION)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
 IMAGE_TAR   := bin/nfs-subdir-provisioner-$(VERSION).oci.tar
 IMAGE_BINS  := bin/linux-amd64/nfs-subdir-provisioner bin/linux-arm64/nfs-subdir-provisioner
 CHART_DIR   := charts/nfs-subdir-provisioner
@@ -122,8 +126,8 @@ test-faults: testbed-up ## fault suite alone, larger counts
 
 .PHONY: image
 image: ## OCI image index (linux/amd64 + linux/arm64) as an OCI layout tarball in bin/, no Docker
-	$(MAKE) build GOARCH=amd64 BIN=bin/linux-amd64/nfs-subdir-provisioner
-	$(MAKE) build GOARCH=arm64 BIN=bin/linux-arm64/nfs-subdir-provisioner
+	$(MAKE) build GOARCH=amd64 BIN=bin/linux-amd64/nfs-subdir-provisioner VERSION=$(VERSION)
+	$(MAKE) build GOARCH=arm64 BIN=bin/linux-arm64/nfs-subdir-provisioner VERSION=$(VERSION)
 	cd tools/ocibuild && go run . build -out $(CURDIR)/$(IMAGE_TAR) \
 	  -version $(VERSION) -revision $(REVISION) -created $(SOURCE_DATE_EPOCH) \
 	  -binary linux/amd64=$(CURDIR)/bin/linux-amd64/nfs-subdir-provisioner \

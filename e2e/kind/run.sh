@@ -16,7 +16,6 @@ CACHE_DIR="${CACHE_DIR:-$HOME/.cache/nfs-subdir-provisioner}"
 KIND_VERSION="${KIND_VERSION:-v0.33.0}"
 CLUSTER="${KIND_CLUSTER:-nfsp-e2e}"
 KIND_EXPORTS="${KIND_EXPORTS:-$(mktemp -d "${TMPDIR:-/tmp}/nfsp-kind-exports.XXXXXX")}"
-IMAGE="nfs-subdir-provisioner:e2e"
 NFS_IMAGE="nfsp-e2e-nfs-server:latest"
 SQUASH_ID=1000
 
@@ -67,10 +66,14 @@ for node in $("$kind" get nodes --name "$CLUSTER"); do
 done
 
 # 2. Images.
-log "building $IMAGE and $NFS_IMAGE"
-docker build -q -t "$IMAGE" --build-arg VERSION="$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo e2e)" "$root" >/dev/null
+log "building the provisioner image (make image) and $NFS_IMAGE"
+# The provisioner's image is the OCI layout tarball of make image (no docker build); its
+# index.json names it ghcr.io/nfs-subdir/nfs-subdir-provisioner:<version>, the name it is loaded as.
+make -C "$root" image VERSION=e2e >/dev/null
+"$kind" load image-archive --name "$CLUSTER" "$root/bin/nfs-subdir-provisioner-e2e.oci.tar"
+IMAGE="ghcr.io/nfs-subdir/nfs-subdir-provisioner:e2e"
 docker build -q -t "$NFS_IMAGE" "$here/nfs-server" >/dev/null
-"$kind" load docker-image --name "$CLUSTER" "$IMAGE" "$NFS_IMAGE"
+"$kind" load docker-image --name "$CLUSTER" "$NFS_IMAGE"
 
 # 3. NFS server.
 k create namespace nfs-server --dry-run=client -o yaml | k apply -f - >/dev/null

@@ -35,6 +35,7 @@ const (
 type Spec struct {
 	Binaries                  flagValue // "os/arch" → path of the static binary
 	Version, Revision, Source string
+	Name                      string // repository, for the layout's ref.name
 	Created                   time.Time
 }
 
@@ -176,10 +177,15 @@ func WriteLayout(s Spec, out string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	// The layout's index.json points at the image index, tagged with the
-	// version, as `kind load image-archive` and containerd expect.
+	// The layout's index.json points at the image index, named
+	// repository:version, the name containerd (kind load image-archive)
+	// imports it under.
+	ref := s.Version
+	if s.Name != "" {
+		ref = s.Name + ":" + s.Version
+	}
 	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
-		"org.opencontainers.image.ref.name": s.Version,
+		"org.opencontainers.image.ref.name": ref,
 	})); err != nil {
 		return v1.Hash{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -40,7 +41,7 @@ func need(t *testing.T, env string) string {
 }
 
 func startRegistry(t *testing.T) string {
-	srv := httptest.NewServer(registry.New())
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	u, err := url.Parse(srv.URL)
 	if err != nil {

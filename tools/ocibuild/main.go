@@ -60,6 +60,7 @@ func runBuild(args []string) error {
 	var created int64
 	fs.StringVar(&out, "out", "", "OCI image-layout tarball to write")
 	fs.StringVar(&spec.Version, "version", "dev", "image version (label org.opencontainers.image.version)")
+	fs.StringVar(&spec.Name, "name", "ghcr.io/nfs-subdir/nfs-subdir-provisioner", "repository the layout names the image by (name:version), for kind load image-archive")
 	fs.StringVar(&spec.Revision, "revision", "", "source revision (label org.opencontainers.image.revision)")
 	fs.StringVar(&spec.Source, "source", "https://github.com/nfs-subdir/provisioner", "source repository (label org.opencontainers.image.source)")
 	fs.Int64Var(&created, "created", 0, "creation time, Unix seconds (SOURCE_DATE_EPOCH): the same input gives the same digest")
