@@ -17,3 +17,15 @@ func CheckPath(p string, allowRoot bool) error {
 	}
 	return nil
 }
+
+// TreePath names a directory deep in a tree being walked, for an error
+// message: its last few path elements, with ".../" when some are left out,
+// so the message stays short however deep the tree.
+func TreePath(elems []string, truncated bool) string {
+	const show = 3
+	p := strings.Join(elems[max(0, len(elems)-show):], "/")
+	if truncated || len(elems) > show {
+		p = ".../" + p
+	}
+	return p
+}

@@ -166,21 +166,31 @@ func (f *FS) MkdirAll(ctx context.Context, dir string, attrs export.DirAttrs) er
 	return nil
 }
 
-// Mkdir implements export.FS.
-func (f *FS) Mkdir(ctx context.Context, dir string, attrs export.DirAttrs) error {
-	elems, err := split(dir, false)
+// parentOf checks p (not the root) and opens its parent: the caller
+// releases parent and works on name in it.
+func (f *FS) parentOf(ctx context.Context, p string) (parent int, name string, err error) {
+	elems, err := split(p, false)
 	if err != nil {
-		return err
+		return -1, "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return -1, "", err
 	}
-	parent, err := f.walk(elems[:len(elems)-1])
+	parent, err = f.walk(elems[:len(elems)-1])
+	if err != nil {
+		return -1, "", err
+	}
+	return parent, elems[len(elems)-1], nil
+}
+
+// Mkdir implements export.FS.
+func (f *FS) Mkdir(ctx context.Context, dir string, attrs export.DirAttrs) error {
+	parent, name, err := f.parentOf(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer f.release(parent)
-	fd, err := f.mkdirIn(parent, elems[len(elems)-1], dir, attrs)
+	fd, err := f.mkdirIn(parent, name, dir, attrs)
 	if err != nil {
 		return err
 	}
@@ -222,19 +232,12 @@ func setAttrs(fd int, attrs export.DirAttrs) error {
 
 // SetAttrs implements export.FS.
 func (f *FS) SetAttrs(ctx context.Context, dir string, attrs export.DirAttrs) error {
-	elems, err := split(dir, false)
-	if err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	parent, err := f.walk(elems[:len(elems)-1])
+	parent, name, err := f.parentOf(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer f.release(parent)
-	fd, err := openAt(parent, elems[len(elems)-1])
+	fd, err := openAt(parent, name)
 	if err != nil {
 		return f.wrap("open", dir, err)
 	}

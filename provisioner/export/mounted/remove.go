@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -161,16 +160,11 @@ func (r *remover) walk(ctx context.Context, base int, name string) (truncated bo
 }
 
 func stackPath(stack []*frame, truncated bool) string {
-	const show = 3
-	var names []string
-	for _, fr := range stack[max(0, len(stack)-show):] {
+	names := make([]string, 0, 3)
+	for _, fr := range stack[max(0, len(stack)-3):] {
 		names = append(names, fr.name)
 	}
-	p := strings.Join(names, "/")
-	if truncated || len(stack) > show {
-		p = ".../" + p
-	}
-	return p
+	return export.TreePath(names, truncated || len(stack) > 3)
 }
 
 // open opens the directory name in dir for removal, without following a

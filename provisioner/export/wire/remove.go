@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -192,16 +191,11 @@ func (r *remover) removeTree(ctx context.Context, parent dirRef, name string, re
 // message: its last few components, so the message stays short however
 // deep the tree.
 func framePath(stack []*dirFrame, truncated bool) string {
-	const show = 3
-	var names []string
-	for _, f := range stack[max(0, len(stack)-show):] {
+	names := make([]string, 0, 3)
+	for _, f := range stack[max(0, len(stack)-3):] {
 		names = append(names, f.name)
 	}
-	p := strings.Join(names, "/")
-	if truncated || len(stack) > show {
-		p = ".../" + p
-	}
-	return p
+	return export.TreePath(names, truncated || len(stack) > 3)
 }
 
 // step does one unit of work on the directory of f: it returns a
