@@ -105,6 +105,9 @@ func usedPermissions(t *testing.T) map[permission][]string {
 			if m[2] == "Events" && m[3] != "Create" && m[3] != "Patch" {
 				continue
 			}
+			if m[3] == "UpdateStatus" { // the status subresource
+				resource.resource += "/status"
+			}
 			add(permission{resource.group, resource.resource, verb}, file)
 		}
 		for _, m := range informerCall.FindAllStringSubmatch(src, -1) {

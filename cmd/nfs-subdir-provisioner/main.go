@@ -169,6 +169,15 @@ func run(ctx context.Context, cfg *Config) error {
 	)
 	workers := &sync.WaitGroup{}
 	ctrl.ControllerWaitGroup(workers)
+	resizer, err := provisioner.NewResizer(client, claimInformer, pvInformer, cfg.ProvisionerName, recorder, rateLimiter)
+	if err != nil {
+		return err
+	}
+	// Leader only, like provisioning: both run in the elected function.
+	lead := func(ctx context.Context) {
+		go resizer.Run(ctx, resizeWorkers)
+		ctrl.Run(ctx)
+	}
 
 	checker := &health.Checker{Opener: opener, Server: cfg.NFSServer, Share: cfg.NFSPath, Timeout: cfg.NFSTimeout}
 	stopHTTP := serveHTTP(ctx, cfg.MetricsAddress, registry, checker)
@@ -185,8 +194,8 @@ func run(ctx context.Context, cfg *Config) error {
 	}
 
 	if !cfg.LeaderElection {
-		ctrl.Run(ctx)
-	} else if err := runElected(ctx, cfg, client, ctrl.Run); err != nil {
+		lead(ctx)
+	} else if err := runElected(ctx, cfg, client, lead); err != nil {
 		return err
 	}
 	waitTimeout(workers, 30*time.Second)
@@ -242,6 +251,10 @@ func inClusterNamespace() string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// resizeWorkers is how many claims are expanded at once (each is two or
+// three API writes; expansions are rare).
+const resizeWorkers = 2
 
 // callsPerOperation bounds the NFS work of one Provision or Delete in
 // call timeouts.

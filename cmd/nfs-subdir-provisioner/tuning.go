@@ -72,6 +72,13 @@ func boundClaimSkeleton(claim *v1.PersistentVolumeClaim) *v1.PersistentVolumeCla
 		},
 		Status: v1.PersistentVolumeClaimStatus{Phase: claim.Status.Phase},
 	}
+	// What the Resizer compares: the requested and the current size.
+	if q, ok := claim.Spec.Resources.Requests[v1.ResourceStorage]; ok {
+		skeleton.Spec.Resources.Requests = v1.ResourceList{v1.ResourceStorage: q}
+	}
+	if q, ok := claim.Status.Capacity[v1.ResourceStorage]; ok {
+		skeleton.Status.Capacity = v1.ResourceList{v1.ResourceStorage: q}
+	}
 	if class, ok := claim.Annotations[betaStorageClassAnnotation]; ok {
 		skeleton.Annotations = map[string]string{betaStorageClassAnnotation: class}
 	}

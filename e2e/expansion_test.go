@@ -1,0 +1,125 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+)
+
+// Expansion on the real controller-manager: it finds no plugin for an nfs PV and waits for an
+// external controller; the provisioner completes the resize with external-resizer's status
+// protocol, so the PV and the claim both show the new size and no resize is left in progress.
+
+func TestExpansion(t *testing.T) {
+	t.Run("100Mi to 200Mi reflected on PV and claim", func(t *testing.T) {
+		class := createExpandableClass(t, provisionerName)
+		namespace := createNamespace(t, "expand")
+		createClaim(t, namespace, claimOptions{name: "data", class: class})
+		_, pv := waitClaimBound(t, namespace, "data")
+		resizeClaim(t, namespace, "data", "200Mi")
+		waitResized(t, namespace, "data", pv.Name, "200Mi")
+	})
+	t.Run("provisioner restarted in between", func(t *testing.T) {
+		run := newFaultRun(t, "expand-restart", 1)
+		first := run.start(t, true)
+		class := createExpandableClass(t, run.name)
+		createClaim(t, run.namespace, claimOptions{name: "data", class: class})
+		_, pv := waitClaimBound(t, run.namespace, "data")
+		first.kill(t)
+		resizeClaim(t, run.namespace, "data", "300Mi") // asked while no provisioner runs
+		run.start(t, true)
+		waitResized(t, run.namespace, "data", pv.Name, "300Mi")
+	})
+}
+
+func createExpandableClass(t *testing.T, provisioner string) string {
+	t.Helper()
+	class := &storagev1.StorageClass{
+		ObjectMeta:           metav1.ObjectMeta{GenerateName: "e2e-expand-", Labels: map[string]string{testLabelKey: testLabelValue}},
+		Provisioner:          provisioner,
+		AllowVolumeExpansion: ptr.To(true),
+	}
+	if provisioner == provisionerName {
+		requireLeadingProvisioner(t)
+	}
+	created, err := suite.cluster.clientset.StorageV1().StorageClasses().Create(testContext(t), class, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating StorageClass: %v", err)
+	}
+	t.Cleanup(func() {
+		err := suite.cluster.clientset.StorageV1().StorageClasses().Delete(context.Background(), created.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting StorageClass %s: %v", created.Name, err)
+		}
+	})
+	return created.Name
+}
+
+func resizeClaim(t *testing.T, namespace, name, size string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"spec":{"resources":{"requests":{"storage":%q}}}}`, size)
+	_, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(namespace).Patch(testContext(t), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatalf("asking claim %s/%s for %s: %v", namespace, name, size, err)
+	}
+}
+
+// waitResized waits until the PV's capacity and the claim's status.capacity are size, and the
+// claim has no resize in progress: no allocatedResourceStatuses, no Resizing or
+// FileSystemResizePending condition, allocatedResources at size; and a VolumeResizeSuccessful
+// Event on the claim says NFS enforces no size.
+func waitResized(t *testing.T, namespace, name, pvName, size string) {
+	t.Helper()
+	want := resource.MustParse(size)
+	poll(t, fmt.Sprintf("claim %s/%s and PV %s at %s", namespace, name, pvName, size), bindTimeout, func(ctx context.Context) (bool, error) {
+		pv, err := suite.cluster.clientset.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		claim, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		pvSize, claimSize, allocated := pv.Spec.Capacity[corev1.ResourceStorage], claim.Status.Capacity[corev1.ResourceStorage], claim.Status.AllocatedResources[corev1.ResourceStorage]
+		if pvSize.Cmp(want) != 0 || claimSize.Cmp(want) != 0 || allocated.Cmp(want) != 0 || len(claim.Status.AllocatedResourceStatuses) != 0 {
+			return false, fmt.Errorf("PV %s, claim capacity %s, allocated %s, resize statuses %v", pvSize.String(), claimSize.String(), allocated.String(), claim.Status.AllocatedResourceStatuses)
+		}
+		for _, c := range claim.Status.Conditions {
+			if c.Type == corev1.PersistentVolumeClaimResizing || c.Type == corev1.PersistentVolumeClaimFileSystemResizePending {
+				return false, fmt.Errorf("condition %s still on the claim", c.Type)
+			}
+		}
+		return true, nil
+	})
+	claim, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(namespace).Get(testContext(t), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitNormalEvent(t, claim, "VolumeResizeSuccessful", "not a quota")
+}
+
+func waitNormalEvent(t *testing.T, claim *corev1.PersistentVolumeClaim, reason, fragment string) {
+	t.Helper()
+	poll(t, fmt.Sprintf("a Normal Event %s on claim %s/%s", reason, claim.Namespace, claim.Name), eventTimeout, func(ctx context.Context) (bool, error) {
+		events, err := suite.cluster.clientset.CoreV1().Events(claim.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + claim.Name})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range events.Items {
+			if e.Reason == reason && e.Type == corev1.EventTypeNormal && containsAll(e.Message, []string{fragment}) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
