@@ -33,6 +33,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 	if err != nil {
 		return fmt.Errorf("refusing to delete the directory of PV %s, its data is kept: %w; delete the PV object by hand once you have dealt with the directory", pv.Name, err)
 	}
+	p.locks.forgetVolume(loc.server, pv.Name)
 	if loc.onDelete == OnDeleteRetain {
 		logger.V(2).Info("directory retained", "location", loc)
 		return nil

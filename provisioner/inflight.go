@@ -117,6 +117,19 @@ func (l *pathLocks) beginDelete(server, dir, pv string, seen map[string]bool) (e
 	}, nil
 }
 
+// forgetVolume drops the record of pv's directory: its Delete has begun,
+// so it is no longer a volume the informer has yet to show.
+func (l *pathLocks) forgetVolume(server, pv string) {
+	t := export.CanonicalServer(server)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for d, r := range l.recent[t] {
+		if r.pv == pv {
+			delete(l.recent[t], d)
+		}
+	}
+}
+
 func (l *pathLocks) pruneLocked(t string) {
 	cutoff := l.now().Add(-recentTTL)
 	for d, r := range l.recent[t] {

@@ -265,6 +265,17 @@ func TestProvisionWaitsForDeleteOfParent(t *testing.T) {
 	if _, users := l.beginDelete(tgt, "/a", "pvc-a", map[string]bool{"pvc-c": true}); len(users) != 0 {
 		t.Errorf("once the informer has pvc-c the index answers for it: users %v", users)
 	}
+	// A volume being deleted is no longer new: what it held back goes ahead.
+	if _, err := l.beginProvision(tgt, "/x", "pvc-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.beginProvision(tgt, "/x/y", "pvc-y"); err == nil {
+		t.Error("a volume inside one provisioned a moment ago was let through")
+	}
+	l.forgetVolume(tgt, "pvc-x")
+	if _, err := l.beginProvision(tgt, "/x/y", "pvc-y"); err != nil {
+		t.Errorf("after pvc-x's delete began: %v", err)
+	}
 }
 
 // Defect 8: one server, several spellings. A static PV on "nfs.example."
