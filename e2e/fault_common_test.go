@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -217,6 +219,11 @@ func (p *provisionerProcess) isLeader() bool {
 
 // metric sums the samples of a metric family in the process's /metrics (0 when absent).
 func (p *provisionerProcess) metric(ctx context.Context, name string) (float64, error) {
+	return p.metricWhere(ctx, name, nil)
+}
+
+// metricWhere is the sum of the samples of a counter or gauge whose labels include labels.
+func (p *provisionerProcess) metricWhere(ctx context.Context, name string, labels map[string]string) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	request, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metricsURL+"/metrics", nil)
@@ -228,22 +235,37 @@ func (p *provisionerProcess) metric(ctx context.Context, name string) (float64, 
 		return 0, err
 	}
 	defer response.Body.Close()
-	var sum float64
-	scanner := bufio.NewScanner(response.Body)
-	scanner.Buffer(make([]byte, 1<<20), 1<<20)
-	for scanner.Scan() {
-		line := scanner.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		fields := strings.Fields(line)
-		value, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		sum += value
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(response.Body)
+	if err != nil {
+		return 0, fmt.Errorf("parsing /metrics: %w", err)
 	}
-	return sum, scanner.Err()
+	var sum float64
+	family := families[name]
+	if family == nil {
+		return 0, nil
+	}
+samples:
+	for _, m := range family.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range labels {
+			if have[k] != v {
+				continue samples
+			}
+		}
+		switch {
+		case m.GetCounter() != nil:
+			sum += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			sum += m.GetGauge().GetValue()
+		case m.GetUntyped() != nil:
+			sum += m.GetUntyped().GetValue()
+		}
+	}
+	return sum, nil
 }
 
 const (

@@ -42,6 +42,8 @@ var validParams = map[string]string{
 	ParamClaimUIDs:       `"any", "none" or uids and ranges such as "1000-1999,2500"`,
 	ParamClaimGIDs:       `"any", "none" or gids and ranges such as "1000-1999,2500"`,
 	ParamClaimMode:       `"any" or "none"`,
+	ParamCheckAvailable:    `"true" or "false"`,
+	ParamAvailableHeadroom: `a quantity such as "10Gi" (implies checkAvailable)`,
 }
 
 // ClassOptions are a StorageClass's parameters, parsed and validated.
@@ -53,6 +55,7 @@ type ClassOptions struct {
 	Owner       OwnerOverride
 	Reuse       Reuse       // when an existing directory may be a claim's
 	Claims      ClaimPolicy // which owner/mode annotations claims may use
+	Capacity    CapacityCheck
 }
 
 // OwnerOverride holds optional owner and mode settings; nil means "not set
@@ -139,6 +142,9 @@ func ParseClassOptions(params map[string]string) (ClassOptions, error) {
 	}
 
 	if err := parseTenancy(params, &opts, bad); err != nil {
+		return opts, err
+	}
+	if err := parseCapacityCheck(params, &opts, bad); err != nil {
 		return opts, err
 	}
 	var err error

@@ -41,6 +41,7 @@ const (
 
 // Config is everything a Provisioner needs.
 type Config struct {
+	Name          string        // PROVISIONER_NAME: which StorageClasses are ours
 	DefaultServer string        // NFS_SERVER
 	DefaultShare  string        // NFS_PATH
 	Defaults      OwnerOverride // NFS_DEFAULT_MODE/UID/GID
@@ -53,9 +54,11 @@ type Config struct {
 	Observe       Observer      // optional: told about removals, for metrics
 }
 
-// Observer is told what Deletes removed, for metrics.
+// Observer is told what Deletes removed and how full exports are, for
+// metrics.
 type Observer interface {
 	RemovedEntries(server string, files, dirs uint64)
+	ExportCapacity(server, share string, c export.Capacity)
 }
 
 // Provisioner implements controller.Provisioner.
@@ -134,6 +137,11 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 
 	var reused bool
 	err = p.onExport(ctx, server, share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+		if class.Capacity.Enabled {
+			if err := checkCapacity(ctx, fsys, v, class.Capacity, claim.Spec.Resources.Requests[v1.ResourceStorage]); err != nil {
+				return err
+			}
+		}
 		var err error
 		reused, err = p.makeDirectory(ctx, fsys, v)
 		return err

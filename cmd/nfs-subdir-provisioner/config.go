@@ -34,6 +34,7 @@ type Config struct {
 	MetricsAddress string
 	NFSTimeout     time.Duration
 	RemoveTimeout  time.Duration
+	UsageInterval  time.Duration
 	Backend        string
 	MountRoot      string
 	PrivilegedPort bool
@@ -75,6 +76,17 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 		}
 		return def
 	}
+	envDuration := func(name string, def time.Duration) time.Duration {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if (err != nil || d < 0) && envErr == nil {
+			envErr = badConfig("%s=%q: want a Go duration such as 10m, or 0 to disable", name, v)
+		}
+		return d
+	}
 
 	fs.StringVar(&c.ProvisionerName, "provisioner-name", getenv("PROVISIONER_NAME"), "name StorageClasses use in their provisioner field (env PROVISIONER_NAME)")
 	fs.StringVar(&c.NFSServer, "nfs-server", getenv("NFS_SERVER"), "default NFS server (env NFS_SERVER)")
@@ -97,6 +109,7 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 
 	fs.StringVar(&c.MetricsAddress, "metrics-address", envOr("METRICS_ADDRESS", ":8080"), "address serving /metrics, /healthz and /readyz; empty to disable")
 	fs.DurationVar(&c.NFSTimeout, "nfs-timeout", 10*time.Second, "deadline of each NFS call")
+	fs.DurationVar(&c.UsageInterval, "usage-interval", envDuration("USAGE_INTERVAL", 10*time.Minute), "how often the capacity of every export in use is read (FSSTAT) for the metrics (env USAGE_INTERVAL); 0 disables")
 	fs.DurationVar(&c.RemoveTimeout, "remove-timeout", 10*time.Minute, "bound on removing one volume's directory tree (onDelete=delete); a bigger tree is finished by the retry")
 	fs.StringVar(&c.Backend, "backend", envOr("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)
 	fs.StringVar(&c.MountRoot, "mount-root", envOr("NFS_MOUNT_ROOT", "/persistentvolumes"), "where the export is mounted, for --backend=mounted")
@@ -160,6 +173,8 @@ func (c *Config) validate() error {
 		return badConfig("--worker-threads must be positive")
 	case c.NFSTimeout <= 0:
 		return badConfig("--nfs-timeout must be positive")
+	case c.UsageInterval < 0:
+		return badConfig("--usage-interval must be 0 (off) or positive")
 	case c.RemoveTimeout <= 0:
 		return badConfig("--remove-timeout must be positive")
 	case c.RetryMax <= 0:

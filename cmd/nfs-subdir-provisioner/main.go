@@ -117,6 +117,7 @@ func run(ctx context.Context, cfg *Config) error {
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "nfs-subdir-provisioner"})
 
 	prov := provisioner.New(provisioner.Config{
+		Name:          cfg.ProvisionerName,
 		DefaultServer: cfg.NFSServer,
 		DefaultShare:  cfg.NFSPath,
 		Defaults:      cfg.Defaults,
@@ -176,6 +177,7 @@ func run(ctx context.Context, cfg *Config) error {
 	// Leader only, like provisioning: both run in the elected function.
 	lead := func(ctx context.Context) {
 		go resizer.Run(ctx, resizeWorkers)
+		go prov.MonitorExports(ctx, cfg.UsageInterval)
 		ctrl.Run(ctx)
 	}
 

@@ -80,6 +80,15 @@ type FS interface {
 
 	// Stat describes path; a missing path is ErrNotExist.
 	Stat(ctx context.Context, path string) (Info, error)
+
+	// Capacity is how big and how full the export's filesystem is.
+	Capacity(ctx context.Context) (Capacity, error)
+}
+
+// Capacity is what FSSTAT (or statfs) says of an export's filesystem.
+type Capacity struct {
+	SizeBytes, FreeBytes, AvailableBytes uint64 // available: free to an unprivileged user
+	TotalInodes, FreeInodes              uint64
 }
 
 // Removed counts what a RemoveAll has removed so far.

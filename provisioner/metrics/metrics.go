@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
 const namespace = "nfs_subdir_provisioner"
@@ -15,6 +17,9 @@ const namespace = "nfs_subdir_provisioner"
 type NFS struct {
 	Duration *prometheus.HistogramVec
 	Removed  *prometheus.CounterVec
+	// Export capacity, by server and share, from FSSTAT each interval.
+	ExportSize, ExportFree, ExportAvailable *prometheus.GaugeVec
+	ExportInodes, ExportFreeInodes          *prometheus.GaugeVec
 }
 
 // NewNFS creates the NFS metrics and registers them with reg.
@@ -32,8 +37,25 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 		Name:      "removed_entries_total",
 		Help:      "Entries removed from volume directories deleted with onDelete=delete, by server and type (file: anything but a directory; dir), counted as a removal goes.",
 	}, []string{"server", "type"})
-	reg.MustRegister(m.Duration, m.Removed)
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, []string{"server", "share"})
+	}
+	m.ExportSize = gauge("export_size_bytes", "Size of the export's filesystem (FSSTAT tbytes), read every --usage-interval.")
+	m.ExportFree = gauge("export_free_bytes", "Free bytes of the export's filesystem (FSSTAT fbytes).")
+	m.ExportAvailable = gauge("export_available_bytes", "Bytes of the export's filesystem available to an unprivileged user (FSSTAT abytes).")
+	m.ExportInodes = gauge("export_total_inodes", "Inodes of the export's filesystem (FSSTAT tfiles).")
+	m.ExportFreeInodes = gauge("export_free_inodes", "Free inodes of the export's filesystem (FSSTAT ffiles).")
+	reg.MustRegister(m.Duration, m.Removed, m.ExportSize, m.ExportFree, m.ExportAvailable, m.ExportInodes, m.ExportFreeInodes)
 	return m
+}
+
+// ExportCapacity records an export's FSSTAT (provisioner.Observer).
+func (m *NFS) ExportCapacity(server, share string, c export.Capacity) {
+	m.ExportSize.WithLabelValues(server, share).Set(float64(c.SizeBytes))
+	m.ExportFree.WithLabelValues(server, share).Set(float64(c.FreeBytes))
+	m.ExportAvailable.WithLabelValues(server, share).Set(float64(c.AvailableBytes))
+	m.ExportInodes.WithLabelValues(server, share).Set(float64(c.TotalInodes))
+	m.ExportFreeInodes.WithLabelValues(server, share).Set(float64(c.FreeInodes))
 }
 
 // RemovedEntries counts entries a Delete removed (provisioner.Observer).

@@ -47,6 +47,10 @@ type Options struct {
 	// called in a loop while the backend creates path.
 	Swap func(path, target string) bool
 
+	// Statfs, when set, gives the backing filesystem's figures, which
+	// Capacity must match within 1 %.
+	Statfs func(t *testing.T) export.Capacity
+
 	// NoSpecialModes is true for a server that cannot store the setuid,
 	// setgid and sticky bits (the in-process go-nfs server masks modes with
 	// 0777). The mode cases then check only the permission bits of those
@@ -96,6 +100,7 @@ func Run(t *testing.T, fsys export.FS, opt Options) {
 	t.Run("InvalidPaths", c.invalidPaths)
 	t.Run("Concurrent", c.concurrent)
 	t.Run("MkdirExclusive", c.mkdirExclusive)
+	t.Run("Capacity", c.capacity)
 	t.Run("SetAttrs", c.setAttrs)
 	t.Run("RemoveAllDeep", c.removeAllDeep)
 	t.Run("RemoveAllErrorShort", c.removeAllErrorShort)

@@ -232,3 +232,29 @@ func (c *contract) removeAllErrorShort(t *testing.T) {
 		t.Fatal("RemoveAll of a 300-level tree never ran out of a deadline of 40 ms or less; the case checked nothing")
 	}
 }
+
+// capacity: the numbers are those of a real filesystem. When the options
+// give the backing filesystem's statfs, they match it within 1 %.
+func (c *contract) capacity(t *testing.T) {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	got, err := c.fsys.Capacity(ctx)
+	if err != nil {
+		t.Fatalf("Capacity: %v", err)
+	}
+	if got.SizeBytes == 0 || got.FreeBytes > got.SizeBytes || got.AvailableBytes > got.FreeBytes || got.FreeInodes > got.TotalInodes {
+		t.Errorf("Capacity %+v is not a filesystem's", got)
+	}
+	if c.opt.Statfs == nil {
+		return
+	}
+	want := c.opt.Statfs(t)
+	near := func(what string, a, b uint64) {
+		if diff := float64(a) - float64(b); diff > 0.01*float64(b) || -diff > 0.01*float64(b) {
+			t.Errorf("%s: %d, the backing filesystem says %d", what, a, b)
+		}
+	}
+	near("size", got.SizeBytes, want.SizeBytes)
+	near("available", got.AvailableBytes, want.AvailableBytes)
+	near("inodes", got.TotalInodes, want.TotalInodes)
+}

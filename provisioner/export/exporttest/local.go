@@ -3,7 +3,10 @@ package exporttest
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+
+	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
 // LocalSymlink implements Options.Symlink for an export whose backing
@@ -27,5 +30,19 @@ func LocalSwap(dir string) func(path, target string) bool {
 			return false
 		}
 		return os.Symlink(target, p) == nil
+	}
+}
+
+// LocalStatfs implements Options.Statfs for a backing directory on this
+// machine.
+func LocalStatfs(dir string) func(t *testing.T) export.Capacity {
+	return func(t *testing.T) export.Capacity {
+		t.Helper()
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		bs := uint64(st.Bsize)
+		return export.Capacity{SizeBytes: st.Blocks * bs, FreeBytes: st.Bfree * bs, AvailableBytes: st.Bavail * bs, TotalInodes: st.Files, FreeInodes: st.Ffree}
 	}
 }

@@ -364,3 +364,17 @@ func (e osError) Is(target error) bool {
 
 // fileMode is the permission bits of a stat mode (07777).
 func fileMode(m uint32) os.FileMode { return os.FileMode(m & 0o7777) }
+
+// Capacity implements export.FS with fstatfs of the mount root.
+func (f *FS) Capacity(ctx context.Context) (export.Capacity, error) {
+	if err := ctx.Err(); err != nil {
+		return export.Capacity{}, err
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(f.root, &st); err != nil {
+		return export.Capacity{}, f.wrap("statfs", ".", err)
+	}
+	bs := uint64(st.Bsize)
+	return export.Capacity{SizeBytes: st.Blocks * bs, FreeBytes: st.Bfree * bs, AvailableBytes: st.Bavail * bs,
+		TotalInodes: st.Files, FreeInodes: st.Ffree}, nil
+}

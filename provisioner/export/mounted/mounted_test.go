@@ -34,6 +34,7 @@ func TestContract(t *testing.T) {
 		},
 		Symlink: exporttest.LocalSymlink(dir),
 		Swap:    exporttest.LocalSwap(dir),
+		Statfs:  exporttest.LocalStatfs(dir),
 	})
 }
 

@@ -274,3 +274,18 @@ func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {
 	}
 	return ref.attrs, nil
 }
+
+// Capacity sends one FSSTAT for the export's root.
+func (f *FS) Capacity(ctx context.Context) (export.Capacity, error) {
+	var c export.Capacity
+	err := f.s.retry(ctx, func() error {
+		return f.s.call(ctx, procFsstat, &rootCred, fhArgs(f.s.cache.rootRef().fh), func(res []byte) (err error) {
+			c, err = decodeFsstat(res)
+			return err
+		})
+	})
+	if err != nil {
+		return c, f.errorf("fsstat", ".", err)
+	}
+	return c, nil
+}

@@ -171,6 +171,7 @@ func TestContractGanesha(t *testing.T) {
 		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
 		Symlink:           exporttest.LocalSymlink(g.dir),
 		Swap:              exporttest.LocalSwap(g.dir),
+		Statfs:            exporttest.LocalStatfs(g.dir),
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
+
+	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
 // NFS v3 (RFC 1813) arguments and result decoders for the procedures this
@@ -29,6 +31,7 @@ var (
 	procRmdir       = nfsProc(nfsc.NFSProc3RmDir, "RMDIR")
 	procRename      = nfsProc(nfsc.NFSProc3Rename, "RENAME")
 	procReaddirplus = nfsProc(nfsc.NFSProc3ReadDirPlus, "READDIRPLUS")
+	procFsstat      = nfsProc(18, "FSSTAT") // NFSPROC3_FSSTAT
 )
 
 // attrs is the part of fattr3 this package uses.
@@ -271,4 +274,20 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// decodeFsstat decodes FSSTAT3res.
+func decodeFsstat(res []byte) (c export.Capacity, err error) {
+	defer recoverTo(&err, "FSSTAT")
+	d := decoder{b: res}
+	st := d.status()
+	d.postOpAttr()
+	if st != nfsc.NFS3Ok {
+		return c, firstErr(decodeErr(&d, "FSSTAT"), nfsStatus(st))
+	}
+	c.SizeBytes, c.FreeBytes, c.AvailableBytes = d.uint64(), d.uint64(), d.uint64()
+	c.TotalInodes, c.FreeInodes = d.uint64(), d.uint64()
+	d.uint64() // afiles
+	d.uint32() // invarsec
+	return c, decodeErr(&d, "FSSTAT")
 }

@@ -1,0 +1,71 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"syscall"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// Export capacity: the provisioner's FSSTAT metrics match df of the export's backing directory
+// within 1 %, and a class that checks capacity refuses a claim the export cannot hold, with the
+// numbers in its Warning Event.
+func TestExportCapacity(t *testing.T) {
+	run := newFaultRun(t, "capacity", 1)
+	p := run.start(t, true, "--usage-interval=1s")
+	labels := map[string]string{"server": suite.env.nfsServer, "share": suite.env.nfsPath}
+
+	t.Run("metrics match df of the export", func(t *testing.T) {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(suite.env.exportDir, &st); err != nil {
+			t.Fatal(err)
+		}
+		bs := float64(st.Bsize)
+		want := map[string]float64{
+			"nfs_subdir_provisioner_export_size_bytes":      float64(st.Blocks) * bs,
+			"nfs_subdir_provisioner_export_available_bytes": float64(st.Bavail) * bs,
+			"nfs_subdir_provisioner_export_free_bytes":      float64(st.Bfree) * bs,
+			"nfs_subdir_provisioner_export_total_inodes":    float64(st.Files),
+		}
+		for name, df := range want {
+			poll(t, fmt.Sprintf("%s within 1%% of df (%.0f)", name, df), eventTimeout, func(ctx context.Context) (bool, error) {
+				got, err := p.metricWhere(ctx, name, labels)
+				if err != nil {
+					return false, err
+				}
+				if math.Abs(got-df) > 0.01*df {
+					return false, fmt.Errorf("%s = %.0f", name, got)
+				}
+				return true, nil
+			})
+		}
+	})
+
+	t.Run("a claim bigger than the export is refused with the numbers", func(t *testing.T) {
+		class := run.createClass(t, map[string]string{"checkAvailable": "true"})
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "huge", Namespace: run.namespace},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+				StorageClassName: ptr.To(class.Name),
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Ei")}},
+			},
+		}
+		created, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(run.namespace).Create(testContext(t), claim, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitWarningEvent(t, created, warningReason, "1Ei", "bytes available", "checkAvailable")
+		assertNoVolumeForClaim(t, created)
+		createClaim(t, run.namespace, claimOptions{name: "fits", class: class.Name})
+		waitClaimBound(t, run.namespace, "fits")
+	})
+}
