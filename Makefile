@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Evaluated once: every binary, label and file name of one run agrees even if HEAD moves meanwhile.
+VERSION     := $(VERSION)
 CACHE_DIR   ?= $(HOME)/.cache/nfs-subdir-provisioner
 TESTBED_DIR ?= /tmp/nfsp-testbed
 GOBIN_CACHE := $(CACHE_DIR)/bin
@@ -12,22 +14,23 @@ STATICCHECK_VERSION ?= v0.8.2
 ACTIONLINT_VERSION  ?= v1.7.12
 CYCLONEDX_VERSION   ?= v1.10.0
 REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+REVISION    := $(REVISION)
 # Image creation time: the commit's, so two builds of one commit give one digest.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
-# Evaluated once: every binary, label and file name of one run agrees even if HEAD moves meanwhile.
-VERSION     := $(VERSION)
-REVISION    := $(REVISION)
 SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
 IMAGE_TAR   := bin/nfs-subdir-provisioner-$(VERSION).oci.tar
 IMAGE_BINS  := bin/linux-amd64/nfs-subdir-provisioner bin/linux-arm64/nfs-subdir-provisioner
 CHART_DIR   := charts/nfs-subdir-provisioner
-CHART_VERSION := $(shell sed -n 's/^version: *//p' $(CHART_DIR)/Chart.yaml)
+# The chart's version and appVersion (the default image tag): Chart.yaml's, or a release's.
+CHART_VERSION ?= $(shell sed -n 's/^version: *//p' $(CHART_DIR)/Chart.yaml)
+CHART_APP_VERSION ?= $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' $(CHART_DIR)/Chart.yaml)
 CHART_TGZ   := bin/nfs-subdir-provisioner-$(CHART_VERSION).tgz
 SBOM        := bin/nfs-subdir-provisioner-$(VERSION).cdx.json
 HELM        := $(CACHE_DIR)/helm-v3.22.0/helm
 # make image-push REGISTRY=host/repo; plain HTTP with INSECURE=1 (a registry on 127.0.0.1).
 REGISTRY    ?=
-CHART_REGISTRY ?= $(patsubst %/,%,$(dir $(REGISTRY)))
+# Charts go beside the image, under charts/: ghcr.io/o/nfs-subdir-provisioner → ghcr.io/o/charts.
+CHART_REGISTRY ?= $(dir $(REGISTRY))charts
 GOARCH      ?= $(shell go env GOARCH)
 export CACHE_DIR TESTBED_DIR
 
@@ -141,7 +144,7 @@ image-push: image ## push the image index: make image-push REGISTRY=host/repo [I
 .PHONY: chart-package
 chart-package: ## the chart as bin/nfs-subdir-provisioner-<chart version>.tgz
 	e2e/testbed/build-helm.sh >/dev/null
-	mkdir -p bin && $(HELM) package $(CHART_DIR) -d bin >/dev/null && echo $(CHART_TGZ)
+	mkdir -p bin && $(HELM) package $(CHART_DIR) -d bin --version $(CHART_VERSION) --app-version $(CHART_APP_VERSION) >/dev/null && echo $(CHART_TGZ)
 
 .PHONY: chart-push
 chart-push: chart-package ## push the chart as an OCI artifact: make chart-push REGISTRY=host/repo (goes to oci://host)

@@ -128,6 +128,15 @@ func (p *Provisioner) remove(ctx context.Context, pv *v1.PersistentVolume, loc v
 	return nil
 }
 
+// VolumeSeen is the PV informer's add handler: once a PV is in the
+// informer, its index answers for the PV's directory and the path lock
+// record of the volume goes.
+func (p *Provisioner) VolumeSeen(obj any) {
+	if pv, ok := obj.(*v1.PersistentVolume); ok && pv.Spec.NFS != nil {
+		p.locks.forgetVolume(pv.Spec.NFS.Server, pv.Name)
+	}
+}
+
 // answeredError marks a failure after which the server is known to be up.
 type answeredError struct{ err error }
 

@@ -10,11 +10,12 @@ import (
 	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
-// recentTTL is how long a provisioned directory is remembered while its
-// PV has not reached the informer; far longer than informer lag, short
-// enough that a PV the library never managed to create does not pin its
-// parent for good.
-const recentTTL = 2 * time.Minute
+// recentTTL is how long a provisioned directory is remembered at most
+// while its PV has not reached the informer (normally the record goes when
+// the PV shows up, see VolumeSeen). The library retries saving a PV for as
+// long as the API server refuses it, so this is long; it only ends the
+// record of a PV that is never saved (its claim deleted meanwhile).
+const recentTTL = time.Hour
 
 // pathLocks records, per server (canonical name) and by absolute path, so
 // that exports nested on one server see each other, the directories being or just provisioned

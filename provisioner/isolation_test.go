@@ -455,3 +455,24 @@ func TestLongRemovalIsNotTheGateProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A volume whose PV the API server keeps refusing (the library retries
+// saving it for as long as it takes) still holds its directory minutes
+// later; the record goes when the PV reaches the informer.
+func TestRecordKeptUntilPVSeen(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	f.prov.locks.now = func() time.Time { return now }
+	if _, err := f.prov.locks.beginProvision(testServer, testShare+"/ns/x", "pvc-b"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Minute)
+	if _, err := f.prov.locks.beginProvision(testServer, testShare+"/ns/x/inner", "pvc-c"); err == nil {
+		t.Fatal("ten minutes on, an unsaved volume's directory no longer held")
+	}
+	f.prov.VolumeSeen(&v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-b"},
+		Spec: v1.PersistentVolumeSpec{PersistentVolumeSource: v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: testServer, Path: testShare + "/ns/x"}}}})
+	if _, err := f.prov.locks.beginProvision(testServer, testShare+"/ns/x/inner", "pvc-c"); err != nil {
+		t.Errorf("once the PV is in the informer the index answers for it: %v", err)
+	}
+}

@@ -154,8 +154,8 @@ func (r *Resizer) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("get claim: %w", err)
 	}
-	if !needsResize(claim) || claim.Spec.VolumeName != pv.Name {
-		return nil
+	if !needsResize(claim) || claim.Spec.VolumeName != pv.Name || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != claim.UID {
+		return nil // not (or no longer) this claim's volume
 	}
 	want := claim.Spec.Resources.Requests[v1.ResourceStorage]
 

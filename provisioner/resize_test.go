@@ -8,6 +8,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
@@ -16,10 +17,10 @@ import (
 
 const resizeProvisioner = "nfs.example/provisioner"
 
-func resizeFixture(t *testing.T, pvProvisioner string, pvSize string) (*Resizer, *fake.Clientset, *record.FakeRecorder) {
+func resizeFixture(t *testing.T, pvProvisioner string, pvSize string, boundTo types.UID) (*Resizer, *fake.Clientset, *record.FakeRecorder) {
 	t.Helper()
 	claim := &v1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "data"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "data", UID: "claim-uid"},
 		Spec: v1.PersistentVolumeClaimSpec{VolumeName: "pv-1",
 			Resources: v1.VolumeResourceRequirements{Requests: v1.ResourceList{v1.ResourceStorage: resource.MustParse("200Mi")}}},
 		Status: v1.PersistentVolumeClaimStatus{Phase: v1.ClaimBound, Capacity: v1.ResourceList{v1.ResourceStorage: resource.MustParse("100Mi")}},
@@ -27,6 +28,7 @@ func resizeFixture(t *testing.T, pvProvisioner string, pvSize string) (*Resizer,
 	pv := &v1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: "pv-1", Annotations: map[string]string{annProvisionedBy: pvProvisioner}},
 		Spec: v1.PersistentVolumeSpec{Capacity: v1.ResourceList{v1.ResourceStorage: resource.MustParse(pvSize)},
+			ClaimRef:               &v1.ObjectReference{Namespace: "ns", Name: "data", UID: boundTo},
 			PersistentVolumeSource: v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: "s", Path: "/p"}}},
 	}
 	client := fake.NewClientset(claim, pv)
@@ -46,7 +48,7 @@ func resizeFixture(t *testing.T, pvProvisioner string, pvSize string) (*Resizer,
 func TestResizeCompletes(t *testing.T) {
 	// A PV already at the new size: a restart after step 2.
 	for _, pvSize := range []string{"100Mi", "200Mi"} {
-		r, client, recorder := resizeFixture(t, resizeProvisioner, pvSize)
+		r, client, recorder := resizeFixture(t, resizeProvisioner, pvSize, "claim-uid")
 		ctx := context.Background()
 		if err := r.sync(ctx, "ns/data"); err != nil {
 			t.Fatal(err)
@@ -85,14 +87,22 @@ func TestResizeCompletes(t *testing.T) {
 	}
 }
 
-// A claim whose PV another provisioner made is left alone.
+// A claim whose PV another provisioner made, or whose PV is bound to
+// another claim, is left alone.
 func TestResizeIgnoresOthersVolumes(t *testing.T) {
-	r, client, _ := resizeFixture(t, "someone.else/provisioner", "100Mi")
-	client.ClearActions()
-	if err := r.sync(context.Background(), "ns/data"); err != nil {
-		t.Fatal(err)
-	}
-	if acts := client.Actions(); len(acts) != 0 {
-		t.Errorf("acted on another provisioner's volume: %v", acts)
+	for _, tc := range []struct {
+		provisioner string
+		boundTo     types.UID
+	}{{"someone.else/provisioner", "claim-uid"}, {resizeProvisioner, "another-claim"}} {
+		r, client, _ := resizeFixture(t, tc.provisioner, "100Mi", tc.boundTo)
+		client.ClearActions()
+		if err := r.sync(context.Background(), "ns/data"); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range client.Actions() {
+			if a.GetVerb() != "get" {
+				t.Errorf("%+v: acted on a volume that is not this claim's of ours: %v", tc, a)
+			}
+		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -110,13 +111,17 @@ func run(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	var prov *provisioner.Provisioner // set below; the handler runs after the informers start
+	if _, err := pvInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) { prov.VolumeSeen(obj) }}); err != nil {
+		return fmt.Errorf("watch PVs: %w", err)
+	}
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "nfs-subdir-provisioner"})
 
-	prov := provisioner.New(provisioner.Config{
+	prov = provisioner.New(provisioner.Config{
 		Name:          cfg.ProvisionerName,
 		DefaultServer: cfg.NFSServer,
 		DefaultShare:  cfg.NFSPath,
@@ -143,24 +148,17 @@ func run(ctx context.Context, cfg *Config) error {
 	)
 	// Retries back off per item from 500ms to --retry-max-delay and never give
 	// up: a claim that arrives while its server is down binds when it is back.
-	rateLimiter := workqueue.NewTypedMaxOfRateLimiter(
-		workqueue.NewTypedItemExponentialFailureRateLimiter[string](500*time.Millisecond, cfg.RetryMax),
-		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(cfg.KubeAPIQPS), cfg.KubeAPIBurst)},
-	)
 	ctrl := controller.NewProvisionController(ctx, libraryClient{client}, cfg.ProvisionerName, prov,
 		controller.LeaderElection(false), // done below, so losing it exits cleanly
 		controller.Threadiness(cfg.Workers),
-		controller.RateLimiter(rateLimiter),
+		controller.RateLimiter(newRateLimiter(cfg)),
 		// A PV the API server refuses to save (overload, a brief outage) is retried in the
 		// background, with the same backoff as claims, until it is saved: the claim's worker is
 		// free at once instead of sleeping 10 s between the library's default 5 attempts, after
 		// which it would even archive the directory it has just made. The directory stays put
 		// meanwhile; a restart re-provisions the claim idempotently (MKDIR of an existing
 		// directory succeeds).
-		controller.CreateProvisionedPVLimiter(workqueue.NewTypedMaxOfRateLimiter(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](500*time.Millisecond, cfg.RetryMax),
-			&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(cfg.KubeAPIQPS), cfg.KubeAPIBurst)},
-		)),
+		controller.CreateProvisionedPVLimiter(newRateLimiter(cfg)),
 		controller.FailedProvisionThreshold(0),
 		controller.FailedDeleteThreshold(0),
 		controller.ClaimsInformer(claimInformer),
@@ -170,7 +168,7 @@ func run(ctx context.Context, cfg *Config) error {
 	)
 	workers := &sync.WaitGroup{}
 	ctrl.ControllerWaitGroup(workers)
-	resizer, err := provisioner.NewResizer(client, claimInformer, pvInformer, cfg.ProvisionerName, recorder, rateLimiter)
+	resizer, err := provisioner.NewResizer(client, claimInformer, pvInformer, cfg.ProvisionerName, recorder, newRateLimiter(cfg))
 	if err != nil {
 		return err
 	}
@@ -252,6 +250,17 @@ func inClusterNamespace() string {
 		return "default"
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// newRateLimiter is one queue's retry pacing: per item from 500ms to
+// --retry-max-delay, never giving up (a claim that arrives while its server
+// is down binds when it is back), and overall at most the API QPS. Each
+// queue gets its own, so retries of one kind never use up another's.
+func newRateLimiter(cfg *Config) workqueue.TypedRateLimiter[string] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](500*time.Millisecond, cfg.RetryMax),
+		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(cfg.KubeAPIQPS), cfg.KubeAPIBurst)},
+	)
 }
 
 // resizeWorkers is how many claims are expanded at once (each is two or
