@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -67,5 +69,39 @@ func TestExportCapacity(t *testing.T) {
 		assertNoVolumeForClaim(t, created)
 		createClaim(t, run.namespace, claimOptions{name: "fits", class: class.Name})
 		waitClaimBound(t, run.namespace, "fits")
+	})
+
+	t.Run("bytes written show in the usage metric; over the request a Warning", func(t *testing.T) {
+		class := run.createClass(t, nil)
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "small", Namespace: run.namespace},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+				StorageClassName: ptr.To(class.Name),
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
+			},
+		}
+		created, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(run.namespace).Create(testContext(t), claim, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, pv := waitClaimBound(t, run.namespace, "small")
+		dir := defaultExport().volumeDir(t, pv)
+		const written = 3 << 20
+		writeAsTenant(t, filepath.Join(dir, "data"), strings.Repeat("x", written))
+		volume := map[string]string{"namespace": run.namespace, "persistentvolumeclaim": "small", "persistentvolume": pv.Name}
+		poll(t, "the usage metric to show the bytes written", eventTimeout, func(ctx context.Context) (bool, error) {
+			used, err := p.metricWhere(ctx, "nfs_subdir_provisioner_volume_used_bytes", volume)
+			if err != nil || used < written {
+				return false, fmt.Errorf("volume_used_bytes %.0f (%v)", used, err)
+			}
+			inodes, err := p.metricWhere(ctx, "nfs_subdir_provisioner_volume_used_inodes", volume)
+			if err != nil || inodes != 2 {
+				return false, fmt.Errorf("volume_used_inodes %.0f (%v)", inodes, err)
+			}
+			capacity, err := p.metricWhere(ctx, "nfs_subdir_provisioner_volume_capacity_bytes", volume)
+			return capacity == 1<<20, err
+		})
+		waitWarningEvent(t, created, "UsageExceedsRequest", "does not enforce")
 	})
 }

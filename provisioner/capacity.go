@@ -66,33 +66,42 @@ func checkCapacity(ctx context.Context, fsys export.FS, v claimVolume, check Cap
 	return nil
 }
 
-// MonitorExports reads the capacity of every export in use — the default
-// one and those of this provisioner's StorageClasses — every interval
-// until ctx ends, and hands it to Config.Observe. Run it while leading.
-func (p *Provisioner) MonitorExports(ctx context.Context, interval time.Duration) {
+// Monitor reads, every interval until ctx ends, the capacity of every
+// export in use (the default one and those of this provisioner's
+// StorageClasses) and, with a scanner, the usage of every volume, and
+// hands them to Config.Observe. Run it while leading.
+func (p *Provisioner) Monitor(ctx context.Context, interval time.Duration, scanner *UsageScanner) {
 	if interval <= 0 || p.cfg.Observe == nil {
 		return
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for _, target := range p.exportsInUse() {
-			var c export.Capacity
-			err := p.onExport(ctx, target[0], target[1], p.cfg.Timeout, func(ctx context.Context, fsys export.FS) (err error) {
-				c, err = fsys.Capacity(ctx)
-				return err
-			})
-			if err != nil {
-				klog.FromContext(ctx).V(2).Info("export capacity not read", "server", target[0], "share", target[1], "err", err)
-				continue
-			}
-			p.cfg.Observe.ExportCapacity(target[0], target[1], c)
+		p.readExports(ctx)
+		if scanner != nil {
+			scanner.Scan(ctx)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// readExports reads the capacity of every export in use once.
+func (p *Provisioner) readExports(ctx context.Context) {
+	for _, target := range p.exportsInUse() {
+		var c export.Capacity
+		err := p.onExport(ctx, target[0], target[1], p.cfg.Timeout, func(ctx context.Context, fsys export.FS) (err error) {
+			c, err = fsys.Capacity(ctx)
+			return err
+		})
+		if err != nil {
+			klog.FromContext(ctx).V(2).Info("export capacity not read", "server", target[0], "share", target[1], "err", err)
+			continue
+		}
+		p.cfg.Observe.ExportCapacity(target[0], target[1], c)
 	}
 }
 

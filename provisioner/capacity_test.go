@@ -44,7 +44,8 @@ func TestCapacityCheck(t *testing.T) {
 
 type capacityLog struct{ seen chan string }
 
-func (c *capacityLog) RemovedEntries(string, uint64, uint64) {}
+func (c *capacityLog) RemovedEntries(string, uint64, uint64)         {}
+func (c *capacityLog) VolumeUsage([]VolumeUsage, time.Duration, int) {}
 func (c *capacityLog) ExportCapacity(server, share string, cap export.Capacity) {
 	if cap.SizeBytes > 0 {
 		c.seen <- server + ":" + share
@@ -58,7 +59,7 @@ func TestMonitorExports(t *testing.T) {
 	f.prov.cfg.Observe = log
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	go f.prov.MonitorExports(ctx, time.Hour)
+	go f.prov.Monitor(ctx, time.Hour, nil)
 	select {
 	case got := <-log.seen:
 		if got != testServer+":"+testShare {

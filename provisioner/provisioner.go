@@ -59,6 +59,9 @@ type Config struct {
 type Observer interface {
 	RemovedEntries(server string, files, dirs uint64)
 	ExportCapacity(server, share string, c export.Capacity)
+	// VolumeUsage gets every volume's usage after a scan (replacing the
+	// last scan's), how long the scan took and how many volumes failed.
+	VolumeUsage(volumes []VolumeUsage, took time.Duration, failed int)
 }
 
 // Provisioner implements controller.Provisioner.

@@ -26,6 +26,8 @@ type VolumeIndex interface {
 	VolumesUsing(server, dir string) ([]*v1.PersistentVolume, error)
 	// VolumesAt returns the PVs whose NFS path on server is exactly dir.
 	VolumesAt(server, dir string) ([]*v1.PersistentVolume, error)
+	// All returns every PV.
+	All() []*v1.PersistentVolume
 }
 
 // NewVolumeIndex adds the path indexes to a PV informer (before it starts).
@@ -48,6 +50,17 @@ func (i *informerIndex) VolumesUsing(server, dir string) ([]*v1.PersistentVolume
 
 func (i *informerIndex) VolumesAt(server, dir string) ([]*v1.PersistentVolume, error) {
 	return i.byIndex(nfsExactIndex, pathKey(server, dir))
+}
+
+func (i *informerIndex) All() []*v1.PersistentVolume {
+	objs := i.indexer.List()
+	pvs := make([]*v1.PersistentVolume, 0, len(objs))
+	for _, o := range objs {
+		if pv, ok := o.(*v1.PersistentVolume); ok {
+			pvs = append(pvs, pv)
+		}
+	}
+	return pvs
 }
 
 func (i *informerIndex) byIndex(index, key string) ([]*v1.PersistentVolume, error) {

@@ -31,15 +31,16 @@ type Config struct {
 	RenewDeadline           time.Duration
 	RetryPeriod             time.Duration
 
-	MetricsAddress string
-	NFSTimeout     time.Duration
-	RemoveTimeout  time.Duration
-	UsageInterval  time.Duration
-	Backend        string
-	MountRoot      string
-	PrivilegedPort bool
-	NFSPort        int
-	MountPort      int
+	MetricsAddress      string
+	NFSTimeout          time.Duration
+	RemoveTimeout       time.Duration
+	UsageInterval       time.Duration
+	UsageCallsPerSecond float64
+	Backend             string
+	MountRoot           string
+	PrivilegedPort      bool
+	NFSPort             int
+	MountPort           int
 
 	ShowVersion bool
 }
@@ -109,7 +110,8 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 
 	fs.StringVar(&c.MetricsAddress, "metrics-address", envOr("METRICS_ADDRESS", ":8080"), "address serving /metrics, /healthz and /readyz; empty to disable")
 	fs.DurationVar(&c.NFSTimeout, "nfs-timeout", 10*time.Second, "deadline of each NFS call")
-	fs.DurationVar(&c.UsageInterval, "usage-interval", envDuration("USAGE_INTERVAL", 10*time.Minute), "how often the capacity of every export in use is read (FSSTAT) for the metrics (env USAGE_INTERVAL); 0 disables")
+	fs.DurationVar(&c.UsageInterval, "usage-interval", envDuration("USAGE_INTERVAL", 10*time.Minute), "how often every export's capacity (FSSTAT) and every volume's usage (a walk of its tree) are read for the metrics (env USAGE_INTERVAL); 0 disables")
+	fs.Float64Var(&c.UsageCallsPerSecond, "usage-calls-per-second", 50, "budget of listing calls per second per NFS server for the usage scan, so that it never starves provisioning; 0 is unlimited")
 	fs.DurationVar(&c.RemoveTimeout, "remove-timeout", 10*time.Minute, "bound on removing one volume's directory tree (onDelete=delete); a bigger tree is finished by the retry")
 	fs.StringVar(&c.Backend, "backend", envOr("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)
 	fs.StringVar(&c.MountRoot, "mount-root", envOr("NFS_MOUNT_ROOT", "/persistentvolumes"), "where the export is mounted, for --backend=mounted")
@@ -173,6 +175,8 @@ func (c *Config) validate() error {
 		return badConfig("--worker-threads must be positive")
 	case c.NFSTimeout <= 0:
 		return badConfig("--nfs-timeout must be positive")
+	case c.UsageCallsPerSecond < 0:
+		return badConfig("--usage-calls-per-second must be 0 (unlimited) or positive")
 	case c.UsageInterval < 0:
 		return badConfig("--usage-interval must be 0 (off) or positive")
 	case c.RemoveTimeout <= 0:

@@ -175,7 +175,7 @@ func run(ctx context.Context, cfg *Config) error {
 	// Leader only, like provisioning: both run in the elected function.
 	lead := func(ctx context.Context) {
 		go resizer.Run(ctx, resizeWorkers)
-		go prov.MonitorExports(ctx, cfg.UsageInterval)
+		go prov.Monitor(ctx, cfg.UsageInterval, prov.NewUsageScanner(cfg.UsageCallsPerSecond))
 		ctrl.Run(ctx)
 	}
 

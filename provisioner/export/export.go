@@ -83,7 +83,23 @@ type FS interface {
 
 	// Capacity is how big and how full the export's filesystem is.
 	Capacity(ctx context.Context) (Capacity, error)
+
+	// Usage walks the tree at dir and adds up what it holds, in memory
+	// bounded whatever its size (one listing page and a bounded stack of
+	// directories at a time); symlinks are counted, never followed, hard
+	// links once per name. pace, when not nil, is called before every
+	// listing the walk asks the server for, to hold a budget of calls.
+	Usage(ctx context.Context, dir string, pace func(context.Context) error) (Usage, error)
 }
+
+// Usage is what a directory tree holds.
+type Usage struct {
+	Bytes  uint64 // space used on the server (fattr3 used, st_blocks×512)
+	Inodes uint64 // entries, the directory itself included
+}
+
+// MaxUsageDepth bounds how deep Usage walks; a deeper tree is an error.
+const MaxUsageDepth = 4096
 
 // Capacity is what FSSTAT (or statfs) says of an export's filesystem.
 type Capacity struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/nfs-subdir/provisioner/provisioner"
 	"github.com/nfs-subdir/provisioner/provisioner/export"
 )
 
@@ -20,6 +21,10 @@ type NFS struct {
 	// Export capacity, by server and share, from FSSTAT each interval.
 	ExportSize, ExportFree, ExportAvailable *prometheus.GaugeVec
 	ExportInodes, ExportFreeInodes          *prometheus.GaugeVec
+	// Per volume, labelled as kubelet_volume_stats_* are.
+	VolumeUsed, VolumeInodes, VolumeCapacity *prometheus.GaugeVec
+	ScanDuration                             prometheus.Gauge
+	ScanErrors                               prometheus.Counter
 }
 
 // NewNFS creates the NFS metrics and registers them with reg.
@@ -45,8 +50,32 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 	m.ExportAvailable = gauge("export_available_bytes", "Bytes of the export's filesystem available to an unprivileged user (FSSTAT abytes).")
 	m.ExportInodes = gauge("export_total_inodes", "Inodes of the export's filesystem (FSSTAT tfiles).")
 	m.ExportFreeInodes = gauge("export_free_inodes", "Free inodes of the export's filesystem (FSSTAT ffiles).")
-	reg.MustRegister(m.Duration, m.Removed, m.ExportSize, m.ExportFree, m.ExportAvailable, m.ExportInodes, m.ExportFreeInodes)
+	volume := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, []string{"namespace", "persistentvolumeclaim", "persistentvolume"})
+	}
+	m.VolumeUsed = volume("volume_used_bytes", "Space a volume's directory tree uses on the server (READDIRPLUS used), from the last usage scan.")
+	m.VolumeInodes = volume("volume_used_inodes", "Files and directories in a volume's directory tree, from the last usage scan.")
+	m.VolumeCapacity = volume("volume_capacity_bytes", "A volume's capacity: its claim's request (NFS does not enforce it).")
+	m.ScanDuration = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "usage_scan_duration_seconds", Help: "How long the last usage scan of every volume took."})
+	m.ScanErrors = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "usage_scan_errors_total", Help: "Volumes whose usage a scan could not read."})
+	reg.MustRegister(m.Duration, m.Removed, m.ExportSize, m.ExportFree, m.ExportAvailable, m.ExportInodes, m.ExportFreeInodes,
+		m.VolumeUsed, m.VolumeInodes, m.VolumeCapacity, m.ScanDuration, m.ScanErrors)
 	return m
+}
+
+// VolumeUsage replaces the per-volume gauges with a scan's results
+// (provisioner.Observer): volumes gone since the last scan drop out.
+func (m *NFS) VolumeUsage(volumes []provisioner.VolumeUsage, took time.Duration, failed int) {
+	m.VolumeUsed.Reset()
+	m.VolumeInodes.Reset()
+	m.VolumeCapacity.Reset()
+	for _, v := range volumes {
+		m.VolumeUsed.WithLabelValues(v.Namespace, v.Claim, v.PV).Set(float64(v.Used.Bytes))
+		m.VolumeInodes.WithLabelValues(v.Namespace, v.Claim, v.PV).Set(float64(v.Used.Inodes))
+		m.VolumeCapacity.WithLabelValues(v.Namespace, v.Claim, v.PV).Set(float64(v.CapacityBytes))
+	}
+	m.ScanDuration.Set(took.Seconds())
+	m.ScanErrors.Add(float64(failed))
 }
 
 // ExportCapacity records an export's FSSTAT (provisioner.Observer).

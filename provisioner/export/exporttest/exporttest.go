@@ -101,6 +101,7 @@ func Run(t *testing.T, fsys export.FS, opt Options) {
 	t.Run("Concurrent", c.concurrent)
 	t.Run("MkdirExclusive", c.mkdirExclusive)
 	t.Run("Capacity", c.capacity)
+	t.Run("Usage", c.usage)
 	t.Run("SetAttrs", c.setAttrs)
 	t.Run("RemoveAllDeep", c.removeAllDeep)
 	t.Run("RemoveAllErrorShort", c.removeAllErrorShort)

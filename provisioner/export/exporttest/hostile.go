@@ -258,3 +258,50 @@ func (c *contract) capacity(t *testing.T) {
 	near("available", got.AvailableBytes, want.AvailableBytes)
 	near("inodes", got.TotalInodes, want.TotalInodes)
 }
+
+// usage: Usage counts every entry once and at least the data written,
+// follows no symlink, and calls pace before each listing (an error from
+// pace ends the walk with it).
+func (c *contract) usage(t *testing.T) {
+	vol := c.path(t, "vol")
+	c.mkdir(t, vol+"/a/b", withMode(c.opt.Owner, 0o777))
+	data := make([]byte, 64<<10)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	files := []string{vol + "/top", vol + "/a/mid", vol + "/a/b/low"}
+	for i := 0; i < 30; i++ { // more than one listing page on a small-page server
+		files = append(files, fmt.Sprintf("%s/a/many-%02d-%s", vol, i, longName))
+	}
+	for _, p := range files {
+		c.opt.Populate(t, p, data)
+	}
+	want := uint64(1 + 2 + len(files)) // vol, a, b, the files
+	if c.opt.Symlink != nil {
+		c.opt.Symlink(t, vol+"/a/link", "../..") // would loop if followed
+		want++
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	paced := 0
+	u, err := c.fsys.Usage(ctx, vol, func(context.Context) error { paced++; return nil })
+	if err != nil {
+		t.Fatalf("Usage: %v", err)
+	}
+	if u.Inodes != want {
+		t.Errorf("Usage counted %d entries, want %d", u.Inodes, want)
+	}
+	if min := uint64(len(files)) * uint64(len(data)); u.Bytes < min {
+		t.Errorf("Usage counted %d bytes, less than the %d written", u.Bytes, min)
+	}
+	if paced < 3 {
+		t.Errorf("pace was called %d times for 3 directories", paced)
+	}
+	stop := errors.New("budget spent")
+	if _, err := c.fsys.Usage(ctx, vol, func(context.Context) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("Usage with a pace that says stop: %v", err)
+	}
+	if _, err := c.fsys.Usage(ctx, c.path(t, "missing"), nil); !errors.Is(err, export.ErrNotExist) {
+		t.Errorf("Usage of a missing directory: %v", err)
+	}
+}

@@ -9,9 +9,9 @@ func encFattr(e *encoder, a attrs) {
 	e.uint32(2) // nlink
 	e.uint32(a.uid)
 	e.uint32(a.gid)
-	e.uint64(4096) // size
-	e.uint64(4096) // used
-	e.uint32(0)    // rdev
+	e.uint64(a.size) // size
+	e.uint64(a.used) // used
+	e.uint32(0)      // rdev
 	e.uint32(0)
 	e.uint64(1)  // fsid
 	e.uint64(42) // fileid
@@ -37,8 +37,8 @@ func encWcc(e *encoder, a *attrs) {
 }
 
 var (
-	seedDir  = attrs{typ: nf3Dir, mode: 0o755, uid: 1000, gid: 1000}
-	seedFile = attrs{typ: 1, mode: 0o644}
+	seedDir  = attrs{typ: nf3Dir, mode: 0o755, uid: 1000, gid: 1000, size: 4096, used: 4096}
+	seedFile = attrs{typ: 1, mode: 0o644, size: 5, used: 4096}
 	seedFH   = []byte("0123456789abcdef0123456789abcdef")
 )
 

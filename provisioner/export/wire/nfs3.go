@@ -37,6 +37,7 @@ var (
 // attrs is the part of fattr3 this package uses.
 type attrs struct {
 	typ, mode, uid, gid uint32
+	size, used          uint64 // bytes; used is the space the object takes on the server
 }
 
 func (a attrs) isDir() bool { return a.typ == nf3Dir }
@@ -48,8 +49,10 @@ func (d *decoder) fattr() attrs {
 	d.uint32() // nlink
 	a.uid = d.uint32()
 	a.gid = d.uint32()
-	// size, used, rdev, fsid, fileid, atime, mtime, ctime
-	d.skip(8 + 8 + 8 + 8 + 8 + 8 + 8 + 8)
+	a.size = d.uint64()
+	a.used = d.uint64()
+	// rdev, fsid, fileid, atime, mtime, ctime
+	d.skip(8 + 8 + 8 + 8 + 8 + 8)
 	if d.err == nil && (a.typ < 1 || a.typ > 7) {
 		d.fail(fmt.Errorf("%w: bad ftype3 %d", ErrProtocol, a.typ))
 	}
