@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,4 +142,61 @@ func vmHWM(b *testing.B) uint64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkUsageTree walks a tree of NFSP_BENCH_REMOVE_FILES files in
+// directories of NFSP_BENCH_REMOVE_PER_DIR on Ganesha with Usage (no
+// budget) and reports entries/s, NFS round trips per entry, CPU time of
+// the process per 1,000 entries and the peak Go heap above idle; in the
+// same run `du -s` of the backing directory gives the local figure.
+//
+//	go test -run '^$' -bench UsageTree -benchtime 1x ./provisioner/export/wire/
+func BenchmarkUsageTree(b *testing.B) {
+	files := envInt(b, "NFSP_BENCH_REMOVE_FILES", 100000)
+	perDir := envInt(b, "NFSP_BENCH_REMOVE_PER_DIR", 10)
+	g := ganesha(b, false)
+	var rts atomic.Int64
+	fsys := g.open(b, wire.Options{Observer: func(_, _ string, _ time.Duration, _ error) { rts.Add(1) }})
+	name := fmt.Sprintf("bench-usage-%d", time.Now().UnixNano())
+	populateTree(b, filepath.Join(g.dir, name), files, perDir)
+	b.Cleanup(func() { os.RemoveAll(filepath.Join(g.dir, name)) })
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		peak := samplePeakHeap()
+		rts.Store(0)
+		cpu0 := cpuTime(b)
+		start := time.Now()
+		c, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		u, err := fsys.Usage(c, name, nil)
+		cancel()
+		took := time.Since(start)
+		cpu := cpuTime(b) - cpu0
+		heap := peak()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if u.Inodes < uint64(files) {
+			b.Fatalf("counted %d entries, want at least %d", u.Inodes, files)
+		}
+		b.ReportMetric(float64(u.Inodes)/took.Seconds(), "entries/s")
+		b.ReportMetric(float64(rts.Load())/float64(u.Inodes), "rt/entry")
+		b.ReportMetric(cpu.Seconds()*1000/float64(u.Inodes)*1000, "cpu-ms/1k-entries")
+		b.ReportMetric(float64(heap-min(heap, before.HeapInuse))/(1<<20), "peak-heap-MiB")
+		start = time.Now()
+		if out, err := exec.Command("du", "-s", filepath.Join(g.dir, name)).CombinedOutput(); err != nil {
+			b.Fatalf("du: %v: %s", err, out)
+		}
+		b.ReportMetric(float64(u.Inodes)/time.Since(start).Seconds(), "du-entries/s")
+	}
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
