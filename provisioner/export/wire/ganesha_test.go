@@ -61,6 +61,14 @@ var testbedEnv = sync.OnceValue(func() map[string]string {
 	if dir == "" {
 		dir = "/tmp/nfsp-testbed"
 	}
+	// The env file outlives the bed: use it only while the bed's Ganesha
+	// and rpcbind really run (their PID files name live processes of the
+	// commands they were started as).
+	for _, name := range []string{"ganesha", "rpcbind"} {
+		if !running(dir, name) {
+			return nil
+		}
+	}
 	data, err := os.ReadFile(filepath.Join(dir, "env"))
 	if err != nil {
 		return nil
@@ -95,7 +103,7 @@ func ganesha(t testing.TB, squash bool) ganeshaExport {
 		g.dir = g.path
 	}
 	if g.server == "" || g.path == "" {
-		msg := "no Ganesha: set NFSP_GANESHA_SERVER, NFSP_GANESHA_PATH and NFSP_GANESHA_SQUASH_PATH (or source the test bed's env, /tmp/nfsp-testbed/env)"
+		msg := "no Ganesha: the test bed is not running (make testbed-up; its env file alone is not taken for a running bed), or set NFSP_GANESHA_SERVER, NFSP_GANESHA_PATH and NFSP_GANESHA_SQUASH_PATH"
 		if os.Getenv("NFSP_REQUIRE_GANESHA") == "1" {
 			t.Fatal(msg + ", required by NFSP_REQUIRE_GANESHA=1")
 		}
@@ -190,4 +198,19 @@ func TestContractGaneshaRootSquash(t *testing.T) {
 		Symlink:           exporttest.LocalSymlink(g.dir),
 		Swap:              exporttest.LocalSwap(g.dir),
 	})
+}
+
+// running reports whether the test bed component name runs: its PID file
+// names a live process whose command line holds what it was started as.
+func running(dir, name string) bool {
+	pid, err := os.ReadFile(filepath.Join(dir, "pids", name+".pid"))
+	if err != nil {
+		return false
+	}
+	want, err := os.ReadFile(filepath.Join(dir, "pids", name+".cmd"))
+	if err != nil || len(want) == 0 {
+		return false
+	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(pid)), "cmdline"))
+	return err == nil && strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), strings.TrimSpace(string(want)))
 }
