@@ -92,9 +92,7 @@ func run(ctx context.Context, cfg *Config) error {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	nfsMetrics := metrics.NewNFS(registry)
+	registry, nfsMetrics, libMetrics := newRegistry()
 
 	opener, closeOpener, err := newOpener(cfg, nfsMetrics)
 	if err != nil {
@@ -137,15 +135,6 @@ func run(ctx context.Context, cfg *Config) error {
 		Observe:       nfsMetrics,
 	})
 
-	libMetrics := libmetrics.New("controller")
-	registry.MustRegister(
-		libMetrics.PersistentVolumeClaimProvisionTotal,
-		libMetrics.PersistentVolumeClaimProvisionFailedTotal,
-		libMetrics.PersistentVolumeClaimProvisionDurationSeconds,
-		libMetrics.PersistentVolumeDeleteTotal,
-		libMetrics.PersistentVolumeDeleteFailedTotal,
-		libMetrics.PersistentVolumeDeleteDurationSeconds,
-	)
 	// Retries back off per item from 500ms to --retry-max-delay and never give
 	// up: a claim that arrives while its server is down binds when it is back.
 	ctrl := controller.NewProvisionController(ctx, libraryClient{client}, cfg.ProvisionerName, prov,
@@ -250,6 +239,24 @@ func inClusterNamespace() string {
 		return "default"
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// newRegistry registers every metric the binary serves on /metrics: Go and
+// process, the provisioning library's, and the provisioner's own.
+func newRegistry() (*prometheus.Registry, *metrics.NFS, libmetrics.Metrics) {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	nfsMetrics := metrics.NewNFS(registry)
+	libMetrics := libmetrics.New("controller")
+	registry.MustRegister(
+		libMetrics.PersistentVolumeClaimProvisionTotal,
+		libMetrics.PersistentVolumeClaimProvisionFailedTotal,
+		libMetrics.PersistentVolumeClaimProvisionDurationSeconds,
+		libMetrics.PersistentVolumeDeleteTotal,
+		libMetrics.PersistentVolumeDeleteFailedTotal,
+		libMetrics.PersistentVolumeDeleteDurationSeconds,
+	)
+	return registry, nfsMetrics, libMetrics
 }
 
 // newRateLimiter is one queue's retry pacing: per item from 500ms to
