@@ -95,23 +95,26 @@ claim_dir() {
 }
 pv_gone() { ! kubectl get pv "$1" >/dev/null 2>&1; }
 PV_COLUMNS='NAME:.metadata.name,CLAIM:.spec.claimRef.name,STATUS:.status.phase,SERVER:.spec.nfs.server,PATH:.spec.nfs.path,RECLAIM:.spec.persistentVolumeReclaimPolicy'
-# show_export_dirs: the walkthrough's directories on the export (other claims' are left out).
+# show_export_dirs VOLUME...: this run's directories on the export, those whose names hold the
+# given PV names (other claims', and archives an earlier run left, are left out).
 show_export_dirs() {
-	printf '$ ls -l %s | grep %s\n' "$E2E_EXPORT_DIR" "redis-100m-pvc-$STS"
+	local pattern
+	pattern="$(IFS='|'; echo "$*")"
+	printf "\$ ls -l %s | grep -E '%s'\n" "$E2E_EXPORT_DIR" "$pattern"
 	# shellcheck disable=SC2010 # a listing for people to read, names are ours
-	ls -l "$E2E_EXPORT_DIR" | grep -- "redis-100m-pvc-$STS"
+	ls -l "$E2E_EXPORT_DIR" | grep -E -- "$pattern"
 }
 
 main() {
 	mkdir -p "$DEMO_DIR"
 	step "Provisioner: RBAC from deploy/rbac.yaml, started with its ServiceAccount token"
-	show kubectl apply -f "$REPO_ROOT/deploy/rbac.yaml"
+	show kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/deploy/rbac.yaml"
 	start_provisioner "$(write_provisioner_kubeconfig)"
 	echo "provisioner pid $(pid_of demo-provisioner), log $LOG_DIR/demo-provisioner.log, metrics http://$METRICS_ADDRESS/metrics"
 
 	step "StorageClass nfs-client and the redis StatefulSet (2 replicas, one claim each)"
-	show kubectl apply -f "$REPO_ROOT/deploy/class.yaml"
-	show kubectl apply -f "$REPO_ROOT/deploy/examples/redis-statefulset.yaml"
+	show kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/deploy/class.yaml"
+	show kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/deploy/examples/redis-statefulset.yaml"
 	show kubectl rollout status statefulset/$STS --timeout 180s
 
 	step "Claims Bound, one PV each"
@@ -121,7 +124,7 @@ main() {
 	show kubectl get pv "${volumes[@]}" -o custom-columns="$PV_COLUMNS"
 
 	step "Directories on the export ($E2E_EXPORT_DIR)"
-	show_export_dirs
+	show_export_dirs "${volumes[@]}"
 
 	step "Redis stand-in writes into replica 0's volume; pod 0 is deleted and recreated"
 	local dir0
@@ -143,7 +146,7 @@ main() {
 	show kubectl scale statefulset/$STS --replicas 1
 	show kubectl delete pvc "$CLAIM_1" --wait --timeout 180s
 	wait_until "PV $volume1 deleted by the provisioner" 120 pv_gone "$volume1"
-	show_export_dirs
+	show_export_dirs "${volumes[@]}"
 	if [ -d "$E2E_EXPORT_DIR/archived-$dir1" ]; then
 		echo "replica 1's directory was archived as archived-$dir1"
 	else
