@@ -49,14 +49,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 		logger.Info("directory kept, still in use", "location", loc, "users", users)
 		return nil
 	}
-	seen := map[string]bool{}
-	if p.cfg.Volumes != nil {
-		all, _ := p.cfg.Volumes.VolumesUsing(loc.server, path.Join(loc.share, loc.dir))
-		for _, v := range all {
-			seen[v.Name] = true
-		}
-	}
-	end, fresh := p.locks.beginDelete(loc.server, path.Join(loc.share, loc.dir), pv.Name, seen)
+	end, fresh := p.locks.beginDelete(loc.server, path.Join(loc.share, loc.dir), pv.Name)
 	if len(fresh) > 0 {
 		// Not kept for good: the new volume's PV is about to reach the
 		// informer, and the next attempt keeps the directory for it.

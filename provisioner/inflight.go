@@ -84,21 +84,19 @@ func (l *pathLocks) beginProvision(server, dir, pv string) (done func(made bool)
 	}, nil
 }
 
-// beginDelete checks that no volume provisioned recently (and not among
-// seen, the PVs the informer already knows) lies at or inside dir, other
-// than pv's own, and records the Delete. When there are such volumes it
-// returns their PV names and records nothing.
-func (l *pathLocks) beginDelete(server, dir, pv string, seen map[string]bool) (end func(), users []string) {
+// beginDelete checks that no volume provisioned recently (whose PV the
+// informer does not show yet: VolumeSeen drops the record of one it
+// shows) lies at or inside dir, other than pv's own, and records the
+// Delete. When there are such volumes it returns their PV names and
+// records nothing.
+func (l *pathLocks) beginDelete(server, dir, pv string) (end func(), users []string) {
 	t := export.CanonicalServer(server)
 	dir = path.Clean("/" + dir)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pruneLocked(t)
 	for d, r := range l.recent[t] {
-		switch {
-		case seen[r.pv]:
-			delete(l.recent[t], d) // the informer has it: the index answers for it now
-		case r.pv != pv && within(d, dir):
+		if r.pv != pv && within(d, dir) {
 			users = append(users, r.pv)
 		}
 	}

@@ -181,7 +181,6 @@ func TestClaimNotPlacedOnOrInsideAnotherVolume(t *testing.T) {
 // its mode what was asked, not report success with 0775.
 type lostReplyFS struct {
 	export.FS
-	dir    string // backing directory
 	failed bool
 }
 
@@ -197,14 +196,11 @@ func (l *lostReplyFS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) 
 	return context.DeadlineExceeded // and the reply never arrives
 }
 
-type lostReplyOpener struct{ fs *lostReplyFS }
-
-func (o lostReplyOpener) Open(context.Context, string, string) (export.FS, error) { return o.fs, nil }
 
 func TestRetryAfterLostReplySetsModeAndOwner(t *testing.T) {
 	f := newFixture(t)
 	inner, _ := f.prov.cfg.Opener.Open(context.Background(), testServer, testShare)
-	f.prov.cfg.Opener = lostReplyOpener{&lostReplyFS{FS: inner, dir: f.dir}}
+	f.prov.cfg.Opener = fsOpener{&lostReplyFS{FS: inner}}
 	claim := newClaim(map[string]string{AnnDirectoryMode: "2775", AnnDirectoryGID: "3000"})
 	if _, state, err := f.provision(claim, newClass(nil)); err == nil || state != controller.ProvisioningInBackground {
 		t.Fatalf("first attempt: %v (state %s), want a timeout in background", err, state)
@@ -245,7 +241,7 @@ func TestDeleteWaitsForNestedProvision(t *testing.T) {
 func TestProvisionWaitsForDeleteOfParent(t *testing.T) {
 	l := newPathLocks()
 	tgt := testServer
-	end, users := l.beginDelete(tgt, "/a", "pvc-a", nil)
+	end, users := l.beginDelete(tgt, "/a", "pvc-a")
 	if len(users) > 0 {
 		t.Fatal(users)
 	}
@@ -259,10 +255,11 @@ func TestProvisionWaitsForDeleteOfParent(t *testing.T) {
 	if _, err := l.beginProvision(tgt, "/a/b/c", "pvc-c"); err != nil {
 		t.Errorf("after the delete: %v", err)
 	}
-	if _, users := l.beginDelete(tgt, "/a", "pvc-a", nil); len(users) != 1 {
+	if _, users := l.beginDelete(tgt, "/a", "pvc-a"); len(users) != 1 {
 		t.Errorf("delete of a with a/b/c new: users %v", users)
 	}
-	if _, users := l.beginDelete(tgt, "/a", "pvc-a", map[string]bool{"pvc-c": true}); len(users) != 0 {
+	l.forgetVolume(tgt, "pvc-c") // what VolumeSeen does when the informer shows pvc-c
+	if _, users := l.beginDelete(tgt, "/a", "pvc-a"); len(users) != 0 {
 		t.Errorf("once the informer has pvc-c the index answers for it: users %v", users)
 	}
 	// A volume being deleted is no longer new: what it held back goes ahead.
@@ -400,7 +397,7 @@ func TestParentsGetTheClassOwner(t *testing.T) {
 func TestRetryAfterLostReplyLongName(t *testing.T) {
 	f := newFixture(t)
 	inner, _ := f.prov.cfg.Opener.Open(context.Background(), testServer, testShare)
-	f.prov.cfg.Opener = lostReplyOpener{&lostReplyFS{FS: inner, dir: f.dir}}
+	f.prov.cfg.Opener = fsOpener{&lostReplyFS{FS: inner}}
 	claim := claimIn(strings.Repeat("n", 63), strings.Repeat("c", 200), map[string]string{AnnDirectoryMode: "2775"})
 	class := newClass(map[string]string{"reuseDirectory": "never"})
 	opts := controller.ProvisionOptions{StorageClass: class, PVName: testPV, PVC: claim}

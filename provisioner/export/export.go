@@ -98,7 +98,8 @@ type Usage struct {
 	Inodes uint64 // entries, the directory itself included
 }
 
-// MaxUsageDepth bounds how deep Usage walks; a deeper tree is an error.
+// MaxUsageDepth bounds how deep Usage walks; a deeper tree is an error. A
+// backend that holds a descriptor per level may stop sooner (mounted: 128).
 const MaxUsageDepth = 4096
 
 // Capacity is what FSSTAT (or statfs) says of an export's filesystem.

@@ -2,7 +2,6 @@ package mounted
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -240,18 +239,16 @@ func (r *remover) step(parent int, fr *frame) (child *frame, removed bool, err e
 		if n == 0 {
 			break
 		}
-		for b := r.buf[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-			if reclen < 19 || reclen > len(b) {
-				return nil, false, fmt.Errorf("listing: bad dirent of %d bytes", reclen)
+		for b := r.buf[:n]; ; {
+			d, rest, ok, err := nextDirent(b)
+			if err != nil {
+				return nil, false, fmt.Errorf("listing: %w", err)
 			}
-			typ := b[18]
-			nameBytes := b[19:reclen]
-			if i := indexNUL(nameBytes); i >= 0 {
-				nameBytes = nameBytes[:i]
+			if !ok {
+				break
 			}
-			b = b[reclen:]
-			name := string(nameBytes)
+			b = rest
+			name, typ := d.name, d.typ
 			if name == "." || name == ".." {
 				continue
 			}
@@ -297,13 +294,4 @@ func (r *remover) step(parent int, fr *frame) (child *frame, removed bool, err e
 		return nil, false, err
 	}
 	return nil, true, nil
-}
-
-func indexNUL(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
 }

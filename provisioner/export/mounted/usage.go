@@ -2,7 +2,6 @@ package mounted
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -19,7 +18,11 @@ type usageFrame struct {
 }
 
 // Usage implements export.FS: getdents pages and fstatat (no following)
-// per entry, depth first with one open directory per level.
+// per entry, depth first with one open directory per level. Every level
+// holds a descriptor, so the walk stops at maxStack levels (like
+// RemoveAll's stack) rather than export.MaxUsageDepth: a tenant's deep
+// tree must not use up the process's descriptors, which provisioning
+// needs too.
 func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) error) (u export.Usage, err error) {
 	elems, err := split(p, true)
 	if err != nil {
@@ -53,8 +56,8 @@ func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) err
 	}()
 	buf := make([]byte, direntBuf)
 	for len(stack) > 0 {
-		if len(stack) > export.MaxUsageDepth {
-			return u, fmt.Errorf("usage of %s in %s: tree deeper than %d levels", p, f.name, export.MaxUsageDepth)
+		if len(stack) > maxStack {
+			return u, fmt.Errorf("usage of %s in %s: tree deeper than %d levels", p, f.name, maxStack)
 		}
 		if err := ctx.Err(); err != nil {
 			return u, err
@@ -78,18 +81,16 @@ func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) err
 			continue
 		}
 		var child *usageFrame
-		for b := buf[:n]; len(b) >= 19 && child == nil; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-			if reclen < 19 || reclen > len(b) {
-				return u, fmt.Errorf("usage of %s in %s: bad dirent", p, f.name)
+		for b := buf[:n]; child == nil; {
+			d, rest, ok, err := nextDirent(b)
+			if err != nil {
+				return u, fmt.Errorf("usage of %s in %s: %w", p, f.name, err)
 			}
-			fr.off = int64(binary.NativeEndian.Uint64(b[8:16])) // where the next entry starts
-			nameBytes := b[19:reclen]
-			if i := indexNUL(nameBytes); i >= 0 {
-				nameBytes = nameBytes[:i]
+			if !ok {
+				break
 			}
-			b = b[reclen:]
-			name := string(nameBytes)
+			b, fr.off = rest, d.next // resume after this entry
+			name := d.name
 			if name == "." || name == ".." {
 				continue
 			}

@@ -352,12 +352,7 @@ func (r *remover) rmdirFrame(ctx context.Context, f *dirFrame) (removed bool, er
 }
 
 func (r *remover) lookup(ctx context.Context, dir dirRef, name string) (dirRef, error) {
-	var ref dirRef
-	err := withCreds(ownerFirst(dir.attrs), func(cr *cred) (err error) {
-		ref, err = r.s.lookup(ctx, dir.fh, name, cr)
-		return err
-	})
-	return ref, err
+	return r.s.lookupIn(ctx, dir, name)
 }
 
 func (r *remover) removeFile(ctx context.Context, dir dirRef, name string) error {

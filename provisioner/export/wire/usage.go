@@ -76,7 +76,7 @@ func (s *session) usage(ctx context.Context, elems []string, pace func(context.C
 			u.Inodes++
 			if !e.haveAttrs {
 				// Some servers leave attributes out of a listing: ask.
-				ref, err := withLookup(ctx, s, fr.dir, e.name)
+				ref, err := s.lookupIn(ctx, fr.dir, e.name)
 				if statusOf(err) == nfsc.NFS3ErrNoEnt {
 					continue
 				}
@@ -88,7 +88,7 @@ func (s *session) usage(ctx context.Context, elems []string, pace func(context.C
 			u.Bytes += e.attrs.used
 			if e.attrs.isDir() {
 				if e.fh == nil {
-					ref, err := withLookup(ctx, s, fr.dir, e.name)
+					ref, err := s.lookupIn(ctx, fr.dir, e.name)
 					if err != nil {
 						return err
 					}
@@ -111,7 +111,8 @@ func (s *session) usage(ctx context.Context, elems []string, pace func(context.C
 	return nil
 }
 
-func withLookup(ctx context.Context, s *session, dir dirRef, name string) (dirRef, error) {
+// lookupIn looks name up in dir as dir's owner, then as root.
+func (s *session) lookupIn(ctx context.Context, dir dirRef, name string) (dirRef, error) {
 	var ref dirRef
 	err := withCreds(ownerFirst(dir.attrs), func(cr *cred) (err error) {
 		ref, err = s.lookup(ctx, dir.fh, name, cr)
