@@ -196,7 +196,6 @@ func (l *lostReplyFS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) 
 	return context.DeadlineExceeded // and the reply never arrives
 }
 
-
 func TestRetryAfterLostReplySetsModeAndOwner(t *testing.T) {
 	f := newFixture(t)
 	inner, _ := f.prov.cfg.Opener.Open(context.Background(), testServer, testShare)
