@@ -10,11 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 )
 
 // Export capacity: the provisioner's FSSTAT metrics match df of the export's backing directory
@@ -53,18 +48,7 @@ func TestExportCapacity(t *testing.T) {
 
 	t.Run("a claim bigger than the export is refused with the numbers", func(t *testing.T) {
 		class := run.createClass(t, map[string]string{"checkAvailable": "true"})
-		claim := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: "huge", Namespace: run.namespace},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-				StorageClassName: ptr.To(class.Name),
-				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Ei")}},
-			},
-		}
-		created, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(run.namespace).Create(testContext(t), claim, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		created := createClaim(t, run.namespace, claimOptions{name: "huge", class: class.Name, size: "1Ei"})
 		waitWarningEvent(t, created, warningReason, "1Ei", "bytes available", "checkAvailable")
 		assertNoVolumeForClaim(t, created)
 		createClaim(t, run.namespace, claimOptions{name: "fits", class: class.Name})
@@ -73,18 +57,7 @@ func TestExportCapacity(t *testing.T) {
 
 	t.Run("bytes written show in the usage metric; over the request a Warning", func(t *testing.T) {
 		class := run.createClass(t, nil)
-		claim := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: "small", Namespace: run.namespace},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-				StorageClassName: ptr.To(class.Name),
-				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
-			},
-		}
-		created, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(run.namespace).Create(testContext(t), claim, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		created := createClaim(t, run.namespace, claimOptions{name: "small", class: class.Name, size: "1Mi"})
 		_, pv := waitClaimBound(t, run.namespace, "small")
 		dir := defaultExport().volumeDir(t, pv)
 		const written = 3 << 20

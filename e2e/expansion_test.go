@@ -8,12 +8,9 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 )
 
 // Expansion on the real controller-manager: it finds no plugin for an nfs PV and waits for an
@@ -44,25 +41,7 @@ func TestExpansion(t *testing.T) {
 
 func createExpandableClass(t *testing.T, provisioner string) string {
 	t.Helper()
-	class := &storagev1.StorageClass{
-		ObjectMeta:           metav1.ObjectMeta{GenerateName: "e2e-expand-", Labels: map[string]string{testLabelKey: testLabelValue}},
-		Provisioner:          provisioner,
-		AllowVolumeExpansion: ptr.To(true),
-	}
-	if provisioner == provisionerName {
-		requireLeadingProvisioner(t)
-	}
-	created, err := suite.cluster.clientset.StorageV1().StorageClasses().Create(testContext(t), class, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating StorageClass: %v", err)
-	}
-	t.Cleanup(func() {
-		err := suite.cluster.clientset.StorageV1().StorageClasses().Delete(context.Background(), created.Name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("deleting StorageClass %s: %v", created.Name, err)
-		}
-	})
-	return created.Name
+	return createClass(t, classOptions{provisioner: provisioner, allowExpansion: true}).Name
 }
 
 func resizeClaim(t *testing.T, namespace, name, size string) {

@@ -125,22 +125,7 @@ func newFaultRun(t *testing.T, prefix string, claims int) *faultRun {
 // createClass makes a StorageClass of this case's provisioner.
 func (r *faultRun) createClass(t *testing.T, parameters map[string]string) *storagev1.StorageClass {
 	t.Helper()
-	class := &storagev1.StorageClass{
-		ObjectMeta:  metav1.ObjectMeta{GenerateName: "e2e-fault-", Labels: map[string]string{testLabelKey: testLabelValue}},
-		Provisioner: r.name,
-		Parameters:  parameters,
-	}
-	created, err := suite.cluster.clientset.StorageV1().StorageClasses().Create(testContext(t), class, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating StorageClass: %v", err)
-	}
-	t.Cleanup(func() {
-		err := suite.cluster.clientset.StorageV1().StorageClasses().Delete(context.Background(), created.Name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("deleting StorageClass %s: %v", created.Name, err)
-		}
-	})
-	return created
+	return createClass(t, classOptions{provisioner: r.name, parameters: parameters})
 }
 
 // start runs one more provisioner process of this case with the anchor's environment (its own

@@ -12,9 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 )
 
 // The tenant-isolation suite: two tenants as two namespaces on one export, the hostile one doing
@@ -108,24 +106,6 @@ func victimTree(t *testing.T, root string) string {
 		t.Fatalf("reading %s: %v", root, err)
 	}
 	return b.String()
-}
-
-func claimWithDataSource(t *testing.T, namespace, name, class string, source *corev1.TypedLocalObjectReference) *corev1.PersistentVolumeClaim {
-	t.Helper()
-	claim := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			StorageClassName: ptr.To(class),
-			DataSource:       source,
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(claimSize)}},
-		},
-	}
-	created, err := suite.cluster.clientset.CoreV1().PersistentVolumeClaims(namespace).Create(testContext(t), claim, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating claim %s/%s: %v", namespace, name, err)
-	}
-	return created
 }
 
 func TestIsolation(t *testing.T) {
@@ -280,7 +260,8 @@ func isolationDataSource(t *testing.T) {
 	ns := createNamespace(t, "datasource")
 	createClaim(t, ns, claimOptions{name: "src", class: class.Name})
 	waitClaimBound(t, ns, "src")
-	clone := claimWithDataSource(t, ns, "clone", class.Name, &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"})
+	clone := createClaim(t, ns, claimOptions{name: "clone", class: class.Name,
+		dataSource: &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}})
 	waitWarningEvent(t, clone, warningReason, "clon")
 	assertNoVolumeForClaim(t, clone)
 }

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -83,21 +84,29 @@ func createNamespace(t *testing.T, prefix string) string {
 
 // classOptions describe a StorageClass for the provisioner under test.
 type classOptions struct {
-	name          string // fixed name; empty generates one
-	parameters    map[string]string
-	reclaimPolicy corev1.PersistentVolumeReclaimPolicy // empty is Delete
-	mountOptions  []string
+	name           string // fixed name; empty generates one
+	provisioner    string // empty: the suite's provisioner
+	allowExpansion bool
+	parameters     map[string]string
+	reclaimPolicy  corev1.PersistentVolumeReclaimPolicy // empty is Delete
+	mountOptions   []string
 }
 
 // createClass makes a StorageClass of the provisioner under test and deletes it afterwards.
 func createClass(t *testing.T, options classOptions) *storagev1.StorageClass {
 	t.Helper()
-	requireLeadingProvisioner(t)
+	if options.provisioner == "" {
+		options.provisioner = provisionerName
+		requireLeadingProvisioner(t)
+	}
 	class := &storagev1.StorageClass{
 		ObjectMeta:   metav1.ObjectMeta{Name: options.name, Labels: map[string]string{testLabelKey: testLabelValue}},
-		Provisioner:  provisionerName,
+		Provisioner:  options.provisioner,
 		Parameters:   options.parameters,
 		MountOptions: options.mountOptions,
+	}
+	if options.allowExpansion {
+		class.AllowVolumeExpansion = ptr.To(true)
 	}
 	if class.Name == "" {
 		class.GenerateName = "e2e-"
@@ -122,11 +131,13 @@ func createClass(t *testing.T, options classOptions) *storagev1.StorageClass {
 type claimOptions struct {
 	name        string
 	class       string
+	size        string // empty: claimSize
 	labels      map[string]string
 	annotations map[string]string
+	dataSource  *corev1.TypedLocalObjectReference
 }
 
-// createClaim makes a 100Mi ReadWriteMany claim. Its deletion is the test's business (that is
+// createClaim makes a ReadWriteMany claim, 100Mi unless options say otherwise. Its deletion is the test's business (that is
 // what the delete cases test); the namespace's deletion removes what is left.
 func createClaim(t *testing.T, namespace string, options claimOptions) *corev1.PersistentVolumeClaim {
 	t.Helper()
@@ -140,8 +151,9 @@ func createClaim(t *testing.T, namespace string, options claimOptions) *corev1.P
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
 			StorageClassName: ptr.To(options.class),
+			DataSource:       options.dataSource,
 			Resources: corev1.VolumeResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(claimSize)},
+				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(cmp.Or(options.size, claimSize))},
 			},
 		},
 	}
