@@ -84,7 +84,9 @@ testbed-down: ## stop every test bed process
 test-e2e: testbed-up ## end-to-end suite and chart/deploy checks on the test bed
 	set -a; source $(TESTBED_DIR)/env; set +a; \
 	  go test -count=1 -tags e2e -timeout 40m -v ./e2e/... 2>&1 | tee $(TESTBED_DIR)/e2e.log; rc=$${PIPESTATUS[0]}; \
-	  if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; fi; exit $$rc
+	  if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; \
+	    echo "== failed e2e tests (full output: $(TESTBED_DIR)/e2e.log):"; \
+	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/e2e.log | grep -v '^FAIL-FIGURES' || true; fi; exit $$rc
 
 .PHONY: chart-check
 chart-check: testbed-up ## helm lint/template/schema and deploy/ checks against the test bed's apiserver
@@ -112,7 +114,9 @@ demo: testbed-up ## the StatefulSet walkthrough on the local test bed
 bench: testbed-up ## provisioning benchmark on the test bed (README "Performance"); E2E_BENCH_CLAIMS, E2E_BENCH_CACHED override
 	set -a; source $(TESTBED_DIR)/env; set +a; \
 	  E2E_BENCH=1 E2E_BENCH_OUT=$(TESTBED_DIR)/bench.txt go test -count=1 -tags e2e -timeout 60m -v -run '^TestBenchmark$$' ./e2e/ 2>&1 | tee $(TESTBED_DIR)/bench.log; \
-	  rc=$${PIPESTATUS[0]}; if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; fi; exit $$rc
+	  rc=$${PIPESTATUS[0]}; if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; \
+	    echo "== failed e2e tests (full output: $(TESTBED_DIR)/e2e.log):"; \
+	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/e2e.log | grep -v '^FAIL-FIGURES' || true; fi; exit $$rc
 
 .PHONY: bench-kcm-default-qps
 bench-kcm-default-qps: testbed-up ## the 1,000-claim run with the controller-manager at its default API QPS (20/30); restores 500/1000 afterwards

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/tools/leaderelection"
 )
 
 // TestFaultLeaderKilled runs two replicas with leader election and SIGKILLs the leader during a
@@ -38,9 +40,11 @@ func TestFaultLeaderKilled(t *testing.T) {
 		takeover = time.Since(killed)
 		return second.isLeader(), nil
 	})
-	// The Lease expires faultLeaseDuration after its last renewal, which is at most one retry
-	// period before the kill; the standby tries every retry period; the log is polled.
-	if limit := faultLeaseDuration + 2*faultRetryPeriod + 2*pollInterval; takeover > limit {
+	// The standby counts the Lease duration from when it saw the last renewal, which it may see
+	// up to one jittered retry period (client-go waits RetryPeriod × [1, 1+JitterFactor]) late,
+	// and it tries again one jittered retry period apart; the log is polled.
+	jitteredRetry := time.Duration((1 + leaderelection.JitterFactor) * float64(faultRetryPeriod))
+	if limit := faultLeaseDuration + 2*jitteredRetry + 2*pollInterval; takeover > limit {
 		t.Errorf("takeover took %s, want within %s (lease duration %s)", takeover, limit, faultLeaseDuration)
 	}
 	f.note("takeover %s with a %s Lease", takeover.Round(10*time.Millisecond), faultLeaseDuration)
