@@ -83,7 +83,7 @@ testbed-down: ## stop every test bed process
 .PHONY: test-e2e
 test-e2e: testbed-up ## end-to-end suite and chart/deploy checks on the test bed
 	set -a; source $(TESTBED_DIR)/env; set +a; \
-	  go test -count=1 -tags e2e -timeout 40m -v ./e2e/... 2>&1 | tee $(TESTBED_DIR)/e2e.log; rc=$${PIPESTATUS[0]}; \
+	  go test -p 1 -count=1 -tags e2e -timeout 40m -v ./e2e/... 2>&1 | tee $(TESTBED_DIR)/e2e.log; rc=$${PIPESTATUS[0]}; \
 	  if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; \
 	    echo "== failed e2e tests (full output: $(TESTBED_DIR)/e2e.log):"; \
 	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/e2e.log | grep -v '^FAIL-FIGURES' || true; fi; exit $$rc
@@ -113,10 +113,10 @@ demo: testbed-up ## the StatefulSet walkthrough on the local test bed
 .PHONY: bench
 bench: testbed-up ## provisioning benchmark on the test bed (README "Performance"); E2E_BENCH_CLAIMS, E2E_BENCH_CACHED override
 	set -a; source $(TESTBED_DIR)/env; set +a; \
-	  E2E_BENCH=1 E2E_BENCH_OUT=$(TESTBED_DIR)/bench.txt go test -count=1 -tags e2e -timeout 60m -v -run '^TestBenchmark$$' ./e2e/ 2>&1 | tee $(TESTBED_DIR)/bench.log; \
+	  E2E_BENCH=1 E2E_BENCH_OUT=$(TESTBED_DIR)/bench.txt go test -count=1 -tags e2e -timeout 60m -v ./e2e/bench/ 2>&1 | tee $(TESTBED_DIR)/bench.log; \
 	  rc=$${PIPESTATUS[0]}; if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; \
-	    echo "== failed e2e tests (full output: $(TESTBED_DIR)/e2e.log):"; \
-	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/e2e.log | grep -v '^FAIL-FIGURES' || true; fi; exit $$rc
+	    echo "== failed benchmark tests (full output: $(TESTBED_DIR)/bench.log):"; \
+	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/bench.log | grep -v '^FAIL-FIGURES' || true; fi; exit $$rc
 
 .PHONY: bench-kcm-default-qps
 bench-kcm-default-qps: testbed-up ## the 1,000-claim run with the controller-manager at its default API QPS (20/30); restores 500/1000 afterwards
@@ -125,11 +125,11 @@ bench-kcm-default-qps: testbed-up ## the 1,000-claim run with the controller-man
 	  stop_process kube-controller-manager && KCM_KUBE_API_QPS=20 KCM_KUBE_API_BURST=30 e2e/testbed/up.sh >/dev/null && \
 	  E2E_BENCH=1 E2E_BENCH_CLAIMS=$${E2E_BENCH_CLAIMS:-1000} E2E_BENCH_CACHED=0 \
 	  E2E_BENCH_LABEL="controller-manager at its defaults, --kube-api-qps=20 --kube-api-burst=30" \
-	  E2E_BENCH_OUT=$(TESTBED_DIR)/bench.txt go test -count=1 -tags e2e -timeout 60m -v -run '^TestBenchmark$$' ./e2e/
+	  E2E_BENCH_OUT=$(TESTBED_DIR)/bench.txt go test -count=1 -tags e2e -timeout 60m -v ./e2e/bench/
 
 .PHONY: test-faults
 test-faults: testbed-up ## fault suite alone, larger counts
-	set -a; source $(TESTBED_DIR)/env; set +a; E2E_FAULT_CLAIMS=$${E2E_FAULT_CLAIMS:-300} go test -count=1 -tags e2e -timeout 60m -v -run 'TestFault' ./e2e/...
+	set -a; source $(TESTBED_DIR)/env; set +a; E2E_FAULT_CLAIMS=$${E2E_FAULT_CLAIMS:-300} go test -count=1 -tags e2e -timeout 60m -v ./e2e/fault/
 
 .PHONY: image
 image: ## OCI image index (linux/amd64 + linux/arm64) as an OCI layout tarball in bin/, no Docker

@@ -120,4 +120,4 @@ E2E_PROVISIONER_BIN="$root/bin/nfs-subdir-provisioner" \
 	E2E_NFS_STOP_CMD="$nfs_stop" \
 	E2E_NFS_START_CMD="$nfs_start" \
 	E2E_REPO_ROOT="$root" \
-	go test -count=1 -tags e2e -timeout 40m -v ./e2e/... "$@"
+	go test -p 1 -count=1 -tags e2e -timeout 40m -v ./e2e/... "$@"

@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nfs-subdir/provisioner/e2e/testbed"
 	"github.com/nfs-subdir/provisioner/provisioner/export"
 	"github.com/nfs-subdir/provisioner/provisioner/export/exporttest"
 	"github.com/nfs-subdir/provisioner/provisioner/export/wire"
@@ -56,37 +56,9 @@ func env(names ...string) string {
 	return ""
 }
 
+// testbedEnv is the bed's env file while its Ganesha and rpcbind run.
 var testbedEnv = sync.OnceValue(func() map[string]string {
-	dir := os.Getenv("TESTBED_DIR")
-	if dir == "" {
-		dir = "/tmp/nfsp-testbed"
-	}
-	// The env file outlives the bed: use it only while the bed's Ganesha
-	// and rpcbind really run (their PID files name live processes of the
-	// commands they were started as).
-	for _, name := range []string{"ganesha", "rpcbind"} {
-		if !running(dir, name) {
-			return nil
-		}
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "env"))
-	if err != nil {
-		return nil
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok || strings.HasPrefix(k, "#") {
-			continue
-		}
-		if uq, err := strconv.Unquote(v); err == nil {
-			v = uq
-		} else {
-			v = strings.Trim(v, "'")
-		}
-		vars[strings.TrimPrefix(k, "export ")] = v
-	}
-	return vars
+	return testbed.Env(testbed.Dir(), "ganesha", "rpcbind")
 })
 
 func ganesha(t testing.TB, squash bool) ganeshaExport {
@@ -198,19 +170,4 @@ func TestContractGaneshaRootSquash(t *testing.T) {
 		Symlink:           exporttest.LocalSymlink(g.dir),
 		Swap:              exporttest.LocalSwap(g.dir),
 	})
-}
-
-// running reports whether the test bed component name runs: its PID file
-// names a live process whose command line holds what it was started as.
-func running(dir, name string) bool {
-	pid, err := os.ReadFile(filepath.Join(dir, "pids", name+".pid"))
-	if err != nil {
-		return false
-	}
-	want, err := os.ReadFile(filepath.Join(dir, "pids", name+".cmd"))
-	if err != nil || len(want) == 0 {
-		return false
-	}
-	cmdline, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(pid)), "cmdline"))
-	return err == nil && strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), strings.TrimSpace(string(want)))
 }

@@ -1,0 +1,143 @@
+//go:build e2e
+
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nfs-subdir/provisioner/e2e/framework"
+)
+
+// apiRenewDeadline is the default --leader-election-renew-deadline, which the case runs with.
+const apiRenewDeadline = 10 * time.Second
+
+// TestFaultAPIServerRestarted kills kube-apiserver (alone) during a burst of claims and starts it
+// again with the same arguments: the provisioner reconnects and converges, with leader election
+// on and its default timings. An outage shorter than the renew deadline must not cost a restart;
+// a longer one ends the process cleanly (exit 0, "leadership lost", by design: the Deployment
+// restarts it), and the case then starts it again as kubelet would and counts the restart.
+func TestFaultAPIServerRestarted(t *testing.T) {
+	guardOtherE2E(t)
+	script := filepath.Join(fw.Env.RepoRoot, "e2e", "testbed", "apiserver.sh")
+	bed := testbedDir(t)
+	n := faultClaimCount(t)
+	r := newFaultRun(t, "apiserver", n)
+	leaseArgs := []string{"--leader-election-lease-duration=15s", "--leader-election-renew-deadline=" + apiRenewDeadline.String(), "--leader-election-retry-period=2s"}
+	p := r.Start(t, true, leaseArgs...)
+	command := func(verb string) string { return "TESTBED_DIR=" + bed + " " + script + " " + verb }
+	stopped := false
+	t.Cleanup(func() {
+		if stopped {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if output, err := runCommand(ctx, command("start")); err != nil {
+				t.Errorf("starting kube-apiserver again after a failure: %v\n%s", err, output)
+			}
+		}
+	})
+
+	f := faultFigures{name: "kube-apiserver killed and restarted during provisioning", claims: n}
+	created := r.createClaimsPaced(t, r.Class.Name, 0, n, 6*time.Second)
+	f.note("%d PVs when the API server was killed", r.waitVolumeCount(t, max(1, n/5), false, faultSettleTimeout))
+	ctx := framework.Context(t)
+	down := time.Now()
+	stopped = true
+	if output, err := runCommand(ctx, command("stop")); err != nil {
+		t.Fatalf("stopping kube-apiserver: %v\n%s", err, output)
+	}
+	if output, err := runCommand(ctx, command("start")); err != nil {
+		t.Fatalf("starting kube-apiserver: %v\n%s", err, output)
+	}
+	stopped = false
+	back := time.Now()
+	outage := back.Sub(down)
+	f.note("API server unavailable %s (renew deadline %s)", outage.Round(100*time.Millisecond), apiRenewDeadline)
+
+	// Converge; a process that ended on a lost Lease is started again, as kubelet would.
+	cleanExits := 0
+	restartIfExited := func(t *testing.T) error {
+		if p.Running() {
+			return nil
+		}
+		if err := cleanLeaseExit(p); err != nil {
+			f.restarts++
+			t.Errorf("the provisioner died during the API server outage: %v", err)
+			return err
+		}
+		cleanExits++
+		p = r.Start(t, false, leaseArgs...)
+		return nil
+	}
+	framework.Poll(t, fmt.Sprintf("%d claims Bound", n), faultSettleTimeout, func(ctx context.Context) (bool, error) {
+		if err := restartIfExited(t); err != nil {
+			return false, err
+		}
+		claims, err := r.listClaims(ctx, r.Class.Name)
+		if err != nil {
+			return false, err
+		}
+		bound := 0
+		for _, claim := range claims {
+			if claim.Status.Phase == "Bound" {
+				bound++
+			}
+		}
+		return len(claims) == n && bound == n, fmt.Errorf("%d claims, %d Bound", len(claims), bound)
+	})
+	f.recovery = time.Since(back)
+	if err := created(); err != nil {
+		t.Fatal(err)
+	}
+	f.note("%d clean exits on a lost Lease, restarted", cleanExits)
+	if cleanExits > 0 && outage < apiRenewDeadline {
+		t.Errorf("the provisioner gave up its Lease after a %s outage, shorter than the renew deadline %s", outage, apiRenewDeadline)
+	}
+	r.checkProvisioned(t, &f, r.Class.Name, fw.DefaultExport())
+	f.panics = r.CountPanics(t)
+	f.report(t)
+
+	t.Run("deletion after the restart", func(t *testing.T) {
+		d := faultFigures{name: "deletion after the API server restart", claims: n}
+		if err := r.deleteClaimsPaced(t, claimNames(0, n), time.Second)(); err != nil {
+			t.Fatal(err)
+		}
+		d.recovery = r.waitAllVolumesGone(t, faultSettleTimeout)
+		r.checkDeleted(t, &d, fw.DefaultExport())
+		if d.archived != n {
+			t.Errorf("%d archived directories, want %d", d.archived, n)
+		}
+		d.panics = r.CountPanics(t)
+		if !p.Running() {
+			d.restarts++
+		}
+		d.report(t)
+	})
+}
+
+// cleanLeaseExit is nil when the process ended with status 0 after logging that it lost its
+// leadership, the designed reaction to an API server it cannot renew its Lease with.
+func cleanLeaseExit(p *framework.Process) error {
+	var exitErr *exec.ExitError
+	if errors.As(p.ExitErr, &exitErr) {
+		return fmt.Errorf("exit status %v", p.ExitErr)
+	}
+	if p.ExitErr != nil {
+		return p.ExitErr
+	}
+	content, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(content), "leadership lost") {
+		return errors.New(`exited 0 without logging "leadership lost"`)
+	}
+	return nil
+}
