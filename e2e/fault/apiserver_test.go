@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nfs-subdir/provisioner/e2e/framework"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // apiRenewDeadline is the default --leader-election-renew-deadline, which the case runs with.
@@ -44,82 +45,61 @@ func TestFaultAPIServerRestarted(t *testing.T) {
 		}
 	})
 
-	f := faultFigures{name: "kube-apiserver killed and restarted during provisioning", claims: n}
-	created := r.createClaimsPaced(t, r.Class.Name, 0, n, 6*time.Second)
-	f.note("%d PVs when the API server was killed", r.waitVolumeCount(t, max(1, n/5), false, faultSettleTimeout))
 	ctx := framework.Context(t)
-	down := time.Now()
-	stopped = true
-	if output, err := runCommand(ctx, command("stop")); err != nil {
-		t.Fatalf("stopping kube-apiserver: %v\n%s", err, output)
+	var down, back time.Time
+	kill := func(t *testing.T, f *faultFigures) {
+		r.waitBurstUnderway(t, f, provisioning, "the API server was killed")
+		down = time.Now()
+		stopped = true
+		if output, err := runCommand(ctx, command("stop")); err != nil {
+			t.Fatalf("stopping kube-apiserver: %v\n%s", err, output)
+		}
 	}
-	if output, err := runCommand(ctx, command("start")); err != nil {
-		t.Fatalf("starting kube-apiserver: %v\n%s", err, output)
+	restart := func(t *testing.T, f *faultFigures) *framework.Process {
+		if output, err := runCommand(ctx, command("start")); err != nil {
+			t.Fatalf("starting kube-apiserver: %v\n%s", err, output)
+		}
+		stopped = false
+		back = time.Now()
+		f.note("API server unavailable %s (renew deadline %s)", back.Sub(down).Round(100*time.Millisecond), apiRenewDeadline)
+		return nil // a clean exit on a lost Lease is by design; converge counts any other exit
 	}
-	stopped = false
-	back := time.Now()
-	outage := back.Sub(down)
-	f.note("API server unavailable %s (renew deadline %s)", outage.Round(100*time.Millisecond), apiRenewDeadline)
-
 	// Converge; a process that ended on a lost Lease is started again, as kubelet would.
-	cleanExits := 0
-	restartIfExited := func(t *testing.T) error {
-		if p.Running() {
-			return nil
-		}
-		if err := cleanLeaseExit(p); err != nil {
-			f.restarts++
-			t.Errorf("the provisioner died during the API server outage: %v", err)
-			return err
-		}
-		cleanExits++
-		p = r.Start(t, false, leaseArgs...)
-		return nil
-	}
-	framework.Poll(t, fmt.Sprintf("%d claims Bound", n), faultSettleTimeout, func(ctx context.Context) (bool, error) {
-		if err := restartIfExited(t); err != nil {
-			return false, err
-		}
-		claims, err := r.listClaims(ctx, r.Class.Name)
-		if err != nil {
-			return false, err
-		}
-		bound := 0
-		for _, claim := range claims {
-			if claim.Status.Phase == "Bound" {
-				bound++
+	converge := func(t *testing.T, f *faultFigures) {
+		cleanExits := 0
+		framework.Poll(t, fmt.Sprintf("%d claims Bound", n), faultSettleTimeout, func(ctx context.Context) (bool, error) {
+			if !p.Running() {
+				if err := cleanLeaseExit(p); err != nil {
+					f.restarts++
+					t.Errorf("the provisioner died during the API server outage: %v", err)
+					return false, err
+				}
+				cleanExits++
+				p = r.Start(t, false, leaseArgs...)
 			}
+			claims, err := r.listClaims(ctx, r.Class.Name)
+			if err != nil {
+				return false, err
+			}
+			bound := 0
+			for _, claim := range claims {
+				if claim.Status.Phase == corev1.ClaimBound {
+					bound++
+				}
+			}
+			return len(claims) == n && bound == n, fmt.Errorf("%d claims, %d Bound", len(claims), bound)
+		})
+		f.note("%d clean exits on a lost Lease, restarted", cleanExits)
+		if outage := back.Sub(down); cleanExits > 0 && outage < apiRenewDeadline {
+			t.Errorf("the provisioner gave up its Lease after a %s outage, shorter than the renew deadline %s", outage, apiRenewDeadline)
 		}
-		return len(claims) == n && bound == n, fmt.Errorf("%d claims, %d Bound", len(claims), bound)
-	})
-	f.recovery = time.Since(back)
-	if err := created(); err != nil {
-		t.Fatal(err)
 	}
-	f.note("%d clean exits on a lost Lease, restarted", cleanExits)
-	if cleanExits > 0 && outage < apiRenewDeadline {
-		t.Errorf("the provisioner gave up its Lease after a %s outage, shorter than the renew deadline %s", outage, apiRenewDeadline)
-	}
-	r.checkProvisioned(t, &f, r.Class.Name, fw.DefaultExport())
-	f.panics = r.CountPanics(t)
-	f.report(t)
-
-	t.Run("deletion after the restart", func(t *testing.T) {
-		d := faultFigures{name: "deletion after the API server restart", claims: n}
-		if err := r.deleteClaimsPaced(t, claimNames(0, n), time.Second)(); err != nil {
-			t.Fatal(err)
-		}
-		d.recovery = r.waitAllVolumesGone(t, faultSettleTimeout)
-		r.checkDeleted(t, &d, fw.DefaultExport())
-		if d.archived != n {
-			t.Errorf("%d archived directories, want %d", d.archived, n)
-		}
-		d.panics = r.CountPanics(t)
-		if !p.Running() {
-			d.restarts++
-		}
-		d.report(t)
-	})
+	r.run(t,
+		scenario{name: "kube-apiserver killed and restarted during provisioning", phase: provisioning, span: 6 * time.Second,
+			inject: kill, restore: restart, converge: converge},
+		scenario{name: "deletion after the API server restart", phase: deletion, span: time.Second,
+			restore: func(*testing.T, *faultFigures) *framework.Process { return p }},
+	)
 }
 
 // cleanLeaseExit is nil when the process ended with status 0 after logging that it lost its

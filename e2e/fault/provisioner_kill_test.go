@@ -4,6 +4,7 @@ package fault
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -31,9 +32,9 @@ func TestFaultProvisionerKilled(t *testing.T) {
 
 	// killDuring starts faultKills processes in turn, killing each after k volume events of type
 	// eventType in the case's namespace (k random, so every process does part of the remaining
-	// work), then starts the last one. It returns it, when it started, and how many kills hit
-	// while work was left (pending counts it).
-	killDuring := func(t *testing.T, eventType watch.EventType, pending func(ctx context.Context) (int, error)) (*framework.Process, time.Time, int, int) {
+	// work), then starts the last one. It returns it and how many kills hit while work was left
+	// (pending counts it).
+	killDuring := func(t *testing.T, eventType watch.EventType, pending func(ctx context.Context) (int, error)) (*framework.Process, int, int) {
 		t.Helper()
 		ctx := framework.Context(t)
 		kills, midBurst := 0, 0
@@ -81,61 +82,48 @@ func TestFaultProvisionerKilled(t *testing.T) {
 			}
 			t.Logf("process %d: %d pending at its start, killed after %d PV events, %d pending after the kill", i, left, k, after)
 		}
-		return r.Start(t, false), time.Now(), kills, midBurst
+		return r.Start(t, false), kills, midBurst
 	}
 
-	f := faultFigures{name: "provisioner SIGKILLed during provisioning", claims: n}
-	t.Run("provisioning", func(t *testing.T) {
-		if err := r.createClaimsPaced(t, r.Class.Name, 0, n, time.Second)(); err != nil {
-			t.Fatal(err)
+	// killRow is a row whose fault is killDuring; recovery counts from the last start, Lease wait
+	// included. A row stops the previous row's last process first, so each row's kills hit
+	// processes that do that row's work.
+	var last *framework.Process
+	killRow := func(eventType watch.EventType, pending func(ctx context.Context) (int, error), waiting string) func(*testing.T, *faultFigures) *framework.Process {
+		return func(t *testing.T, f *faultFigures) *framework.Process {
+			if last != nil {
+				if err := last.Stop(); err != nil {
+					t.Error(err)
+				}
+			}
+			var kills, midBurst int
+			last, kills, midBurst = killDuring(t, eventType, pending)
+			f.note("%d kills, %d with %s; recovery counted from the last start, Lease wait included", kills, midBurst, waiting)
+			if midBurst == 0 {
+				t.Errorf("no kill landed while %s; the case tested nothing", waiting)
+			}
+			return last
 		}
-		last, lastStart, kills, midBurst := killDuring(t, watch.Added, func(ctx context.Context) (int, error) {
-			volumes, err := r.listVolumes(ctx)
-			return n - len(volumes), err
-		})
-		r.waitAllBound(t, r.Class.Name, n, faultSettleTimeout)
-		f.recovery = time.Since(lastStart)
-		f.note("%d kills, %d with claims still waiting for a PV; recovery counted from the last start, Lease wait included", kills, midBurst)
-		if midBurst == 0 {
-			t.Errorf("no kill landed while claims were waiting for a PV; the case tested nothing")
-		}
-		r.checkProvisioned(t, &f, r.Class.Name, fw.DefaultExport())
-		f.panics = r.CountPanics(t)
-		if !last.Running() {
-			f.restarts++
-		}
-		f.report(t)
-		if err := last.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	if t.Failed() {
-		return
 	}
-
-	d := faultFigures{name: "provisioner SIGKILLed during deletion", claims: n}
-	t.Run("deletion", func(t *testing.T) {
-		if err := r.deleteClaimsPaced(t, claimNames(0, n), time.Second)(); err != nil {
-			t.Fatal(err)
+	// The burst arrives first: every claim exists (or is gone) before the first process starts.
+	arrived := func(want int) func(*testing.T, *faultFigures) {
+		return func(t *testing.T, _ *faultFigures) {
+			framework.Poll(t, fmt.Sprintf("%d claims of the burst", want), time.Minute, func(ctx context.Context) (bool, error) {
+				claims, err := r.listClaims(ctx, r.Class.Name)
+				return err == nil && len(claims) == want, err
+			})
 		}
-		last, lastStart, kills, midBurst := killDuring(t, watch.Deleted, func(ctx context.Context) (int, error) {
-			volumes, err := r.listVolumes(ctx)
-			return len(volumes), err
-		})
-		r.waitAllVolumesGone(t, faultSettleTimeout)
-		d.recovery = time.Since(lastStart)
-		d.note("%d kills, %d with released PVs still to delete; recovery counted from the last start, Lease wait included", kills, midBurst)
-		if midBurst == 0 {
-			t.Errorf("no kill landed while PVs were waiting for deletion; the case tested nothing")
-		}
-		r.checkDeleted(t, &d, fw.DefaultExport())
-		if d.archived != n {
-			t.Errorf("%d archived directories, want %d (one per claim)", d.archived, n)
-		}
-		d.panics = r.CountPanics(t)
-		if !last.Running() {
-			d.restarts++
-		}
-		d.report(t)
-	})
+	}
+	r.run(t,
+		scenario{name: "provisioner SIGKILLed during provisioning", phase: provisioning, span: time.Second, inject: arrived(n),
+			restore: killRow(watch.Added, func(ctx context.Context) (int, error) {
+				volumes, err := r.listVolumes(ctx)
+				return n - len(volumes), err
+			}, "claims still waiting for a PV")},
+		scenario{name: "provisioner SIGKILLed during deletion", phase: deletion, span: time.Second, inject: arrived(0),
+			restore: killRow(watch.Deleted, func(ctx context.Context) (int, error) {
+				volumes, err := r.listVolumes(ctx)
+				return len(volumes), err
+			}, "released PVs still to delete")},
+	)
 }

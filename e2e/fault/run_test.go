@@ -25,7 +25,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -101,16 +100,7 @@ func (r *faultRun) createClaimsPaced(t *testing.T, class string, first, count in
 	t.Helper()
 	claims := fw.Cluster.Clientset.CoreV1().PersistentVolumeClaims(r.Namespace)
 	return framework.Paced(framework.Context(t), count, span, func(ctx context.Context, i int) (string, error) {
-		claim := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: claimName(first + i), Namespace: r.Namespace},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-				StorageClassName: ptr.To(class),
-				Resources: corev1.VolumeResourceRequirements{
-					Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(framework.ClaimSize)},
-				},
-			},
-		}
+		claim := framework.NewClaim(r.Namespace, framework.ClaimOptions{Name: claimName(first + i), Class: class})
 		_, err := claims.Create(ctx, claim, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			err = nil
