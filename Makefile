@@ -47,6 +47,8 @@ lint: $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) $(GOBIN_CACHE)/actionlin
 	$(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) -tags e2e ./e2e/...
 	cd tools/ocibuild && go vet ./... && $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) ./...
 	$(GOBIN_CACHE)/actionlint-$(ACTIONLINT_VERSION) -shellcheck= .github/workflows/*.yaml
+	@command -v shellcheck >/dev/null || { echo "shellcheck missing: apt-get install shellcheck (e2e/testbed/versions.sh lists every package)"; exit 1; }
+	shellcheck -x $$(git ls-files '*.sh') .ci/run
 
 $(GOBIN_CACHE)/actionlint-$(ACTIONLINT_VERSION):
 	mkdir -p $(GOBIN_CACHE)

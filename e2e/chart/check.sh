@@ -21,9 +21,8 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 chart="$root/charts/nfs-subdir-provisioner"
-CACHE_DIR="${CACHE_DIR:-$HOME/.cache/nfs-subdir-provisioner}"
-TESTBED_DIR="${TESTBED_DIR:-/tmp/nfsp-testbed}"
-KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
+# shellcheck source=e2e/testbed/versions.sh
+source "$root/e2e/testbed/versions.sh"
 ns=nfsp-chart-check           # Pod Security "restricted" (warn): the secure defaults must pass it
 ns_baseline=nfsp-chart-check-baseline # "baseline": the mounted backend running as root must pass it
 # Server and export used for rendering; nothing connects to them (dry runs only).

@@ -3,8 +3,8 @@
 # Idempotent: a cached binary that reports the right version is reused (~10 ms).
 set -euo pipefail
 
-HELM_VERSION="${HELM_VERSION:-v3.22.0}"
-CACHE_DIR="${CACHE_DIR:-$HOME/.cache/nfs-subdir-provisioner}"
+# shellcheck source=e2e/testbed/versions.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/versions.sh"
 dest="$CACHE_DIR/helm-$HELM_VERSION"
 bin="$dest/helm"
 
