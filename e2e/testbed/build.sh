@@ -13,27 +13,6 @@ source "$here/versions.sh"
 
 log() { printf '[testbed-build %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
-install_debian_packages() {
-	local missing=()
-	local pkg
-	for pkg in "${DEBIAN_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing Debian packages: ${missing[*]}"
-	local sudo=()
-	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-	export DEBIAN_FRONTEND=noninteractive
-	if ! "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
-		"${sudo[@]}" apt-get update
-		"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
-	fi
-	# The packages ship services; the bed runs its own instances, so stop any the package started.
-	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-		"${sudo[@]}" systemctl disable --now nfs-ganesha rpcbind rpcbind.socket >/dev/null 2>&1 || true
-	fi
-}
-
 # build_etcd: a throwaway module requiring the etcd server (it has a main package).
 build_etcd() {
 	local dir="$ETCD_DIR"
@@ -148,7 +127,7 @@ kubernetes_cached() {
 
 main() {
 	mkdir -p "$CACHE_DIR"
-	install_debian_packages
+	"$here/packages.sh"
 	if kubernetes_cached; then
 		build_etcd
 		build_kwok
