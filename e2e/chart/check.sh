@@ -152,6 +152,14 @@ render() { # render NAME OUTFILE helm-args...
 }
 
 # --- lint ---------------------------------------------------------------------------------------
+# The cluster reports a release version (the bed's binaries are stamped with it), as a user's
+# does: Helm's .Capabilities.KubeVersion and any kubeVersion constraint see it in the installs below.
+server_version="$("$kubectl" version -o json 2>/dev/null | jq -r '.serverVersion.gitVersion')"
+if [[ "$server_version" =~ ^v1\.[0-9]+\.[0-9]+ ]]; then
+	pass "API server reports a release version ($server_version)"
+else
+	fail "API server version" "reports $server_version; want v1.x.y (build the bed's binaries with e2e/testbed/build.sh)"
+fi
 if out="$("$helm" lint --strict "$chart" --set nfs.server=$server --set nfs.path=$export_path 2>&1)"; then
 	pass "helm lint --strict"
 else

@@ -82,7 +82,7 @@ build_kubernetes() {
 		log "compiling (go build output follows when it finishes)"
 		local pkgs=()
 		for b in "${KUBE_BINARIES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
-		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/" "${pkgs[@]}" &
+		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(kube_version_ldflags)" -o "$dir/" "${pkgs[@]}" &
 		local build_pid=$!
 		local started=$SECONDS
 		while kill -0 "$build_pid" 2>/dev/null; do
@@ -120,9 +120,28 @@ build_kwok() {
 	log "kwok ready: $dir/kwok"
 }
 
+# kube_version_ldflags stamps the version the way Kubernetes' own build does (hack/lib/version.sh),
+# so kubectl version, Helm's .Capabilities.KubeVersion and kubeVersion constraints see
+# $KUBE_VERSION rather than v0.0.0-master.
+kube_version_ldflags() {
+	local major minor pkg flags=""
+	major="${KUBE_VERSION#v}"
+	minor="${major#*.}"
+	major="${major%%.*}"
+	minor="${minor%%.*}"
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		flags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+		flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+	done
+	echo "$flags"
+}
+
+# kubernetes_cached: every binary is there and reports $KUBE_VERSION (binaries of an older
+# build.sh report v0.0.0-master and are rebuilt; a warm Go cache only relinks).
 kubernetes_cached() {
 	local b
 	for b in "${KUBE_BINARIES[@]}"; do [ -x "$KUBE_DIR/$b" ] || return 1; done
+	"$KUBE_DIR/kubectl" version --client -o json 2>/dev/null | grep -q "\"gitVersion\": \"$KUBE_VERSION\""
 }
 
 main() {
