@@ -30,57 +30,6 @@ show() {
 	"$@"
 }
 
-# write_provisioner_kubeconfig: a kubeconfig with a token of the ServiceAccount deploy/rbac.yaml
-# creates, so the provisioner has exactly the permissions it ships with.
-write_provisioner_kubeconfig() {
-	local file="$DEMO_DIR/provisioner.kubeconfig" token server
-	token="$(kubectl create token nfs-client-provisioner -n default --duration 24h)"
-	server="$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
-	cat >"$file" <<KUBECONFIG
-apiVersion: v1
-kind: Config
-clusters:
-- name: testbed
-  cluster:
-    server: $server
-    certificate-authority: $PKI_DIR/ca.crt
-users:
-- name: nfs-client-provisioner
-  user:
-    token: $token
-contexts:
-- name: provisioner
-  context: {cluster: testbed, user: nfs-client-provisioner, namespace: default}
-current-context: provisioner
-KUBECONFIG
-	chmod 600 "$file"
-	echo "$file"
-}
-
-# leads_since LINE: the provisioner's log, from LINE on, says it took the leader Lease.
-leads_since() { tail -n "+$1" "$LOG_DIR/demo-provisioner.log" | grep -qi "successfully acquired lease"; }
-
-start_provisioner() {
-	local kubeconfig="$1"
-	if is_running demo-provisioner; then
-		log "demo provisioner already running (pid $(pid_of demo-provisioner))"
-		return 0
-	fi
-	local first_line=1
-	[ -f "$LOG_DIR/demo-provisioner.log" ] && first_line=$(($(wc -l <"$LOG_DIR/demo-provisioner.log") + 1))
-	# Only the environment a user of nfs-subdir-external-provisioner sets.
-	PROCESS_MATCH="$E2E_PROVISIONER_BIN" start_process demo-provisioner env -i \
-		KUBECONFIG="$kubeconfig" \
-		NFS_SERVER="$E2E_NFS_SERVER" \
-		NFS_PATH="$E2E_NFS_PATH" \
-		PROVISIONER_NAME=k8s-sigs.io/nfs-subdir-external-provisioner \
-		POD_NAMESPACE=default \
-		"$E2E_PROVISIONER_BIN" --metrics-address "$METRICS_ADDRESS"
-	WAIT_PROCESS=demo-provisioner wait_until "the provisioner's /readyz" 60 curl -sf "http://$METRICS_ADDRESS/readyz"
-	# Another provisioner of the same name (an e2e run) would hold the Lease and do the work.
-	WAIT_PROCESS=demo-provisioner wait_until "the provisioner to take the leader Lease default/k8s-sigs.io-nfs-subdir-external-provisioner (is an e2e run using this test bed?)" 60 leads_since "$first_line"
-}
-
 pod_uid() { kubectl get pod "$1" -o jsonpath='{.metadata.uid}' 2>/dev/null; }
 pod_recreated_ready() {
 	local uid
@@ -109,7 +58,7 @@ main() {
 	mkdir -p "$DEMO_DIR"
 	step "Provisioner: RBAC from deploy/rbac.yaml, started with its ServiceAccount token"
 	show kubectl apply --server-side --force-conflicts -f "$REPO_ROOT/deploy/rbac.yaml"
-	start_provisioner "$(write_provisioner_kubeconfig)"
+	start_provisioner demo-provisioner "$(provisioner_kubeconfig "$DEMO_DIR")" "$METRICS_ADDRESS"
 	echo "provisioner pid $(pid_of demo-provisioner), log $LOG_DIR/demo-provisioner.log, metrics http://$METRICS_ADDRESS/metrics"
 
 	step "StorageClass nfs-client and the redis StatefulSet (2 replicas, one claim each)"

@@ -107,3 +107,60 @@ wait_until() {
 		sleep 0.2
 	done
 }
+
+# provisioner_kubeconfig DIR: writes DIR/provisioner.kubeconfig, with a token of the ServiceAccount
+# deploy/rbac.yaml creates (so the provisioner has exactly the permissions it ships with), and
+# prints its path. Needs KUBECONFIG (admin), KUBE_DIR and PKI_DIR.
+provisioner_kubeconfig() {
+	local file="$1/provisioner.kubeconfig" token server
+	local -a kc=("$KUBE_DIR/kubectl" --kubeconfig "$KUBECONFIG")
+	token="$("${kc[@]}" create token nfs-client-provisioner -n default --duration 24h)"
+	server="$("${kc[@]}" config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
+	cat >"$file" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: testbed
+  cluster:
+    server: $server
+    certificate-authority: $PKI_DIR/ca.crt
+users:
+- name: nfs-client-provisioner
+  user:
+    token: $token
+contexts:
+- name: provisioner
+  context: {cluster: testbed, user: nfs-client-provisioner, namespace: default}
+current-context: provisioner
+KUBECONFIG
+	chmod 600 "$file"
+	echo "$file"
+}
+
+# start_provisioner NAME KUBECONFIG METRICS_ADDRESS: runs the binary (E2E_PROVISIONER_BIN) as bed
+# process NAME with only the environment a user of nfs-subdir-external-provisioner sets, and
+# waits until it is ready and holds the anchor's leader Lease. The e2e suites' counterpart is
+# framework.StartProvisioner.
+start_provisioner() {
+	local name="$1" kubeconfig="$2" metrics="$3" log_file="$LOG_DIR/$1.log"
+	if is_running "$name"; then
+		log "$name already running (pid $(pid_of "$name"))"
+		return 0
+	fi
+	local first_line=1
+	[ -f "$log_file" ] && first_line=$(($(wc -l <"$log_file") + 1))
+	PROCESS_MATCH="$E2E_PROVISIONER_BIN" start_process "$name" env -i \
+		KUBECONFIG="$kubeconfig" \
+		NFS_SERVER="$E2E_NFS_SERVER" \
+		NFS_PATH="$E2E_NFS_PATH" \
+		PROVISIONER_NAME=k8s-sigs.io/nfs-subdir-external-provisioner \
+		POD_NAMESPACE=default \
+		"$E2E_PROVISIONER_BIN" --metrics-address "$metrics"
+	WAIT_PROCESS="$name" wait_until "the provisioner's /readyz" 60 curl -sf "http://$metrics/readyz"
+	# Another provisioner of the same name (an e2e run) would hold the Lease and do the work.
+	WAIT_PROCESS="$name" wait_until "the provisioner to take the leader Lease default/k8s-sigs.io-nfs-subdir-external-provisioner (is an e2e run using this test bed?)" 60 \
+		log_says_since "$log_file" "$first_line" "successfully acquired lease"
+}
+
+# log_says_since FILE LINE TEXT: FILE, from line LINE on, contains TEXT (in any case).
+log_says_since() { tail -n "+$2" "$1" | grep -qi "$3"; }
