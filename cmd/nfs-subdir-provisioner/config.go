@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/provisioner"
+	"github.com/nfs-subdir/provisioner/internal/provisioner"
 )
 
 // Config is the provisioner's configuration, from flags and from the

@@ -1,0 +1,119 @@
+package mounted
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
+)
+
+// usageFrame is an open directory and the offset its listing resumes at
+// after the subdirectory being walked.
+type usageFrame struct {
+	fd  int
+	off int64
+}
+
+// Usage implements export.FS: getdents pages and fstatat (no following)
+// per entry, depth first with one open directory per level. Every level
+// holds a descriptor, so the walk stops at maxStack levels (like
+// RemoveAll's stack) rather than export.MaxUsageDepth: a tenant's deep
+// tree must not use up the process's descriptors, which provisioning
+// needs too.
+func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) error) (u export.Usage, err error) {
+	elems, err := split(p, true)
+	if err != nil {
+		return u, err
+	}
+	var top int
+	if len(elems) > 0 {
+		parent, name, err := f.parentOf(ctx, p)
+		if err != nil {
+			return u, err
+		}
+		top, err = openAt(parent, name)
+		f.release(parent)
+		if err != nil {
+			return u, f.wrap("open", p, err)
+		}
+	} else if top, err = unix.FcntlInt(uintptr(f.root), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+		return u, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(top, &st); err != nil {
+		unix.Close(top)
+		return u, f.wrap("stat", p, err)
+	}
+	u.Inodes, u.Bytes = 1, uint64(st.Blocks)*512
+	stack := []*usageFrame{{fd: top}}
+	defer func() {
+		for _, fr := range stack {
+			unix.Close(fr.fd)
+		}
+	}()
+	buf := make([]byte, direntBuf)
+	for len(stack) > 0 {
+		if len(stack) > maxStack {
+			return u, fmt.Errorf("usage of %s in %s: tree deeper than %d levels", p, f.name, maxStack)
+		}
+		if err := ctx.Err(); err != nil {
+			return u, err
+		}
+		if pace != nil {
+			if err := pace(ctx); err != nil {
+				return u, err
+			}
+		}
+		fr := stack[len(stack)-1]
+		if _, err := unix.Seek(fr.fd, fr.off, 0); err != nil {
+			return u, fmt.Errorf("usage of %s in %s: %w", p, f.name, err)
+		}
+		n, err := unix.Getdents(fr.fd, buf)
+		if err != nil {
+			return u, fmt.Errorf("usage of %s in %s: listing: %w", p, f.name, err)
+		}
+		if n == 0 {
+			unix.Close(fr.fd)
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		var child *usageFrame
+		for b := buf[:n]; child == nil; {
+			d, rest, ok, err := nextDirent(b)
+			if err != nil {
+				return u, fmt.Errorf("usage of %s in %s: %w", p, f.name, err)
+			}
+			if !ok {
+				break
+			}
+			b, fr.off = rest, d.next // resume after this entry
+			name := d.name
+			if name == "." || name == ".." {
+				continue
+			}
+			var est unix.Stat_t
+			if err := unix.Fstatat(fr.fd, name, &est, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				continue // gone since the listing
+			}
+			u.Inodes++
+			u.Bytes += uint64(est.Blocks) * 512
+			if est.Mode&unix.S_IFMT == unix.S_IFDIR {
+				fd, err := openAt(fr.fd, name)
+				if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+					continue
+				}
+				if err != nil {
+					return u, fmt.Errorf("usage of %s in %s: %s: %w", p, f.name, name, err)
+				}
+				child = &usageFrame{fd: fd}
+			}
+		}
+		if child != nil {
+			stack = append(stack, child)
+		}
+	}
+	return u, nil
+}

@@ -1,0 +1,291 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	nfsc "github.com/willscott/go-nfs-client/nfs"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
+)
+
+// FS is one export on one server, reached over NFSv3. It implements
+// export.FS and is safe for concurrent use. FSs of one Opener share
+// sessions: Close the Opener, not the FS.
+type FS struct {
+	s *session
+}
+
+var _ export.FS = (*FS)(nil)
+
+// Server and Share say which export this is.
+func (f *FS) Server() string { return f.s.server }
+func (f *FS) Share() string  { return f.s.share }
+
+// Ping sends an NFS NULL call: the server's NFS program answers.
+func (f *FS) Ping(ctx context.Context) error {
+	if err := f.s.null(ctx); err != nil {
+		return fmt.Errorf("ping %s:%s: %w", f.s.server, f.s.share, err)
+	}
+	return nil
+}
+
+func (f *FS) errorf(op, p string, err error) error {
+	return fmt.Errorf("%s %s on %s:%s: %w", op, p, f.s.server, f.s.share, err)
+}
+
+// errParentGone marks an operation that found its cached parent handle
+// gone; like a stale handle it is retried after the cache is refreshed.
+var errParentGone = &StatusError{Status: nfsc.NFS3ErrStale}
+
+// MkdirAll creates dir and its missing parents, owned by attrs.UID/GID
+// with mode attrs.Mode. With the parent's handle cached this is one MKDIR
+// round trip, owner and mode carried in its attributes.
+func (f *FS) MkdirAll(ctx context.Context, dir string, a export.DirAttrs) error {
+	elems, err := splitPath(dir)
+	if err != nil {
+		return f.errorf("mkdir", dir, err)
+	}
+	if len(elems) == 0 {
+		return nil // the root exists and is a directory
+	}
+	sa := sattr{mode: uint32(a.Mode) & 0o7777, uid: a.UID, gid: a.GID, setOwner: true}
+	err = f.s.retry(ctx, func() error { return f.s.mkdirAll(ctx, elems, sa) })
+	if err != nil {
+		return f.errorf("mkdir", dir, err)
+	}
+	return nil
+}
+
+// Mkdir creates dir exclusively: one MKDIR round trip with the parent's
+// handle cached. Anything already at dir is ErrExist, and nothing is
+// changed.
+func (f *FS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) error {
+	elems, err := splitPath(dir)
+	if err == nil && len(elems) == 0 {
+		err = fmt.Errorf("the export root exists: %w", export.ErrExist)
+	}
+	if err == nil {
+		sa := sattr{mode: uint32(a.Mode) & 0o7777, uid: a.UID, gid: a.GID, setOwner: true}
+		err = f.s.retry(ctx, func() error {
+			parent, err := f.s.dirAt(ctx, elems[:len(elems)-1])
+			if err != nil {
+				return err
+			}
+			_, err = f.s.mkdirOne(ctx, parent, elems, sa, true)
+			return err
+		})
+	}
+	if err != nil {
+		return f.errorf("mkdir", dir, err)
+	}
+	return nil
+}
+
+// SetAttrs sets the owner and mode of the directory at dir with one
+// SETATTR (after a LOOKUP unless its handle is cached), as its owner and
+// then as root.
+func (f *FS) SetAttrs(ctx context.Context, dir string, a export.DirAttrs) error {
+	elems, err := splitPath(dir)
+	if err == nil {
+		err = f.s.retry(ctx, func() error {
+			ref, err := f.s.dirAt(ctx, elems)
+			if err != nil {
+				return err
+			}
+			sa := sattr{mode: uint32(a.Mode) & 0o7777, uid: a.UID, gid: a.GID, setOwner: true}
+			err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return f.s.setattr(ctx, ref.fh, sa, cr) })
+			f.s.cache.forget(elems) // its cached attributes are old now
+			return err
+		})
+	}
+	if err != nil {
+		return f.errorf("setattr", dir, err)
+	}
+	return nil
+}
+
+func (s *session) mkdirAll(ctx context.Context, elems []string, sa sattr) error {
+	if _, i := s.cache.deepest(elems); i == len(elems) {
+		return nil // known to exist (a stale entry costs a retry later)
+	}
+	parent, i := s.cache.deepest(elems[:len(elems)-1])
+	for ; i < len(elems)-1; i++ {
+		ref, err := s.lookupDir(ctx, parent, elems[:i+1])
+		if errors.Is(err, export.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		parent = ref
+	}
+	for ; i < len(elems); i++ {
+		ref, err := s.mkdirOne(ctx, parent, elems[:i+1], sa, false)
+		if err != nil {
+			return err
+		}
+		parent = ref
+	}
+	return nil
+}
+
+// mkdirOne creates the last element of path in parent, or finds it there
+// (exclusive: fails with NFS3ERR_EXIST).
+func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa sattr, exclusive bool) (dirRef, error) {
+	name := path[len(path)-1]
+	var ref dirRef
+	err := withCreds(mkdirCreds(parent.attrs, sa.uid, sa.gid), func(cr *cred) error {
+		fh, a, ok, err := s.mkdir(ctx, parent.fh, name, sa, cr)
+		if err != nil {
+			return err
+		}
+		if fh == nil { // the server may omit the handle
+			r, err := s.lookup(ctx, parent.fh, name, cr)
+			if err != nil {
+				return err
+			}
+			fh, a, ok = r.fh, r.attrs, true
+		}
+		if !ok {
+			a = attrs{typ: nf3Dir, mode: sa.mode &^ 0o7000, uid: sa.uid, gid: sa.gid}
+		}
+		if a.mode != sa.mode || a.uid != sa.uid || a.gid != sa.gid {
+			// mkdir(2) ignores setgid (it is inherited) and some servers
+			// apply a umask: set the mode exactly, as the creator.
+			if err := s.setattr(ctx, fh, sa, cr); err != nil {
+				// Never leave a directory with other attributes than asked
+				// for behind: a retry would find it and take it as made.
+				rerr := s.rmdir(ctx, parent.fh, name, cr)
+				return fmt.Errorf("setting mode %04o and owner %d:%d (the new directory was removed again: %v): %w", sa.mode, sa.uid, sa.gid, rerr, err)
+			}
+			a.mode, a.uid, a.gid = sa.mode, sa.uid, sa.gid
+		}
+		ref = dirRef{fh: fh, attrs: a, gen: parent.gen}
+		return nil
+	})
+	switch statusOf(err) {
+	case 0:
+		if err != nil {
+			return dirRef{}, err
+		}
+		s.cache.put(path, ref)
+		return ref, nil
+	case nfsc.NFS3ErrExist:
+		if exclusive {
+			return dirRef{}, err
+		}
+		return s.lookupDir(ctx, parent, path)
+	case nfsc.NFS3ErrNoEnt:
+		s.cache.forget(path[:len(path)-1])
+		return dirRef{}, errParentGone
+	case nfsc.NFS3ErrAcces, nfsc.NFS3ErrPerm:
+		// Some servers check permission before existence (go-nfs answers
+		// ACCES for a file in the way): an existing directory is fine, an
+		// existing file is NOTDIR, anything else keeps the denial.
+		ref, lerr := s.lookupDir(ctx, parent, path)
+		if lerr == nil {
+			if exclusive {
+				return dirRef{}, &StatusError{Status: nfsc.NFS3ErrExist}
+			}
+			return ref, nil
+		}
+		if statusOf(lerr) == nfsc.NFS3ErrNotDir {
+			if exclusive { // something is there, which is all Mkdir reports
+				return dirRef{}, &StatusError{Status: nfsc.NFS3ErrExist}
+			}
+			return dirRef{}, lerr
+		}
+	}
+	return dirRef{}, err
+}
+
+// lookupDir finds the directory at path (whose parent is parent) and
+// caches it; a non-directory is NFS3ERR_NOTDIR.
+func (s *session) lookupDir(ctx context.Context, parent dirRef, path []string) (dirRef, error) {
+	var ref dirRef
+	err := withCreds(ownerFirst(parent.attrs), func(cr *cred) (err error) {
+		ref, err = s.lookup(ctx, parent.fh, path[len(path)-1], cr)
+		return err
+	})
+	if err != nil {
+		return dirRef{}, err
+	}
+	ref.gen = parent.gen
+	if !ref.attrs.isDir() {
+		return dirRef{}, fmt.Errorf("%s: %w", strings.Join(path, "/"), &StatusError{Status: nfsc.NFS3ErrNotDir})
+	}
+	s.cache.put(path, ref)
+	return ref, nil
+}
+
+// dirAt resolves the directory at elems from the cache and LOOKUPs.
+func (s *session) dirAt(ctx context.Context, elems []string) (dirRef, error) {
+	ref, i := s.cache.deepest(elems)
+	for ; i < len(elems); i++ {
+		var err error
+		if ref, err = s.lookupDir(ctx, ref, elems[:i+1]); err != nil {
+			return dirRef{}, err
+		}
+	}
+	return ref, nil
+}
+
+// Stat describes path: one LOOKUP with its parent's handle cached, a
+// GETATTR for the root.
+func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
+	elems, err := splitPath(p)
+	if err != nil {
+		return export.Info{}, f.errorf("stat", p, err)
+	}
+	var a attrs
+	err = f.s.retry(ctx, func() error {
+		var err error
+		a, err = f.s.stat(ctx, elems)
+		return err
+	})
+	if err != nil {
+		return export.Info{}, f.errorf("stat", p, err)
+	}
+	return export.Info{IsDir: a.isDir(), Mode: modeOf(a.mode), UID: a.uid, GID: a.gid}, nil
+}
+
+func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {
+	if len(elems) == 0 {
+		return s.getattr(ctx, s.cache.rootRef().fh, &rootCred)
+	}
+	parent, err := s.dirAt(ctx, elems[:len(elems)-1])
+	if err != nil {
+		return attrs{}, err
+	}
+	var ref dirRef
+	err = withCreds(ownerFirst(parent.attrs), func(cr *cred) (err error) {
+		ref, err = s.lookup(ctx, parent.fh, elems[len(elems)-1], cr)
+		return err
+	})
+	if err != nil {
+		return attrs{}, err
+	}
+	if ref.attrs.isDir() {
+		ref.gen = parent.gen
+		s.cache.put(elems, ref)
+	}
+	return ref.attrs, nil
+}
+
+// Capacity sends one FSSTAT for the export's root.
+func (f *FS) Capacity(ctx context.Context) (export.Capacity, error) {
+	var c export.Capacity
+	err := f.s.retry(ctx, func() error {
+		return f.s.call(ctx, procFsstat, &rootCred, fhArgs(f.s.cache.rootRef().fh), func(res []byte) (err error) {
+			c, err = decodeFsstat(res)
+			return err
+		})
+	})
+	if err != nil {
+		return c, f.errorf("fsstat", ".", err)
+	}
+	return c, nil
+}

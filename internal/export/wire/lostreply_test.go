@@ -1,0 +1,159 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	nfsc "github.com/willscott/go-nfs-client/nfs"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
+	"github.com/nfs-subdir/provisioner/internal/export/wire/wiretest"
+)
+
+// lossyProxy forwards RPC records between clients and a server, except
+// that the reply to the first call of procedure dropProc is swallowed and
+// the client connection cut: the server did the work, the client never
+// heard of it.
+type lossyProxy struct {
+	l        net.Listener
+	target   string
+	dropProc uint32
+	mu       sync.Mutex
+	dropped  bool
+	dropXID  map[uint32]bool
+	wg       sync.WaitGroup
+}
+
+func newLossyProxy(t *testing.T, target string, dropProc uint32) *lossyProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &lossyProxy{l: l, target: target, dropProc: dropProc, dropXID: map[uint32]bool{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() { l.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *lossyProxy) port() int { return p.l.Addr().(*net.TCPAddr).Port }
+
+func (p *lossyProxy) accept() {
+	defer p.wg.Done()
+	for {
+		cc, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		sc, err := net.Dial("tcp", p.target)
+		if err != nil {
+			cc.Close()
+			continue
+		}
+		p.wg.Add(2)
+		go p.pipe(cc, sc, true)
+		go p.pipe(sc, cc, false)
+	}
+}
+
+func (p *lossyProxy) pipe(from, to net.Conn, calls bool) {
+	defer p.wg.Done()
+	defer from.Close()
+	defer to.Close()
+	r := bufio.NewReader(from)
+	for {
+		rec, err := readRecord(r, 1<<20)
+		if err != nil || len(rec) < 24 {
+			return
+		}
+		xid := binary.BigEndian.Uint32(rec)
+		p.mu.Lock()
+		if calls && binary.BigEndian.Uint32(rec[20:]) == p.dropProc && !p.dropped {
+			p.dropped = true
+			p.dropXID[xid] = true
+		}
+		drop := !calls && p.dropXID[xid]
+		p.mu.Unlock()
+		if drop {
+			return // cut the client off: the reply is lost
+		}
+		msg := binary.BigEndian.AppendUint32(nil, uint32(len(rec))|lastFragment)
+		if _, err := to.Write(append(msg, rec...)); err != nil {
+			return
+		}
+	}
+}
+
+// An operation whose reply was lost is sent again on a new connection and
+// the repeat, finding the work done, succeeds.
+func TestLostReplies(t *testing.T) {
+	cases := []struct {
+		proc uint32
+		op   func(ctx context.Context, f *FS) error
+		then func(dir string) error
+	}{
+		{nfsc.NFSProc3Mkdir,
+			func(ctx context.Context, f *FS) error { return f.MkdirAll(ctx, "new", export.DirAttrs{Mode: 0o777}) },
+			func(dir string) error { _, err := os.Stat(filepath.Join(dir, "new")); return err }},
+		{nfsc.NFSProc3RmDir,
+			func(ctx context.Context, f *FS) error { return f.RemoveAll(ctx, "vol", nil) },
+			func(dir string) error { return absent(filepath.Join(dir, "vol")) }},
+		{nfsc.NFSProc3Rename,
+			func(ctx context.Context, f *FS) error { return f.Rename(ctx, "vol", "archived-vol") },
+			func(dir string) error { _, err := os.Stat(filepath.Join(dir, "archived-vol")); return err }},
+	}
+	for _, tc := range cases {
+		t.Run(procName(tc.proc), func(t *testing.T) {
+			srv := wiretest.Start(t, "")
+			if err := os.Mkdir(filepath.Join(srv.Dir, "vol"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			px := newLossyProxy(t, srv.Addr(), tc.proc)
+			var ops []string
+			var mu sync.Mutex
+			op := NewOpener(Options{NFSPort: px.port(), MountPort: srv.Port, Observer: func(_, op string, _ time.Duration, err error) {
+				mu.Lock()
+				ops = append(ops, op+":"+Result(err))
+				mu.Unlock()
+			}})
+			defer op.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			f, err := op.OpenFS(ctx, srv.Host, srv.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.op(ctx, f); err != nil {
+				t.Fatalf("%v (round trips %v)", err, ops)
+			}
+			if err := tc.then(srv.Dir); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !strings.Contains(strings.Join(ops, " "), procName(tc.proc)+":connection") {
+				t.Errorf("round trips %v: the reply was not lost", ops)
+			}
+		})
+	}
+}
+
+func procName(p uint32) string {
+	return map[uint32]string{nfsc.NFSProc3Mkdir: "MKDIR", nfsc.NFSProc3RmDir: "RMDIR", nfsc.NFSProc3Rename: "RENAME"}[p]
+}
+
+func absent(p string) error {
+	if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+		return errors.New(p + " still exists")
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+// Package provisioner turns PersistentVolumeClaims into directories on NFS
+// exports and PersistentVolumes pointing at them. It implements
+// controller.Provisioner of sig-storage-lib-external-provisioner; the NFS
+// side goes through export.FS, so the same logic serves every backend.
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
+)
+
+// Annotations recorded on every PV, so that Delete needs nothing but the PV:
+// it still works after the StorageClass is deleted or the provisioner's
+// default server and path change.
+const (
+	AnnShare     = "nfs-subdir-provisioner.io/share"
+	AnnDirectory = "nfs-subdir-provisioner.io/directory"
+	AnnOnDelete  = "nfs-subdir-provisioner.io/on-delete"
+)
+
+// Event reasons the provisioner emits itself (the library emits
+// ProvisioningFailed, ProvisioningSucceeded and VolumeFailedDelete).
+const (
+	ReasonDirectoryKept     = "DirectoryKept"
+	ReasonDirectoryReused   = "DirectoryReused"
+	ReasonRemovingDirectory = "RemovingDirectory"
+)
+
+// Config is everything a Provisioner needs.
+type Config struct {
+	Name          string        // PROVISIONER_NAME: which StorageClasses are ours
+	DefaultServer string        // NFS_SERVER
+	DefaultShare  string        // NFS_PATH
+	Defaults      OwnerOverride // NFS_DEFAULT_MODE/UID/GID
+	Opener        export.Opener
+	Volumes       VolumeIndex
+	Classes       storagelisters.StorageClassLister // optional: policy of PVs made by the anchor project
+	Recorder      record.EventRecorder
+	Timeout       time.Duration // bound on the NFS work of one Provision or Delete
+	RemoveTimeout time.Duration // bound on removing one directory tree (onDelete=delete); default 10m
+	Observe       Observer      // optional: told about removals, for metrics
+}
+
+// Observer is told what Deletes removed and how full exports are, for
+// metrics.
+type Observer interface {
+	RemovedEntries(server string, files, dirs uint64)
+	ExportCapacity(server, share string, c export.Capacity)
+	// VolumeUsage gets every volume's usage after a scan (replacing the
+	// last scan's), how long the scan took and how many volumes failed.
+	VolumeUsage(volumes []VolumeUsage, took time.Duration, failed int)
+}
+
+// Provisioner implements controller.Provisioner.
+type Provisioner struct {
+	cfg   Config
+	gate  *serverGate
+	locks *pathLocks
+}
+
+var _ controller.Provisioner = (*Provisioner)(nil)
+
+// New returns a Provisioner. Timeout defaults to 30s.
+func New(cfg Config) *Provisioner {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = &record.FakeRecorder{}
+	}
+	if cfg.RemoveTimeout <= 0 {
+		cfg.RemoveTimeout = 10 * time.Minute
+	}
+	return &Provisioner{cfg: cfg, gate: newServerGate(), locks: newPathLocks()}
+}
+
+// Provision creates the claim's directory and returns its PV. Every error
+// message says what the user should change; the library turns it into a
+// ProvisioningFailed Event on the claim.
+func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOptions) (*v1.PersistentVolume, controller.ProvisioningState, error) {
+	claim := opts.PVC
+	if claim.Spec.Selector != nil {
+		return nil, controller.ProvisioningFinished, fmt.Errorf("claim has spec.selector, which a dynamically provisioned NFS volume cannot satisfy; remove the selector")
+	}
+	if err := checkDataSource(claim); err != nil {
+		return nil, controller.ProvisioningFinished, err
+	}
+	var params map[string]string
+	if opts.StorageClass != nil {
+		params = opts.StorageClass.Parameters
+	}
+	class, err := ParseClassOptions(params)
+	if err != nil {
+		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err)
+	}
+	claimOwner, err := ParseClaimOwner(claim.Annotations)
+	if err != nil {
+		return nil, controller.ProvisioningFinished, err
+	}
+	if err := class.Claims.Check(claimOwner); err != nil {
+		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err)
+	}
+	dir, err := VolumePath(class.PathPattern, claim, opts.PVName)
+	if err != nil {
+		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err)
+	}
+	server, share := p.target(class)
+	if server == "" || share == "" {
+		return nil, controller.ProvisioningFinished, fmt.Errorf("no NFS server or export path: set NFS_SERVER and NFS_PATH on the provisioner, or parameters %q and %q on StorageClass %s",
+			ParamServer, ParamShare, className(opts.StorageClass))
+	}
+	v := claimVolume{claim: claim, pv: opts.PVName, server: server, share: share, dir: dir,
+		attrs:       ResolveOwner(claimOwner, class.Owner, p.cfg.Defaults),
+		parentAttrs: ResolveOwner(class.Owner, p.cfg.Defaults), // shared parents are the class's, not one claim's
+		reuse:       class.Reuse,
+		own:         PatternIsClaimOwn(class.PathPattern) || dir == DefaultDirName(claim.Namespace, claim.Name, opts.PVName),
+		scoped:      PatternIsNamespaceScoped(class.PathPattern)}
+	if err := p.checkPlacement(v); err != nil {
+		return nil, controller.ProvisioningFinished, err
+	}
+	done, err := p.locks.beginProvision(v.server, path.Join(share, dir), opts.PVName)
+	if err != nil {
+		return nil, controller.ProvisioningNoChange, err
+	}
+	made := false
+	defer func() { done(made) }()
+
+	var reused bool
+	err = p.onExport(ctx, server, share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+		if class.Capacity.Enabled {
+			if err := checkCapacity(ctx, fsys, v, class.Capacity, claim.Spec.Resources.Requests[v1.ResourceStorage]); err != nil {
+				return err
+			}
+		}
+		var err error
+		reused, err = p.makeDirectory(ctx, fsys, v)
+		return err
+	})
+	var openErr *exportOpenError
+	switch {
+	case errors.As(err, &openErr):
+		// Nothing was created: whatever state the claim was in still holds.
+		return nil, controller.ProvisioningNoChange, err
+	case err != nil:
+		state := controller.ProvisioningInBackground // the MKDIR may have reached the server
+		var refused *placementError
+		if errors.As(err, &refused) || errors.Is(err, export.ErrPermission) || errors.Is(err, export.ErrNotDir) || errors.Is(err, export.ErrInvalidPath) {
+			state = controller.ProvisioningFinished
+		}
+		return nil, state, err
+	}
+	made = true
+	if reused {
+		p.cfg.Recorder.Eventf(claim, v1.EventTypeNormal, ReasonDirectoryReused,
+			"existing directory %s on %s:%s was given to this claim as it is (StorageClass parameter %s=%s)", dir, server, share, ParamReuseDirectory, class.Reuse)
+	}
+	pv := newVolume(opts, server, share, dir, class.OnDelete)
+	klog.FromContext(ctx).V(2).Info("provisioned", "pvc", klog.KObj(claim), "pv", pv.Name, "server", server, "path", pv.Spec.NFS.Path, "reused", reused)
+	return pv, controller.ProvisioningFinished, nil
+}
+
+// exportOpenError marks a failure to reach an export: nothing was done.
+type exportOpenError struct{ err error }
+
+func (e *exportOpenError) Error() string { return e.err.Error() }
+func (e *exportOpenError) Unwrap() error { return e.err }
+
+// onExport runs op on the export server:share within timeout, through the
+// server gate: a server that stopped answering turns op away at once,
+// and op's outcome tells the gate whether the server answered. A failure
+// to open the export is an *exportOpenError.
+func (p *Provisioner) onExport(ctx context.Context, server, share string, timeout time.Duration, op func(context.Context, export.FS) error) error {
+	probe, err := p.gate.enter(server)
+	if err != nil {
+		return &exportOpenError{err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fsys, err := p.cfg.Opener.Open(ctx, server, share)
+	if err != nil {
+		p.gate.leave(server, probe, err)
+		return &exportOpenError{fmt.Errorf("open export %s:%s: %w%s", server, share, err, openHint(err))}
+	}
+	err = op(ctx, fsys)
+	p.gate.leave(server, probe, err)
+	return err
+}
+
+func (p *Provisioner) target(class ClassOptions) (server, share string) {
+	server, share = p.cfg.DefaultServer, p.cfg.DefaultShare
+	if class.Server != "" {
+		server = class.Server
+	}
+	if class.Share != "" {
+		share = class.Share
+	}
+	return server, share
+}
+
+func newVolume(opts controller.ProvisionOptions, server, share, dir string, onDelete OnDelete) *v1.PersistentVolume {
+	claim := opts.PVC
+	reclaim := v1.PersistentVolumeReclaimDelete
+	var mountOptions []string
+	if sc := opts.StorageClass; sc != nil {
+		if sc.ReclaimPolicy != nil {
+			reclaim = *sc.ReclaimPolicy
+		}
+		mountOptions = sc.MountOptions
+	}
+	capacity := claim.Spec.Resources.Requests[v1.ResourceStorage]
+	return &v1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: opts.PVName,
+			Annotations: map[string]string{
+				AnnShare:     share,
+				AnnDirectory: dir,
+				AnnOnDelete:  string(onDelete),
+			},
+		},
+		Spec: v1.PersistentVolumeSpec{
+			PersistentVolumeReclaimPolicy: reclaim,
+			AccessModes:                   claim.Spec.AccessModes,
+			MountOptions:                  mountOptions,
+			VolumeMode:                    claim.Spec.VolumeMode,
+			Capacity:                      v1.ResourceList{v1.ResourceStorage: capacity},
+			PersistentVolumeSource: v1.PersistentVolumeSource{
+				NFS: &v1.NFSVolumeSource{Server: server, Path: path.Join(share, dir)},
+			},
+		},
+	}
+}
+
+func className(sc *storagev1.StorageClass) string {
+	if sc == nil {
+		return "(none)"
+	}
+	return fmt.Sprintf("%q", sc.GetName())
+}
+
+// openHint says what to check when an export cannot be mounted.
+func openHint(err error) string {
+	switch {
+	case errors.Is(err, export.ErrPermission):
+		return "; the server refused to mount it: give the export path exactly as the server exports it (NFS_PATH or the class's share parameter) and check the server allows this client"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "; the NFS server did not answer in time: check it is up and reachable from the provisioner; this is retried"
+	}
+	return "; check the server name (NFS_SERVER or the class's server parameter) and that it serves NFSv3 over TCP; this is retried"
+}
+
+// hint adds what to do about the common NFS errors.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, export.ErrPermission):
+		return "; the server refused: with root_squash set the class's uid/gid (or the claim's " + AnnDirectoryUID +
+			"/" + AnnDirectoryGID + " annotations) to an owner allowed to write the export's directory, or export it with no_root_squash"
+	case errors.Is(err, export.ErrNotDir):
+		return "; a file or a symbolic link is in the way of the directory (links are never followed): change pathPattern or remove it"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "; the NFS server did not answer in time: check it is up and reachable from the provisioner; this is retried"
+	}
+	return ""
+}
