@@ -20,18 +20,6 @@ type FS struct {
 
 var _ export.FS = (*FS)(nil)
 
-// Server and Share say which export this is.
-func (f *FS) Server() string { return f.s.server }
-func (f *FS) Share() string  { return f.s.share }
-
-// Ping sends an NFS NULL call: the server's NFS program answers.
-func (f *FS) Ping(ctx context.Context) error {
-	if err := f.s.null(ctx); err != nil {
-		return fmt.Errorf("ping %s:%s: %w", f.s.server, f.s.share, err)
-	}
-	return nil
-}
-
 func (f *FS) errorf(op, p string, err error) error {
 	return fmt.Errorf("%s %s on %s:%s: %w", op, p, f.s.server, f.s.share, err)
 }

@@ -35,11 +35,10 @@ func NewOpener(o Options) *Opener {
 // are given), MOUNT MNT and a GETATTR of the root. A failed mount is not
 // remembered; the next Open tries again.
 func (o *Opener) Open(ctx context.Context, server, share string) (export.FS, error) {
-	return o.OpenFS(ctx, server, share)
+	return o.open(ctx, server, share)
 }
 
-// OpenFS is Open with the concrete type, for Ping.
-func (o *Opener) OpenFS(ctx context.Context, server, share string) (*FS, error) {
+func (o *Opener) open(ctx context.Context, server, share string) (*FS, error) {
 	k := export.NewTarget(server, share) // one session per export, however it is spelt
 	for {
 		o.mu.Lock()
@@ -81,16 +80,6 @@ func (o *Opener) OpenFS(ctx context.Context, server, share string) (*FS, error) 
 		o.mu.Unlock()
 		return &FS{s: s}, nil
 	}
-}
-
-// Ping checks that the export can be mounted (the first time) and that the
-// server's NFS program answers a NULL call: a readiness check.
-func (o *Opener) Ping(ctx context.Context, server, share string) error {
-	fsys, err := o.OpenFS(ctx, server, share)
-	if err != nil {
-		return err
-	}
-	return fsys.Ping(ctx)
 }
 
 // Close closes every session and waits for their goroutines; calls in

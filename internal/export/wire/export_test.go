@@ -1,0 +1,31 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+)
+
+// Test-only access to the concrete types.
+
+// OpenFS is Open with the concrete type.
+func (o *Opener) OpenFS(ctx context.Context, server, share string) (*FS, error) {
+	return o.open(ctx, server, share)
+}
+
+// Ping checks that the export can be mounted (the first time) and that the server's NFS program
+// answers a NULL call.
+func (o *Opener) Ping(ctx context.Context, server, share string) error {
+	fsys, err := o.open(ctx, server, share)
+	if err != nil {
+		return err
+	}
+	return fsys.Ping(ctx)
+}
+
+// Ping sends an NFS NULL call.
+func (f *FS) Ping(ctx context.Context) error {
+	if err := f.s.null(ctx); err != nil {
+		return fmt.Errorf("ping %s:%s: %w", f.s.server, f.s.share, err)
+	}
+	return nil
+}
