@@ -78,10 +78,60 @@ func main() {
 func run(ctx context.Context, cfg *Config) error {
 	logger := klog.FromContext(ctx)
 	logger.Info("starting", "version", version, "provisioner", cfg.ProvisionerName, "server", cfg.NFSServer, "path", cfg.NFSPath, "backend", cfg.Backend)
+	client, err := newKubeClient(cfg)
+	if err != nil {
+		return err
+	}
+	registry, nfsMetrics, libMetrics := newRegistry()
+	opener, closeOpener, err := newOpener(cfg, nfsMetrics)
+	if err != nil {
+		return err
+	}
+	defer closeOpener()
 
+	cached := newCaches(client)
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "nfs-subdir-provisioner"})
+	prov, err := newProvisioner(cfg, cached, opener, recorder, nfsMetrics)
+	if err != nil {
+		return err
+	}
+	ctrl, workers := newController(ctx, cfg, client, prov, cached, libMetrics)
+	resizer, err := provisioner.NewResizer(client, cached.claims, cached.volumes, cfg.ProvisionerName, recorder, newRateLimiter(cfg))
+	if err != nil {
+		return err
+	}
+	// Leader only, like provisioning: all run in the elected function.
+	lead := func(ctx context.Context) {
+		go resizer.Run(ctx, resizeWorkers)
+		go prov.Monitor(ctx, cfg.UsageInterval, prov.NewUsageScanner(cfg.UsageCallsPerSecond))
+		ctrl.Run(ctx)
+	}
+
+	checker := &health.Checker{Opener: opener, Server: cfg.NFSServer, Share: cfg.NFSPath, Timeout: cfg.NFSTimeout}
+	stopHTTP := serveHTTP(ctx, cfg.MetricsAddress, registry, checker)
+	defer stopHTTP()
+
+	if err := cached.start(ctx); err != nil || ctx.Err() != nil {
+		return err
+	}
+	if !cfg.LeaderElection {
+		lead(ctx)
+	} else if err := runElected(ctx, cfg, client, lead); err != nil {
+		return err
+	}
+	waitTimeout(workers, 30*time.Second)
+	logger.Info("stopped")
+	return nil
+}
+
+// newKubeClient is the API client: protobuf, the configured rate, our user agent.
+func newKubeClient(cfg *Config) (kubernetes.Interface, error) {
 	restConfig, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
-		return fmt.Errorf("kubernetes client config (KUBECONFIG=%q): %w", cfg.Kubeconfig, err)
+		return nil, fmt.Errorf("kubernetes client config (KUBECONFIG=%q): %w", cfg.Kubeconfig, err)
 	}
 	restConfig.QPS = float32(cfg.KubeAPIQPS)
 	restConfig.Burst = cfg.KubeAPIBurst
@@ -89,44 +139,54 @@ func run(ctx context.Context, cfg *Config) error {
 	useProtobuf(restConfig)
 	client, err := kubernetes.NewForConfig(restConfig)
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
+	return client, nil
+}
 
-	registry, nfsMetrics, libMetrics := newRegistry()
+// caches are the shared informers of PVs, claims and classes.
+type caches struct {
+	factory                  informers.SharedInformerFactory
+	volumes, claims, classes cache.SharedIndexInformer
+}
 
-	opener, closeOpener, err := newOpener(cfg, nfsMetrics)
-	if err != nil {
-		return err
-	}
-	defer closeOpener()
-
+func newCaches(client kubernetes.Interface) *caches {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, controller.DefaultResyncPeriod,
 		informers.WithTransform(cacheTransform))
-	pvInformer := factory.Core().V1().PersistentVolumes().Informer()
-	claimInformer := factory.Core().V1().PersistentVolumeClaims().Informer()
-	classInformer := factory.Storage().V1().StorageClasses().Informer()
-	volumeIndex, err := provisioner.NewVolumeIndex(pvInformer)
+	return &caches{
+		factory: factory,
+		volumes: factory.Core().V1().PersistentVolumes().Informer(),
+		claims:  factory.Core().V1().PersistentVolumeClaims().Informer(),
+		classes: factory.Storage().V1().StorageClasses().Informer(),
+	}
+}
+
+// start runs the informers and waits for their caches (nil, and nothing done, when ctx ends first).
+func (c *caches) start(ctx context.Context) error {
+	c.factory.Start(ctx.Done())
+	for typ, ok := range c.factory.WaitForCacheSync(ctx.Done()) {
+		if !ok && ctx.Err() == nil {
+			return fmt.Errorf("cache of %v did not sync", typ)
+		}
+	}
+	return nil
+}
+
+// newProvisioner is the domain object, with the volume index on the PV cache and the handler
+// that tells it which PVs the API server has.
+func newProvisioner(cfg *Config, cached *caches, opener export.Opener, recorder record.EventRecorder, nfsMetrics *metrics.NFS) (*provisioner.Provisioner, error) {
+	volumeIndex, err := provisioner.NewVolumeIndex(cached.volumes)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var prov *provisioner.Provisioner // set below; the handler runs after the informers start
-	if _, err := pvInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) { prov.VolumeSeen(obj) }}); err != nil {
-		return fmt.Errorf("watch PVs: %w", err)
-	}
-
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "nfs-subdir-provisioner"})
-
-	prov = provisioner.New(provisioner.Config{
+	prov := provisioner.New(provisioner.Config{
 		Name:          cfg.ProvisionerName,
 		DefaultServer: cfg.NFSServer,
 		DefaultShare:  cfg.NFSPath,
 		Defaults:      cfg.Defaults,
 		Opener:        opener,
 		Volumes:       volumeIndex,
-		Classes:       factory.Storage().V1().StorageClasses().Lister(),
+		Classes:       cached.factory.Storage().V1().StorageClasses().Lister(),
 		Recorder:      recorder,
 		// One Provision or Delete makes a few NFS calls in a row (a
 		// LOOKUP, a MKDIR, a SETATTR when the server changed the mode).
@@ -134,11 +194,19 @@ func run(ctx context.Context, cfg *Config) error {
 		RemoveTimeout: cfg.RemoveTimeout,
 		Observe:       nfsMetrics,
 	})
+	if _, err := cached.volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: prov.VolumeSeen}); err != nil {
+		return nil, fmt.Errorf("watch PVs: %w", err)
+	}
+	return prov, nil
+}
 
+// newController is the library's provision controller around prov, and the wait group of its
+// workers.
+func newController(ctx context.Context, cfg *Config, client kubernetes.Interface, prov *provisioner.Provisioner, cached *caches, libMetrics libmetrics.Metrics) (*controller.ProvisionController, *sync.WaitGroup) {
 	// Retries back off per item from 500ms to --retry-max-delay and never give
 	// up: a claim that arrives while its server is down binds when it is back.
 	ctrl := controller.NewProvisionController(ctx, libraryClient{client}, cfg.ProvisionerName, prov,
-		controller.LeaderElection(false), // done below, so losing it exits cleanly
+		controller.LeaderElection(false), // done in run, so losing it exits cleanly
 		controller.Threadiness(cfg.Workers),
 		controller.RateLimiter(newRateLimiter(cfg)),
 		// A PV the API server refuses to save (overload, a brief outage) is retried in the
@@ -150,46 +218,14 @@ func run(ctx context.Context, cfg *Config) error {
 		controller.CreateProvisionedPVLimiter(newRateLimiter(cfg)),
 		controller.FailedProvisionThreshold(0),
 		controller.FailedDeleteThreshold(0),
-		controller.ClaimsInformer(claimInformer),
-		controller.VolumesInformer(pvInformer),
-		controller.ClassesInformer(classInformer),
+		controller.ClaimsInformer(cached.claims),
+		controller.VolumesInformer(cached.volumes),
+		controller.ClassesInformer(cached.classes),
 		controller.MetricsInstance(libMetrics),
 	)
 	workers := &sync.WaitGroup{}
 	ctrl.ControllerWaitGroup(workers)
-	resizer, err := provisioner.NewResizer(client, claimInformer, pvInformer, cfg.ProvisionerName, recorder, newRateLimiter(cfg))
-	if err != nil {
-		return err
-	}
-	// Leader only, like provisioning: both run in the elected function.
-	lead := func(ctx context.Context) {
-		go resizer.Run(ctx, resizeWorkers)
-		go prov.Monitor(ctx, cfg.UsageInterval, prov.NewUsageScanner(cfg.UsageCallsPerSecond))
-		ctrl.Run(ctx)
-	}
-
-	checker := &health.Checker{Opener: opener, Server: cfg.NFSServer, Share: cfg.NFSPath, Timeout: cfg.NFSTimeout}
-	stopHTTP := serveHTTP(ctx, cfg.MetricsAddress, registry, checker)
-	defer stopHTTP()
-
-	factory.Start(ctx.Done())
-	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("cache of %v did not sync", typ)
-		}
-	}
-
-	if !cfg.LeaderElection {
-		lead(ctx)
-	} else if err := runElected(ctx, cfg, client, lead); err != nil {
-		return err
-	}
-	waitTimeout(workers, 30*time.Second)
-	logger.Info("stopped")
-	return nil
+	return ctrl, workers
 }
 
 // runElected runs fn while this replica holds the Lease. The Lease has the
