@@ -202,22 +202,8 @@ func (r *remover) unlink(dir int, name string) error {
 // into, or removes the non-directories of one page, or — when fr is
 // empty — removes it from parent (removed).
 func (r *remover) step(parent int, fr *frame) (child *frame, removed bool, err error) {
-	for len(fr.pending) > 0 {
-		name := fr.pending[0]
-		fr.pending = fr.pending[1:]
-		fd, err := r.open(fr.fd, name)
-		switch {
-		case errors.Is(err, unix.ENOENT):
-			continue
-		case errors.Is(err, unix.ENOTDIR): // replaced since the listing
-			if err := r.unlink(fr.fd, name); err != nil {
-				return nil, false, err
-			}
-			continue
-		case err != nil:
-			return nil, false, fmt.Errorf("%s: %w", name, err)
-		}
-		return &frame{fd: fd, name: name}, false, nil
+	if child, err := r.nextPending(fr); child != nil || err != nil {
+		return child, false, err
 	}
 	if r.done == fr.seen {
 		if fr.idle++; fr.idle > maxIdleListings {
@@ -226,62 +212,9 @@ func (r *remover) step(parent int, fr *frame) (child *frame, removed bool, err e
 	} else {
 		fr.idle, fr.seen = 0, r.done
 	}
-	if _, err := unix.Seek(fr.fd, 0, 0); err != nil {
+	empty, err := r.removePage(fr)
+	if err != nil || !empty {
 		return nil, false, err
-	}
-	files := 0
-	more := false
-	for {
-		n, err := unix.Getdents(fr.fd, r.buf)
-		if err != nil {
-			return nil, false, fmt.Errorf("listing: %w", err)
-		}
-		if n == 0 {
-			break
-		}
-		for b := r.buf[:n]; ; {
-			d, rest, ok, err := nextDirent(b)
-			if err != nil {
-				return nil, false, fmt.Errorf("listing: %w", err)
-			}
-			if !ok {
-				break
-			}
-			b = rest
-			name, typ := d.name, d.typ
-			if name == "." || name == ".." {
-				continue
-			}
-			if typ == unix.DT_UNKNOWN {
-				var st unix.Stat_t
-				if err := unix.Fstatat(fr.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-					continue // gone
-				}
-				if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-					typ = unix.DT_DIR
-				}
-			}
-			if typ == unix.DT_DIR {
-				if len(fr.pending) < maxPendingDirs {
-					fr.pending = append(fr.pending, name)
-				} else {
-					more = true
-				}
-				continue
-			}
-			if err := r.unlink(fr.fd, name); err != nil {
-				return nil, false, err
-			}
-			files++
-		}
-		if files > 0 || len(fr.pending) > 0 {
-			// One page done; the next listing starts again from the top
-			// and shows only what is left.
-			return nil, false, nil
-		}
-	}
-	if more || len(fr.pending) > 0 {
-		return nil, false, nil
 	}
 	switch err := unix.Unlinkat(parent, fr.name, unix.AT_REMOVEDIR); {
 	case err == nil:
@@ -294,4 +227,89 @@ func (r *remover) step(parent int, fr *frame) (child *frame, removed bool, err e
 		return nil, false, err
 	}
 	return nil, true, nil
+}
+
+// nextPending opens the next pending subdirectory of fr to descend into;
+// entries gone since the listing are skipped and ones that are no longer
+// directories removed.
+func (r *remover) nextPending(fr *frame) (*frame, error) {
+	for len(fr.pending) > 0 {
+		name := fr.pending[0]
+		fr.pending = fr.pending[1:]
+		fd, err := r.open(fr.fd, name)
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			continue
+		case errors.Is(err, unix.ENOTDIR): // replaced since the listing
+			if err := r.unlink(fr.fd, name); err != nil {
+				return nil, err
+			}
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return &frame{fd: fd, name: name}, nil
+	}
+	return nil, nil
+}
+
+// removePage lists fr from the top, removing non-directories and keeping
+// subdirectories for later (up to maxPendingDirs), until one buffer's
+// worth removed or kept something; empty says the listing showed nothing
+// at all.
+func (r *remover) removePage(fr *frame) (empty bool, err error) {
+	if _, err := unix.Seek(fr.fd, 0, 0); err != nil {
+		return false, err
+	}
+	files, more := 0, false
+	for {
+		n, err := unix.Getdents(fr.fd, r.buf)
+		if err != nil {
+			return false, fmt.Errorf("listing: %w", err)
+		}
+		if n == 0 {
+			return !more && len(fr.pending) == 0, nil
+		}
+		for b := r.buf[:n]; ; {
+			d, rest, ok, err := nextDirent(b)
+			if err != nil {
+				return false, fmt.Errorf("listing: %w", err)
+			}
+			if !ok {
+				break
+			}
+			b = rest
+			switch isDir, gone := direntIsDir(fr.fd, d); {
+			case gone || d.name == "." || d.name == "..":
+			case isDir && len(fr.pending) < maxPendingDirs:
+				fr.pending = append(fr.pending, d.name)
+			case isDir:
+				more = true
+			default:
+				if err := r.unlink(fr.fd, d.name); err != nil {
+					return false, err
+				}
+				files++
+			}
+		}
+		if files > 0 || len(fr.pending) > 0 {
+			// One page done; the next listing starts again from the top
+			// and shows only what is left.
+			return false, nil
+		}
+	}
+}
+
+// direntIsDir tells whether the entry d of the directory dirfd is a
+// directory, asking with fstatat (not following a symlink) when the
+// file system does not say; gone when it no longer exists.
+func direntIsDir(dirfd int, d dirent) (isDir, gone bool) {
+	if d.typ != unix.DT_UNKNOWN {
+		return d.typ == unix.DT_DIR, false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, d.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false, true
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR, false
 }

@@ -24,22 +24,8 @@ type usageFrame struct {
 // tree must not use up the process's descriptors, which provisioning
 // needs too.
 func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) error) (u export.Usage, err error) {
-	elems, err := split(p, true)
+	top, err := f.openTree(ctx, p)
 	if err != nil {
-		return u, err
-	}
-	var top int
-	if len(elems) > 0 {
-		parent, name, err := f.parentOf(ctx, p)
-		if err != nil {
-			return u, err
-		}
-		top, err = openAt(parent, name)
-		f.release(parent)
-		if err != nil {
-			return u, f.wrap("open", p, err)
-		}
-	} else if top, err = unix.FcntlInt(uintptr(f.root), unix.F_DUPFD_CLOEXEC, 0); err != nil {
 		return u, err
 	}
 	var st unix.Stat_t
@@ -68,52 +54,82 @@ func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) err
 			}
 		}
 		fr := stack[len(stack)-1]
-		if _, err := unix.Seek(fr.fd, fr.off, 0); err != nil {
+		child, done, err := countPage(fr, buf, &u)
+		switch {
+		case err != nil:
 			return u, fmt.Errorf("usage of %s in %s: %w", p, f.name, err)
-		}
-		n, err := unix.Getdents(fr.fd, buf)
-		if err != nil {
-			return u, fmt.Errorf("usage of %s in %s: listing: %w", p, f.name, err)
-		}
-		if n == 0 {
+		case done:
 			unix.Close(fr.fd)
 			stack = stack[:len(stack)-1]
-			continue
-		}
-		var child *usageFrame
-		for b := buf[:n]; child == nil; {
-			d, rest, ok, err := nextDirent(b)
-			if err != nil {
-				return u, fmt.Errorf("usage of %s in %s: %w", p, f.name, err)
-			}
-			if !ok {
-				break
-			}
-			b, fr.off = rest, d.next // resume after this entry
-			name := d.name
-			if name == "." || name == ".." {
-				continue
-			}
-			var est unix.Stat_t
-			if err := unix.Fstatat(fr.fd, name, &est, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				continue // gone since the listing
-			}
-			u.Inodes++
-			u.Bytes += uint64(est.Blocks) * 512
-			if est.Mode&unix.S_IFMT == unix.S_IFDIR {
-				fd, err := openAt(fr.fd, name)
-				if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-					continue
-				}
-				if err != nil {
-					return u, fmt.Errorf("usage of %s in %s: %s: %w", p, f.name, name, err)
-				}
-				child = &usageFrame{fd: fd}
-			}
-		}
-		if child != nil {
+		case child != nil:
 			stack = append(stack, child)
 		}
 	}
 	return u, nil
+}
+
+// openTree opens the directory p (the export root for ""), not following
+// a symlink anywhere.
+func (f *FS) openTree(ctx context.Context, p string) (int, error) {
+	elems, err := split(p, true)
+	if err != nil {
+		return -1, err
+	}
+	if len(elems) == 0 {
+		return unix.FcntlInt(uintptr(f.root), unix.F_DUPFD_CLOEXEC, 0)
+	}
+	parent, name, err := f.parentOf(ctx, p)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := openAt(parent, name)
+	f.release(parent)
+	if err != nil {
+		return -1, f.wrap("open", p, err)
+	}
+	return fd, nil
+}
+
+// countPage reads one buffer of fr's listing from where it stopped and
+// adds each entry to u, up to the first subdirectory, which it opens and
+// returns to be walked first (fr resumes after it); done when the listing
+// has no more entries.
+func countPage(fr *usageFrame, buf []byte, u *export.Usage) (child *usageFrame, done bool, err error) {
+	if _, err := unix.Seek(fr.fd, fr.off, 0); err != nil {
+		return nil, false, err
+	}
+	n, err := unix.Getdents(fr.fd, buf)
+	if err != nil {
+		return nil, false, fmt.Errorf("listing: %w", err)
+	}
+	if n == 0 {
+		return nil, true, nil
+	}
+	for b := buf[:n]; ; {
+		d, rest, ok, err := nextDirent(b)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		b, fr.off = rest, d.next // resume after this entry
+		if d.name == "." || d.name == ".." {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fr.fd, d.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			continue // gone since the listing
+		}
+		u.Inodes++
+		u.Bytes += uint64(st.Blocks) * 512
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		fd, err := openAt(fr.fd, d.name)
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", d.name, err)
+		}
+		return &usageFrame{fd: fd}, false, nil
+	}
 }

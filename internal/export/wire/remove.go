@@ -202,24 +202,52 @@ func framePath(stack []*dirFrame, truncated bool) string {
 // subdirectory to descend into, or removes one page of f's entries, or —
 // when f is empty — removes f itself (and clears f.dir.fh).
 func (r *remover) step(ctx context.Context, f *dirFrame) (*dirFrame, error) {
-	s := r.s
-	creds := ownerFirst(f.dir.attrs)
 	if !f.opened {
 		f.opened = true
-		if f.dir.attrs.mode&0o700 != 0o700 {
-			// Its owner (or root) may always chmod it; it is about to go.
-			sa := sattr{mode: f.dir.attrs.mode | 0o700}
-			if err := withCreds(creds, func(cr *cred) error { return s.setattr(ctx, f.dir.fh, sa, cr) }); err == nil {
-				f.dir.attrs.mode = sa.mode
-			}
+		r.makeListable(ctx, f)
+	}
+	r.handOutSubtrees(ctx, f)
+	if child, err := r.nextPending(ctx, f); child != nil || err != nil {
+		return child, err
+	}
+	// The subtrees handed out must be gone before this directory is
+	// listed again or removed.
+	f.subtrees.Wait()
+	if f.subErr != nil {
+		return nil, f.subErr
+	}
+	if f.emptied {
+		f.emptied = false
+		if removed, err := r.rmdirFrame(ctx, f); removed || err != nil {
+			return nil, err
 		}
 	}
+	if err := r.checkProgress(f); err != nil {
+		return nil, err
+	}
+	return nil, r.removePage(ctx, f)
+}
+
+// makeListable gives the owner rwx on a directory about to go, so it can
+// be listed and emptied; its owner (or root) may always chmod it.
+func (r *remover) makeListable(ctx context.Context, f *dirFrame) {
+	if f.dir.attrs.mode&0o700 == 0o700 {
+		return
+	}
+	sa := sattr{mode: f.dir.attrs.mode | 0o700}
+	if err := withCreds(ownerFirst(f.dir.attrs), func(cr *cred) error { return r.s.setattr(ctx, f.dir.fh, sa, cr) }); err == nil {
+		f.dir.attrs.mode = sa.mode
+	}
+}
+
+// handOutSubtrees gives pending subdirectories of f (all but the last) to
+// goroutines while tree slots are free.
+func (r *remover) handOutSubtrees(ctx context.Context, f *dirFrame) {
 	for len(f.pending) > 1 {
-		// Hand a subtree to a goroutine while a slot is free.
 		select {
 		case r.trees <- struct{}{}:
 		default:
-			goto inline
+			return
 		}
 		e := f.pending[0]
 		f.pending = f.pending[1:]
@@ -235,7 +263,12 @@ func (r *remover) step(ctx context.Context, f *dirFrame) (*dirFrame, error) {
 			}
 		}()
 	}
-inline:
+}
+
+// nextPending returns the next pending subdirectory of f to descend into;
+// entries gone since the listing are skipped and ones that are no longer
+// directories removed.
+func (r *remover) nextPending(ctx context.Context, f *dirFrame) (*dirFrame, error) {
 	for len(f.pending) > 0 {
 		e := f.pending[0]
 		f.pending = f.pending[1:]
@@ -256,42 +289,43 @@ inline:
 		}
 		return &dirFrame{parent: f.dir, name: e.name, dir: ref}, nil
 	}
+	return nil, nil
+}
 
-	// The subtrees handed out must be gone before this directory is
-	// listed again or removed.
-	f.subtrees.Wait()
-	if f.subErr != nil {
-		return nil, f.subErr
-	}
-	if f.emptied {
-		f.emptied = false
-		if removed, err := r.rmdirFrame(ctx, f); removed || err != nil {
-			return nil, err
-		}
-	}
+// checkProgress fails a directory whose whole listing keeps showing
+// entries while nothing anywhere gets removed (entries that cannot be
+// found or removed), instead of listing it forever.
+func (r *remover) checkProgress(f *dirFrame) error {
 	r.mu.Lock()
 	done := r.done
 	r.mu.Unlock()
 	if done == f.seen && f.cookie == 0 {
 		if f.idle++; f.idle > maxIdleListings {
-			return nil, fmt.Errorf("listing keeps showing entries that cannot be found or removed")
+			return fmt.Errorf("listing keeps showing entries that cannot be found or removed")
 		}
 	} else if done != f.seen {
 		f.idle, f.seen = 0, done
 	}
+	return nil
+}
+
+// removePage reads one page of f's listing, removes its files, keeps its
+// subdirectories for later (up to maxPendingDirs) and moves f's cookie;
+// when the listing is empty it removes f itself.
+func (r *remover) removePage(ctx context.Context, f *dirFrame) error {
 	var ents []dirEntry
 	var verf [8]byte
 	var eof bool
-	err := withCreds(creds, func(cr *cred) (err error) {
-		ents, verf, eof, err = s.readdirPage(ctx, f.dir.fh, f.cookie, f.verf, cr)
+	err := withCreds(ownerFirst(f.dir.attrs), func(cr *cred) (err error) {
+		ents, verf, eof, err = r.s.readdirPage(ctx, f.dir.fh, f.cookie, f.verf, cr)
 		return err
 	})
 	if statusOf(err) == nfsc.NFS3ErrBadCookie || statusOf(err) == nfsc.NFS3ErrNotSync {
 		f.cookie, f.verf = 0, [8]byte{} // the listing changed under us: start over
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listing: %w", err)
+		return fmt.Errorf("listing: %w", err)
 	}
 	var files []dirEntry
 	for _, e := range ents {
@@ -304,7 +338,7 @@ inline:
 		}
 	}
 	if err := r.removeFiles(ctx, f.dir, files); err != nil {
-		return nil, err
+		return err
 	}
 	switch {
 	case len(files) > 0 || len(f.pending) > 0:
@@ -314,22 +348,22 @@ inline:
 		// RMDIR it first, list again only if that fails.
 		f.emptied = eof && f.cookie == 0 && len(f.pending) == 0
 		f.cookie, f.verf = 0, [8]byte{}
-		return nil, nil
+		return nil
 	case !eof:
 		// Only entries kept for later (dot entries, directories beyond
 		// the pending bound) on this page: read on.
 		if len(ents) == 0 || ents[len(ents)-1].cookie == f.cookie {
-			return nil, fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
+			return fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
 		}
 		f.cookie, f.verf = ents[len(ents)-1].cookie, verf
-		return nil, nil
+		return nil
 	case f.cookie != 0:
 		// The end, but entries may be left before where this page began.
 		f.cookie, f.verf = 0, [8]byte{}
-		return nil, nil
+		return nil
 	}
 	_, err = r.rmdirFrame(ctx, f)
-	return nil, err
+	return err
 }
 
 // rmdirFrame removes the (empty) directory of f from its parent and
