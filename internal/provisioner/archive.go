@@ -1,8 +1,12 @@
 package provisioner
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
 )
 
 // archivePrefix is the anchor project's prefix for archived directories.
@@ -22,4 +26,28 @@ func ArchiveName(dir string, n int) string {
 		name = fmt.Sprintf("%s-%d", name, n+1)
 	}
 	return parent + ShortenName(name)
+}
+
+// archive renames dir to the first free ArchiveName. A missing dir means an
+// earlier attempt already archived it (or a user removed it): success.
+func archive(ctx context.Context, fsys renamer, dir string) (string, error) {
+	for n := 0; n < maxArchiveAttempts; n++ {
+		target := ArchiveName(dir, n)
+		err := fsys.Rename(ctx, dir, target)
+		switch {
+		case err == nil:
+			return target, nil
+		case errors.Is(err, export.ErrExist):
+			continue
+		case errors.Is(err, export.ErrNotExist):
+			return "", nil
+		default:
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%d archive names for it are taken; remove old archived-* directories", maxArchiveAttempts)
+}
+
+type renamer interface {
+	Rename(ctx context.Context, from, to string) error
 }

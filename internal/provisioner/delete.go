@@ -140,30 +140,6 @@ func (e answeredError) Is(target error) bool { return target == export.ErrServer
 // removeEventEvery is how often a long removal reports on its PV.
 const removeEventEvery = 10 * time.Second
 
-// archive renames dir to the first free ArchiveName. A missing dir means an
-// earlier attempt already archived it (or a user removed it): success.
-func archive(ctx context.Context, fsys renamer, dir string) (string, error) {
-	for n := 0; n < maxArchiveAttempts; n++ {
-		target := ArchiveName(dir, n)
-		err := fsys.Rename(ctx, dir, target)
-		switch {
-		case err == nil:
-			return target, nil
-		case errors.Is(err, export.ErrExist):
-			continue
-		case errors.Is(err, export.ErrNotExist):
-			return "", nil
-		default:
-			return "", err
-		}
-	}
-	return "", fmt.Errorf("%d archive names for it are taken; remove old archived-* directories", maxArchiveAttempts)
-}
-
-type renamer interface {
-	Rename(ctx context.Context, from, to string) error
-}
-
 // locate reads where a PV's directory is. PVs this provisioner made carry
 // annotations; PVs made by nfs-subdir-external-provisioner (users switching
 // over) are understood when they lie below the default export path.

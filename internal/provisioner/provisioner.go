@@ -91,57 +91,84 @@ func New(cfg Config) *Provisioner {
 // message says what the user should change; the library turns it into a
 // ProvisioningFailed Event on the claim.
 func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOptions) (*v1.PersistentVolume, controller.ProvisioningState, error) {
-	claim := opts.PVC
-	if claim.Spec.Selector != nil {
-		return nil, controller.ProvisioningFinished, fmt.Errorf("claim has spec.selector, which a dynamically provisioned NFS volume cannot satisfy; remove the selector")
-	}
-	if err := checkDataSource(claim); err != nil {
-		return nil, controller.ProvisioningFinished, err
-	}
-	var params map[string]string
-	if opts.StorageClass != nil {
-		params = opts.StorageClass.Parameters
-	}
-	class, err := ParseClassOptions(params)
-	if err != nil {
-		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err)
-	}
-	claimOwner, err := ParseClaimOwner(claim.Annotations)
+	v, class, err := p.planVolume(opts)
 	if err != nil {
 		return nil, controller.ProvisioningFinished, err
 	}
-	if err := class.Claims.Check(claimOwner); err != nil {
-		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err)
-	}
-	dir, err := VolumePath(class.PathPattern, claim, opts.PVName)
-	if err != nil {
-		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err)
-	}
-	server, share := p.target(class)
-	if server == "" || share == "" {
-		return nil, controller.ProvisioningFinished, fmt.Errorf("no NFS server or export path: set NFS_SERVER and NFS_PATH on the provisioner, or parameters %q and %q on StorageClass %s",
-			ParamServer, ParamShare, className(opts.StorageClass))
-	}
-	v := claimVolume{claim: claim, pv: opts.PVName, server: server, share: share, dir: dir,
-		attrs:       ResolveOwner(claimOwner, class.Owner, p.cfg.Defaults),
-		parentAttrs: ResolveOwner(class.Owner, p.cfg.Defaults), // shared parents are the class's, not one claim's
-		reuse:       class.Reuse,
-		own:         PatternIsClaimOwn(class.PathPattern) || dir == DefaultDirName(claim.Namespace, claim.Name, opts.PVName),
-		scoped:      PatternIsNamespaceScoped(class.PathPattern)}
 	if err := p.checkPlacement(v); err != nil {
 		return nil, controller.ProvisioningFinished, err
 	}
-	done, err := p.locks.beginProvision(v.server, path.Join(share, dir), opts.PVName)
+	done, err := p.locks.beginProvision(v.server, path.Join(v.share, v.dir), opts.PVName)
 	if err != nil {
 		return nil, controller.ProvisioningNoChange, err
 	}
 	made := false
 	defer func() { done(made) }()
+	reused, state, err := p.createDirectory(ctx, v, class)
+	if err != nil {
+		return nil, state, err
+	}
+	made = true
+	if reused {
+		p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonDirectoryReused,
+			"existing directory %s on %s:%s was given to this claim as it is (StorageClass parameter %s=%s)", v.dir, v.server, v.share, ParamReuseDirectory, class.Reuse)
+	}
+	pv := newVolume(opts, v.server, v.share, v.dir, class.OnDelete)
+	klog.FromContext(ctx).V(2).Info("provisioned", "pvc", klog.KObj(v.claim), "pv", pv.Name, "server", v.server, "path", pv.Spec.NFS.Path, "reused", reused)
+	return pv, controller.ProvisioningFinished, nil
+}
 
-	var reused bool
-	err = p.onExport(ctx, server, share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+// planVolume reads what the claim and its class ask for: where the directory goes and whose it
+// is. Its errors are final: they change only when the claim or the class does.
+func (p *Provisioner) planVolume(opts controller.ProvisionOptions) (claimVolume, ClassOptions, error) {
+	claim := opts.PVC
+	if claim.Spec.Selector != nil {
+		return claimVolume{}, ClassOptions{}, fmt.Errorf("claim has spec.selector, which a dynamically provisioned NFS volume cannot satisfy; remove the selector")
+	}
+	if err := checkDataSource(claim); err != nil {
+		return claimVolume{}, ClassOptions{}, err
+	}
+	var params map[string]string
+	if opts.StorageClass != nil {
+		params = opts.StorageClass.Parameters
+	}
+	inClass := func(err error) error { return fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err) }
+	class, err := ParseClassOptions(params)
+	if err != nil {
+		return claimVolume{}, class, inClass(err)
+	}
+	claimOwner, err := ParseClaimOwner(claim.Annotations)
+	if err != nil {
+		return claimVolume{}, class, err
+	}
+	if err := class.Claims.Check(claimOwner); err != nil {
+		return claimVolume{}, class, inClass(err)
+	}
+	dir, err := VolumePath(class.PathPattern, claim, opts.PVName)
+	if err != nil {
+		return claimVolume{}, class, inClass(err)
+	}
+	server, share := p.target(class)
+	if server == "" || share == "" {
+		return claimVolume{}, class, fmt.Errorf("no NFS server or export path: set NFS_SERVER and NFS_PATH on the provisioner, or parameters %q and %q on StorageClass %s",
+			ParamServer, ParamShare, className(opts.StorageClass))
+	}
+	return claimVolume{claim: claim, pv: opts.PVName, server: server, share: share, dir: dir,
+		attrs:       ResolveOwner(claimOwner, class.Owner, p.cfg.Defaults),
+		parentAttrs: ResolveOwner(class.Owner, p.cfg.Defaults), // shared parents are the class's, not one claim's
+		reuse:       class.Reuse,
+		own:         PatternIsClaimOwn(class.PathPattern) || dir == DefaultDirName(claim.Namespace, claim.Name, opts.PVName),
+		scoped:      PatternIsNamespaceScoped(class.PathPattern)}, class, nil
+}
+
+// createDirectory makes the volume's directory on its export (after the capacity check, when the
+// class asks for one) and says, on failure, what the library should make of it: nothing done
+// (the export could not be reached), final (a refusal that only a change of the claim or class
+// mends), or possibly done (an MKDIR that may have reached the server).
+func (p *Provisioner) createDirectory(ctx context.Context, v claimVolume, class ClassOptions) (reused bool, state controller.ProvisioningState, err error) {
+	err = p.onExport(ctx, v.server, v.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
 		if class.Capacity.Enabled {
-			if err := checkCapacity(ctx, fsys, v, class.Capacity, claim.Spec.Resources.Requests[v1.ResourceStorage]); err != nil {
+			if err := checkCapacity(ctx, fsys, v, class.Capacity, v.claim.Spec.Resources.Requests[v1.ResourceStorage]); err != nil {
 				return err
 			}
 		}
@@ -150,26 +177,16 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		return err
 	})
 	var openErr *exportOpenError
+	var refused *placementError
 	switch {
+	case err == nil:
+		return reused, controller.ProvisioningFinished, nil
 	case errors.As(err, &openErr):
-		// Nothing was created: whatever state the claim was in still holds.
-		return nil, controller.ProvisioningNoChange, err
-	case err != nil:
-		state := controller.ProvisioningInBackground // the MKDIR may have reached the server
-		var refused *placementError
-		if errors.As(err, &refused) || errors.Is(err, export.ErrPermission) || errors.Is(err, export.ErrNotDir) || errors.Is(err, export.ErrInvalidPath) {
-			state = controller.ProvisioningFinished
-		}
-		return nil, state, err
+		return false, controller.ProvisioningNoChange, err // whatever state the claim was in still holds
+	case errors.As(err, &refused) || errors.Is(err, export.ErrPermission) || errors.Is(err, export.ErrNotDir) || errors.Is(err, export.ErrInvalidPath):
+		return false, controller.ProvisioningFinished, err
 	}
-	made = true
-	if reused {
-		p.cfg.Recorder.Eventf(claim, v1.EventTypeNormal, ReasonDirectoryReused,
-			"existing directory %s on %s:%s was given to this claim as it is (StorageClass parameter %s=%s)", dir, server, share, ParamReuseDirectory, class.Reuse)
-	}
-	pv := newVolume(opts, server, share, dir, class.OnDelete)
-	klog.FromContext(ctx).V(2).Info("provisioned", "pvc", klog.KObj(claim), "pv", pv.Name, "server", server, "path", pv.Spec.NFS.Path, "reused", reused)
-	return pv, controller.ProvisioningFinished, nil
+	return false, controller.ProvisioningInBackground, err
 }
 
 // exportOpenError marks a failure to reach an export: nothing was done.
