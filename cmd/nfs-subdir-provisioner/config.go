@@ -58,81 +58,98 @@ func badConfig(format string, args ...any) error {
 // given on the command line wins over its environment variable.
 func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, error) {
 	c := &Config{}
-	var defaultMode, defaultUID, defaultGID string
-	var envErr error
-	envBool := func(name string, def bool) bool {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		b, err := strconv.ParseBool(v)
-		if err != nil && envErr == nil {
-			envErr = badConfig("%s=%q: want true or false", name, v)
-		}
-		return b
+	env := &envDefaults{getenv: getenv}
+	var owner ownerFlags
+	c.registerFlags(fs, env, &owner)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
 	}
-	envOr := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
+	if env.err != nil {
+		return nil, env.err
+	}
+	if c.ShowVersion {
+		return c, nil
+	}
+	if err := c.setDefaults(owner.mode, owner.uid, owner.gid); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+// ownerFlags are the default owner and mode as given, parsed by setDefaults.
+type ownerFlags struct{ mode, uid, gid string }
+
+// envDefaults reads flag defaults from the environment; a malformed value
+// is remembered (the first) and reported after parsing.
+type envDefaults struct {
+	getenv func(string) string
+	err    error
+}
+
+func (e *envDefaults) str(name, def string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e *envDefaults) boolean(name string, def bool) bool {
+	v := e.getenv(name)
+	if v == "" {
 		return def
 	}
-	envDuration := func(name string, def time.Duration) time.Duration {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if (err != nil || d < 0) && envErr == nil {
-			envErr = badConfig("%s=%q: want a Go duration such as 10m, or 0 to disable", name, v)
-		}
-		return d
+	b, err := strconv.ParseBool(v)
+	if err != nil && e.err == nil {
+		e.err = badConfig("%s=%q: want true or false", name, v)
 	}
+	return b
+}
 
-	fs.StringVar(&c.ProvisionerName, "provisioner-name", getenv("PROVISIONER_NAME"), "name StorageClasses use in their provisioner field (env PROVISIONER_NAME)")
-	fs.StringVar(&c.NFSServer, "nfs-server", getenv("NFS_SERVER"), "default NFS server (env NFS_SERVER)")
-	fs.StringVar(&c.NFSPath, "nfs-path", getenv("NFS_PATH"), "default export path on the server (env NFS_PATH)")
-	fs.StringVar(&defaultMode, "default-mode", getenv("NFS_DEFAULT_MODE"), "mode of new directories unless the class or claim says otherwise, octal (env NFS_DEFAULT_MODE; default 0777)")
-	fs.StringVar(&defaultUID, "default-uid", getenv("NFS_DEFAULT_UID"), "owner uid of new directories (env NFS_DEFAULT_UID; default 0)")
-	fs.StringVar(&defaultGID, "default-gid", getenv("NFS_DEFAULT_GID"), "owner gid of new directories (env NFS_DEFAULT_GID; default 0)")
+func (e *envDefaults) duration(name string, def time.Duration) time.Duration {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if (err != nil || d < 0) && e.err == nil {
+		e.err = badConfig("%s=%q: want a Go duration such as 10m, or 0 to disable", name, v)
+	}
+	return d
+}
 
-	fs.StringVar(&c.Kubeconfig, "kubeconfig", getenv("KUBECONFIG"), "kubeconfig file; in-cluster config when empty (env KUBECONFIG)")
+// registerFlags defines every flag on fs, its default from env where the
+// anchor (or we) read one.
+func (c *Config) registerFlags(fs *flag.FlagSet, env *envDefaults, owner *ownerFlags) {
+	fs.StringVar(&c.ProvisionerName, "provisioner-name", env.getenv("PROVISIONER_NAME"), "name StorageClasses use in their provisioner field (env PROVISIONER_NAME)")
+	fs.StringVar(&c.NFSServer, "nfs-server", env.getenv("NFS_SERVER"), "default NFS server (env NFS_SERVER)")
+	fs.StringVar(&c.NFSPath, "nfs-path", env.getenv("NFS_PATH"), "default export path on the server (env NFS_PATH)")
+	fs.StringVar(&owner.mode, "default-mode", env.getenv("NFS_DEFAULT_MODE"), "mode of new directories unless the class or claim says otherwise, octal (env NFS_DEFAULT_MODE; default 0777)")
+	fs.StringVar(&owner.uid, "default-uid", env.getenv("NFS_DEFAULT_UID"), "owner uid of new directories (env NFS_DEFAULT_UID; default 0)")
+	fs.StringVar(&owner.gid, "default-gid", env.getenv("NFS_DEFAULT_GID"), "owner gid of new directories (env NFS_DEFAULT_GID; default 0)")
+
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", env.getenv("KUBECONFIG"), "kubeconfig file; in-cluster config when empty (env KUBECONFIG)")
 	fs.Float64Var(&c.KubeAPIQPS, "kube-api-qps", 200, "queries per second to the Kubernetes API")
 	fs.IntVar(&c.KubeAPIBurst, "kube-api-burst", 400, "burst of queries to the Kubernetes API")
 	fs.IntVar(&c.Workers, "worker-threads", 16, "claims and volumes processed at once")
 	fs.DurationVar(&c.RetryMax, "retry-max-delay", time.Minute, "longest wait between retries of a failing claim or volume")
 
-	fs.BoolVar(&c.LeaderElection, "leader-election", envBool("ENABLE_LEADER_ELECTION", true), "elect one active replica through a Lease (env ENABLE_LEADER_ELECTION)")
-	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", getenv("POD_NAMESPACE"), "namespace of the Lease (env POD_NAMESPACE)")
+	fs.BoolVar(&c.LeaderElection, "leader-election", env.boolean("ENABLE_LEADER_ELECTION", true), "elect one active replica through a Lease (env ENABLE_LEADER_ELECTION)")
+	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", env.getenv("POD_NAMESPACE"), "namespace of the Lease (env POD_NAMESPACE)")
 	fs.DurationVar(&c.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a Lease is valid without renewal")
 	fs.DurationVar(&c.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader retries renewing before it gives up leadership")
 	fs.DurationVar(&c.RetryPeriod, "leader-election-retry-period", 2*time.Second, "interval between leader election attempts")
 
-	fs.StringVar(&c.MetricsAddress, "metrics-address", envOr("METRICS_ADDRESS", ":8080"), "address serving /metrics, /healthz and /readyz; empty to disable")
+	fs.StringVar(&c.MetricsAddress, "metrics-address", env.str("METRICS_ADDRESS", ":8080"), "address serving /metrics, /healthz and /readyz; empty to disable")
 	fs.DurationVar(&c.NFSTimeout, "nfs-timeout", 10*time.Second, "deadline of each NFS call")
-	fs.DurationVar(&c.UsageInterval, "usage-interval", envDuration("USAGE_INTERVAL", 10*time.Minute), "how often every export's capacity (FSSTAT) and every volume's usage (a walk of its tree) are read for the metrics (env USAGE_INTERVAL); 0 disables")
+	fs.DurationVar(&c.UsageInterval, "usage-interval", env.duration("USAGE_INTERVAL", 10*time.Minute), "how often every export's capacity (FSSTAT) and every volume's usage (a walk of its tree) are read for the metrics (env USAGE_INTERVAL); 0 disables")
 	fs.Float64Var(&c.UsageCallsPerSecond, "usage-calls-per-second", 50, "budget of listing calls per second per NFS server for the usage scan, so that it never starves provisioning; 0 is unlimited")
 	fs.DurationVar(&c.RemoveTimeout, "remove-timeout", 10*time.Minute, "bound on removing one volume's directory tree (onDelete=delete); a bigger tree is finished by the retry")
-	fs.StringVar(&c.Backend, "backend", envOr("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)
-	fs.StringVar(&c.MountRoot, "mount-root", envOr("NFS_MOUNT_ROOT", "/persistentvolumes"), "where the export is mounted, for --backend=mounted")
+	fs.StringVar(&c.Backend, "backend", env.str("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)
+	fs.StringVar(&c.MountRoot, "mount-root", env.str("NFS_MOUNT_ROOT", "/persistentvolumes"), "where the export is mounted, for --backend=mounted")
 	fs.BoolVar(&c.PrivilegedPort, "privileged-port", false, "connect from a source port below 1024 (needs CAP_NET_BIND_SERVICE), for servers exporting with 'secure'")
 	fs.IntVar(&c.NFSPort, "nfs-port", 0, "NFS port; 0 asks the server's portmapper")
 	fs.IntVar(&c.MountPort, "mount-port", 0, "MOUNT port; 0 asks the server's portmapper")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
-
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if envErr != nil {
-		return nil, envErr
-	}
-	if c.ShowVersion {
-		return c, nil
-	}
-	if err := c.setDefaults(defaultMode, defaultUID, defaultGID); err != nil {
-		return nil, err
-	}
-	return c, c.validate()
 }
 
 func (c *Config) setDefaults(mode, uid, gid string) error {

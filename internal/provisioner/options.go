@@ -92,34 +92,10 @@ func ParseClassOptions(params map[string]string) (ClassOptions, error) {
 		}
 	}
 
-	archive := true
-	archiveSet := false
-	if v, ok := params[ParamArchiveOnDelete]; ok {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return opts, bad(ParamArchiveOnDelete, fmt.Sprintf("%q is not %s", v, validParams[ParamArchiveOnDelete]))
-		}
-		archive, archiveSet = b, true
+	var err error
+	if opts.OnDelete, err = parseOnDelete(params, bad); err != nil {
+		return opts, err
 	}
-	if !archive {
-		opts.OnDelete = OnDeleteDelete
-	}
-	if v, ok := params[ParamOnDelete]; ok {
-		od := OnDelete(strings.ToLower(strings.TrimSpace(v)))
-		switch od {
-		case OnDeleteArchive, OnDeleteDelete, OnDeleteRetain:
-		default:
-			return opts, bad(ParamOnDelete, fmt.Sprintf("%q is not %s", v, validParams[ParamOnDelete]))
-		}
-		// onDelete overrides archiveOnDelete; when both are given they must agree,
-		// otherwise the admin cannot know which one wins.
-		if archiveSet && (od == OnDeleteArchive) != archive {
-			return opts, bad(ParamOnDelete, fmt.Sprintf("%q conflicts with %s=%q; remove %s or make them agree",
-				v, ParamArchiveOnDelete, params[ParamArchiveOnDelete], ParamArchiveOnDelete))
-		}
-		opts.OnDelete = od
-	}
-
 	if v, ok := params[ParamPathPattern]; ok {
 		if err := CheckPattern(v); err != nil {
 			return opts, bad(ParamPathPattern, err.Error())
@@ -147,13 +123,46 @@ func ParseClassOptions(params map[string]string) (ClassOptions, error) {
 	if err := parseCapacityCheck(params, &opts, bad); err != nil {
 		return opts, err
 	}
-	var err error
 	if opts.Owner, err = parseOwner(params, ParamMode, ParamUID, ParamGID); err != nil {
 		pe := err.(*ParamError)
 		pe.Source = "StorageClass parameter"
 		return opts, pe
 	}
 	return opts, nil
+}
+
+// parseOnDelete reads archiveOnDelete (the anchor's) and onDelete (ours, which also knows retain);
+// archive unless they say otherwise.
+func parseOnDelete(params map[string]string, bad func(name, reason string) error) (OnDelete, error) {
+	onDelete := OnDeleteArchive
+	archive, archiveSet := true, false
+	if v, ok := params[ParamArchiveOnDelete]; ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return onDelete, bad(ParamArchiveOnDelete, fmt.Sprintf("%q is not %s", v, validParams[ParamArchiveOnDelete]))
+		}
+		archive, archiveSet = b, true
+	}
+	if !archive {
+		onDelete = OnDeleteDelete
+	}
+	v, ok := params[ParamOnDelete]
+	if !ok {
+		return onDelete, nil
+	}
+	od := OnDelete(strings.ToLower(strings.TrimSpace(v)))
+	switch od {
+	case OnDeleteArchive, OnDeleteDelete, OnDeleteRetain:
+	default:
+		return onDelete, bad(ParamOnDelete, fmt.Sprintf("%q is not %s", v, validParams[ParamOnDelete]))
+	}
+	// onDelete overrides archiveOnDelete; when both are given they must agree,
+	// otherwise the admin cannot know which one wins.
+	if archiveSet && (od == OnDeleteArchive) != archive {
+		return onDelete, bad(ParamOnDelete, fmt.Sprintf("%q conflicts with %s=%q; remove %s or make them agree",
+			v, ParamArchiveOnDelete, params[ParamArchiveOnDelete], ParamArchiveOnDelete))
+	}
+	return od, nil
 }
 
 // CleanShare checks an export path: absolute, no "..", no NUL. A trailing
