@@ -125,64 +125,20 @@ func (r *Resizer) next(ctx context.Context) bool {
 }
 
 func (r *Resizer) sync(ctx context.Context, key string) error {
-	namespace, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	cached, err := r.claims.PersistentVolumeClaims(namespace).Get(name)
-	if apierrors.IsNotFound(err) || err == nil && !needsResize(cached) {
-		return nil
-	}
-	if err != nil {
+	claim, pv, err := r.expandable(ctx, key)
+	if claim == nil || err != nil {
 		return err
-	}
-	pv, err := r.volumes.Get(cached.Spec.VolumeName)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if pv.Annotations[annProvisionedBy] != r.name || pv.Spec.NFS == nil {
-		return nil // not ours
-	}
-	// The cache holds skeletons of bound claims: work on the whole object.
-	claim, err := r.client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("get claim: %w", err)
-	}
-	if !needsResize(claim) || claim.Spec.VolumeName != pv.Name || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != claim.UID {
-		return nil // not (or no longer) this claim's volume
 	}
 	want := claim.Spec.Resources.Requests[v1.ResourceStorage]
-
-	if claim.Status.AllocatedResourceStatuses[v1.ResourceStorage] != v1.PersistentVolumeClaimControllerResizeInProgress ||
-		!quantityIs(claim.Status.AllocatedResources, want) {
-		c := claim.DeepCopy()
-		setQuantity(&c.Status.AllocatedResources, want)
-		if c.Status.AllocatedResourceStatuses == nil {
-			c.Status.AllocatedResourceStatuses = map[v1.ResourceName]v1.ClaimResourceStatus{}
-		}
-		c.Status.AllocatedResourceStatuses[v1.ResourceStorage] = v1.PersistentVolumeClaimControllerResizeInProgress
-		c.Status.Conditions = withCondition(c.Status.Conditions, v1.PersistentVolumeClaimCondition{
-			Type: v1.PersistentVolumeClaimResizing, Status: v1.ConditionTrue, LastTransitionTime: metav1.Now(),
-		})
-		if claim, err = r.client.CoreV1().PersistentVolumeClaims(namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("mark the claim resizing: %w", err)
-		}
-		r.recorder.Eventf(claim, v1.EventTypeNormal, ReasonResizing, "resizing volume %s to %s", pv.Name, want.String())
+	if claim, err = r.markResizing(ctx, claim, pv.Name, want); err != nil {
+		return err
 	}
-
 	if have := pv.Spec.Capacity[v1.ResourceStorage]; have.Cmp(want) < 0 {
 		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"capacity": map[string]string{string(v1.ResourceStorage): want.String()}}})
 		if _, err := r.client.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("set the capacity of PV %s to %s: %w", pv.Name, want.String(), err)
 		}
 	}
-
 	c := claim.DeepCopy()
 	setQuantity(&c.Status.Capacity, want)
 	setQuantity(&c.Status.AllocatedResources, want)
@@ -191,12 +147,74 @@ func (r *Resizer) sync(ctx context.Context, key string) error {
 		c.Status.AllocatedResourceStatuses = nil
 	}
 	c.Status.Conditions = withoutConditions(c.Status.Conditions, v1.PersistentVolumeClaimResizing, v1.PersistentVolumeClaimFileSystemResizePending)
-	if _, err := r.client.CoreV1().PersistentVolumeClaims(namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{}); err != nil {
+	if _, err := r.client.CoreV1().PersistentVolumeClaims(c.Namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("mark the claim resized: %w", err)
 	}
 	r.recorder.Eventf(claim, v1.EventTypeNormal, ReasonResizeSuccessful, "resize volume %s to %s succeeded; %s", pv.Name, want.String(), expansionNotEnforcedMsg)
 	klog.FromContext(ctx).V(2).Info("claim expanded", "pvc", klog.KObj(claim), "pv", pv.Name, "capacity", want.String())
 	return nil
+}
+
+// expandable returns the claim of key (read from the API: the cache holds skeletons of bound
+// claims) and its PV when the claim asks for more than it has and the PV is this provisioner's
+// and still bound to this very claim; nil otherwise.
+func (r *Resizer) expandable(ctx context.Context, key string) (*v1.PersistentVolumeClaim, *v1.PersistentVolume, error) {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil, nil, nil
+	}
+	cached, err := r.claims.PersistentVolumeClaims(namespace).Get(name)
+	if apierrors.IsNotFound(err) || err == nil && !needsResize(cached) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	pv, err := r.volumes.Get(cached.Spec.VolumeName)
+	if apierrors.IsNotFound(err) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if pv.Annotations[annProvisionedBy] != r.name || pv.Spec.NFS == nil {
+		return nil, nil, nil // not ours
+	}
+	claim, err := r.client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("get claim: %w", err)
+	}
+	if !needsResize(claim) || claim.Spec.VolumeName != pv.Name || pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != claim.UID {
+		return nil, nil, nil // not (or no longer) this claim's volume
+	}
+	return claim, pv, nil
+}
+
+// markResizing records on the claim's status, as external-resizer does, that the controller is
+// resizing it to want (unless it already says so) and tells the user in an Event.
+func (r *Resizer) markResizing(ctx context.Context, claim *v1.PersistentVolumeClaim, pvName string, want resource.Quantity) (*v1.PersistentVolumeClaim, error) {
+	if claim.Status.AllocatedResourceStatuses[v1.ResourceStorage] == v1.PersistentVolumeClaimControllerResizeInProgress &&
+		quantityIs(claim.Status.AllocatedResources, want) {
+		return claim, nil
+	}
+	c := claim.DeepCopy()
+	setQuantity(&c.Status.AllocatedResources, want)
+	if c.Status.AllocatedResourceStatuses == nil {
+		c.Status.AllocatedResourceStatuses = map[v1.ResourceName]v1.ClaimResourceStatus{}
+	}
+	c.Status.AllocatedResourceStatuses[v1.ResourceStorage] = v1.PersistentVolumeClaimControllerResizeInProgress
+	c.Status.Conditions = withCondition(c.Status.Conditions, v1.PersistentVolumeClaimCondition{
+		Type: v1.PersistentVolumeClaimResizing, Status: v1.ConditionTrue, LastTransitionTime: metav1.Now(),
+	})
+	updated, err := r.client.CoreV1().PersistentVolumeClaims(c.Namespace).UpdateStatus(ctx, c, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("mark the claim resizing: %w", err)
+	}
+	r.recorder.Eventf(updated, v1.EventTypeNormal, ReasonResizing, "resizing volume %s to %s", pvName, want.String())
+	return updated, nil
 }
 
 func quantityIs(list v1.ResourceList, q resource.Quantity) bool {

@@ -51,64 +51,65 @@ func (s *session) usage(ctx context.Context, elems []string, pace func(context.C
 		if len(stack) > export.MaxUsageDepth {
 			return fmt.Errorf("tree deeper than %d levels", export.MaxUsageDepth)
 		}
-		fr := stack[len(stack)-1]
 		if pace != nil {
 			if err := pace(ctx); err != nil {
 				return err
 			}
 		}
-		var ents []dirEntry
-		var verf [8]byte
-		var eof bool
-		err := withCreds(ownerFirst(fr.dir.attrs), func(cr *cred) (err error) {
-			ents, verf, eof, err = s.readdirPage(ctx, fr.dir.fh, fr.cookie, fr.verf, cr)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("listing: %w", err)
-		}
-		var child *usageFrame
-		for _, e := range ents {
-			fr.cookie = e.cookie
-			if e.name == "." || e.name == ".." {
-				continue
-			}
-			u.Inodes++
-			if !e.haveAttrs {
-				// Some servers leave attributes out of a listing: ask.
-				ref, err := s.lookupIn(ctx, fr.dir, e.name)
-				if statusOf(err) == nfsc.NFS3ErrNoEnt {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				e.attrs, e.fh, e.haveAttrs = ref.attrs, ref.fh, true
-			}
-			u.Bytes += e.attrs.used
-			if e.attrs.isDir() {
-				if e.fh == nil {
-					ref, err := s.lookupIn(ctx, fr.dir, e.name)
-					if err != nil {
-						return err
-					}
-					e.fh = ref.fh
-				}
-				child = &usageFrame{dir: dirRef{fh: e.fh, attrs: e.attrs}}
-				break
-			}
-		}
-		fr.verf = verf
+		child, done, err := s.countPage(ctx, stack[len(stack)-1], u)
 		switch {
+		case err != nil:
+			return err
 		case child != nil:
 			stack = append(stack, child)
-		case eof:
+		case done:
 			stack = stack[:len(stack)-1]
-		case len(ents) == 0:
-			return fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
 		}
 	}
 	return nil
+}
+
+// countPage reads one READDIRPLUS page of fr from its cookie and adds each entry to u, up to the
+// first subdirectory, which it returns to be walked first (fr resumes after it); done when the
+// listing is at its end.
+func (s *session) countPage(ctx context.Context, fr *usageFrame, u *export.Usage) (child *usageFrame, done bool, err error) {
+	var ents []dirEntry
+	var verf [8]byte
+	var eof bool
+	err = withCreds(ownerFirst(fr.dir.attrs), func(cr *cred) (err error) {
+		ents, verf, eof, err = s.readdirPage(ctx, fr.dir.fh, fr.cookie, fr.verf, cr)
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("listing: %w", err)
+	}
+	fr.verf = verf
+	for _, e := range ents {
+		fr.cookie = e.cookie
+		if e.name == "." || e.name == ".." {
+			continue
+		}
+		u.Inodes++
+		if !e.haveAttrs || e.attrs.isDir() && e.fh == nil {
+			// Some servers leave attributes (or handles) out of a listing: ask.
+			ref, err := s.lookupIn(ctx, fr.dir, e.name)
+			if statusOf(err) == nfsc.NFS3ErrNoEnt {
+				continue
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			e.attrs, e.fh, e.haveAttrs = ref.attrs, ref.fh, true
+		}
+		u.Bytes += e.attrs.used
+		if e.attrs.isDir() {
+			return &usageFrame{dir: dirRef{fh: e.fh, attrs: e.attrs}}, false, nil
+		}
+	}
+	if !eof && len(ents) == 0 {
+		return nil, false, fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
+	}
+	return nil, eof, nil
 }
 
 // lookupIn looks name up in dir as dir's owner, then as root.
