@@ -125,34 +125,9 @@ func (s *session) mkdirAll(ctx context.Context, elems []string, sa sattr) error 
 func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa sattr, exclusive bool) (dirRef, error) {
 	name := path[len(path)-1]
 	var ref dirRef
-	err := withCreds(mkdirCreds(parent.attrs, sa.uid, sa.gid), func(cr *cred) error {
-		fh, a, ok, err := s.mkdir(ctx, parent.fh, name, sa, cr)
-		if err != nil {
-			return err
-		}
-		if fh == nil { // the server may omit the handle
-			r, err := s.lookup(ctx, parent.fh, name, cr)
-			if err != nil {
-				return err
-			}
-			fh, a, ok = r.fh, r.attrs, true
-		}
-		if !ok {
-			a = attrs{typ: nf3Dir, mode: sa.mode &^ 0o7000, uid: sa.uid, gid: sa.gid}
-		}
-		if a.mode != sa.mode || a.uid != sa.uid || a.gid != sa.gid {
-			// mkdir(2) ignores setgid (it is inherited) and some servers
-			// apply a umask: set the mode exactly, as the creator.
-			if err := s.setattr(ctx, fh, sa, cr); err != nil {
-				// Never leave a directory with other attributes than asked
-				// for behind: a retry would find it and take it as made.
-				rerr := s.rmdir(ctx, parent.fh, name, cr)
-				return fmt.Errorf("setting mode %04o and owner %d:%d (the new directory was removed again: %v): %w", sa.mode, sa.uid, sa.gid, rerr, err)
-			}
-			a.mode, a.uid, a.gid = sa.mode, sa.uid, sa.gid
-		}
-		ref = dirRef{fh: fh, attrs: a, gen: parent.gen}
-		return nil
+	err := withCreds(mkdirCreds(parent.attrs, sa.uid, sa.gid), func(cr *cred) (err error) {
+		ref, err = s.mkdirExact(ctx, parent, name, sa, cr)
+		return err
 	})
 	switch statusOf(err) {
 	case 0:
@@ -174,20 +149,46 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 		// ACCES for a file in the way): an existing directory is fine, an
 		// existing file is NOTDIR, anything else keeps the denial.
 		ref, lerr := s.lookupDir(ctx, parent, path)
-		if lerr == nil {
-			if exclusive {
-				return dirRef{}, &StatusError{Status: nfsc.NFS3ErrExist}
-			}
+		switch {
+		case (lerr == nil || statusOf(lerr) == nfsc.NFS3ErrNotDir) && exclusive:
+			return dirRef{}, &StatusError{Status: nfsc.NFS3ErrExist} // something is there, which is all Mkdir reports
+		case lerr == nil:
 			return ref, nil
-		}
-		if statusOf(lerr) == nfsc.NFS3ErrNotDir {
-			if exclusive { // something is there, which is all Mkdir reports
-				return dirRef{}, &StatusError{Status: nfsc.NFS3ErrExist}
-			}
+		case statusOf(lerr) == nfsc.NFS3ErrNotDir:
 			return dirRef{}, lerr
 		}
 	}
 	return dirRef{}, err
+}
+
+// mkdirExact makes name in parent as cr, with exactly the mode and owner
+// of sa: mkdir(2) ignores setgid (it is inherited) and some servers apply
+// a umask, so a SETATTR follows when the server's attributes differ.
+func (s *session) mkdirExact(ctx context.Context, parent dirRef, name string, sa sattr, cr *cred) (dirRef, error) {
+	fh, a, ok, err := s.mkdir(ctx, parent.fh, name, sa, cr)
+	if err != nil {
+		return dirRef{}, err
+	}
+	if fh == nil { // the server may omit the handle
+		r, err := s.lookup(ctx, parent.fh, name, cr)
+		if err != nil {
+			return dirRef{}, err
+		}
+		fh, a, ok = r.fh, r.attrs, true
+	}
+	if !ok {
+		a = attrs{typ: nf3Dir, mode: sa.mode &^ 0o7000, uid: sa.uid, gid: sa.gid}
+	}
+	if a.mode != sa.mode || a.uid != sa.uid || a.gid != sa.gid {
+		if err := s.setattr(ctx, fh, sa, cr); err != nil {
+			// Never leave a directory with other attributes than asked
+			// for behind: a retry would find it and take it as made.
+			rerr := s.rmdir(ctx, parent.fh, name, cr)
+			return dirRef{}, fmt.Errorf("setting mode %04o and owner %d:%d (the new directory was removed again: %v): %w", sa.mode, sa.uid, sa.gid, rerr, err)
+		}
+		a.mode, a.uid, a.gid = sa.mode, sa.uid, sa.gid
+	}
+	return dirRef{fh: fh, attrs: a, gen: parent.gen}, nil
 }
 
 // lookupDir finds the directory at path (whose parent is parent) and
