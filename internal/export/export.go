@@ -11,8 +11,8 @@ package export
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
-	"os"
 )
 
 // Errors returned (wrapped) by every FS implementation. Test with errors.Is.
@@ -29,9 +29,20 @@ var (
 	ErrServerReply = errors.New("the server replied")
 )
 
+// Mode is permission bits as stat(2) and NFS carry them: 0o7777, with
+// setuid (04000), setgid (02000) and sticky (01000) as plain bits, unlike
+// os.FileMode's flags. The one mode type of the provisioner.
+type Mode uint32
+
+// ModeMask is the bits a Mode may hold.
+const ModeMask Mode = 0o7777
+
+// String is the mode in octal, as chmod takes it: "0775".
+func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
+
 // DirAttrs are the owner and permission bits of a directory to create.
 type DirAttrs struct {
-	Mode os.FileMode // permission bits, including setuid/setgid/sticky (fs.ModeSetuid etc. are not used: plain 07777 bits)
+	Mode Mode
 	UID  uint32
 	GID  uint32
 }
@@ -39,7 +50,7 @@ type DirAttrs struct {
 // Info describes an existing file or directory.
 type Info struct {
 	IsDir bool
-	Mode  os.FileMode // permission bits only (07777)
+	Mode  Mode
 	UID   uint32
 	GID   uint32
 }

@@ -6,16 +6,29 @@ import (
 	"strings"
 )
 
-// CheckPath validates a path given to an FS method. The root "." is
-// accepted only when allowRoot is true.
-func CheckPath(p string, allowRoot bool) error {
+// MaxNameBytes is the longest path component: NAME_MAX on every NFS server we know of.
+const MaxNameBytes = 255
+
+// SplitPath validates a path given to an FS method (slash-separated, relative to the export root,
+// no "." or ".." elements, no NUL, no component over MaxNameBytes) and splits it into its
+// elements. The root "." (no elements) is accepted only when allowRoot is true.
+func SplitPath(p string, allowRoot bool) ([]string, error) {
 	if !fs.ValidPath(p) || strings.IndexByte(p, 0) >= 0 {
-		return fmt.Errorf("%q: %w", p, ErrInvalidPath)
+		return nil, fmt.Errorf("%q: %w", p, ErrInvalidPath)
 	}
-	if p == "." && !allowRoot {
-		return fmt.Errorf("%q is the export root: %w", p, ErrInvalidPath)
+	if p == "." {
+		if !allowRoot {
+			return nil, fmt.Errorf("%q is the export root: %w", p, ErrInvalidPath)
+		}
+		return nil, nil
 	}
-	return nil
+	elems := strings.Split(p, "/")
+	for _, e := range elems {
+		if len(e) > MaxNameBytes {
+			return nil, fmt.Errorf("%q: component longer than %d bytes: %w", p, MaxNameBytes, ErrInvalidPath)
+		}
+	}
+	return elems, nil
 }
 
 // TreePath names a directory deep in a tree being walked, for an error

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
 )
 
 // OnDelete says what happens to a volume's directory when its PV is deleted.
@@ -61,7 +63,7 @@ type ClassOptions struct {
 // OwnerOverride holds optional owner and mode settings; nil means "not set
 // here", so the next source in precedence order applies.
 type OwnerOverride struct {
-	Mode *uint32
+	Mode *export.Mode
 	UID  *uint32
 	GID  *uint32
 }
@@ -229,7 +231,7 @@ func parseOwner(m map[string]string, modeKey, uidKey, gidKey string) (OwnerOverr
 }
 
 // ParseMode parses octal permission bits, "0775" or "775"; 0-07777.
-func ParseMode(v string) (uint32, error) {
+func ParseMode(v string) (export.Mode, error) {
 	s := strings.TrimSpace(v)
 	if s == "" || len(s) > 5 {
 		return 0, fmt.Errorf("%q is not %s", v, validParams[ParamMode])
@@ -238,7 +240,7 @@ func ParseMode(v string) (uint32, error) {
 	if err != nil || n > 0o7777 {
 		return 0, fmt.Errorf("%q is not %s", v, validParams[ParamMode])
 	}
-	return uint32(n), nil
+	return export.Mode(n), nil
 }
 
 // ParseID parses a numeric uid or gid. 4294967295 is refused: it is -1, "no

@@ -4,9 +4,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
 )
 
 func u32(v uint32) *uint32 { return &v }
+
+func modePtr(m export.Mode) *export.Mode { return &m }
 
 func TestParseClassOptions(t *testing.T) {
 	tests := []struct {
@@ -27,9 +31,9 @@ func TestParseClassOptions(t *testing.T) {
 		{name: "server and share", params: map[string]string{"server": "nfs-2.example", "share": "/srv/b/"},
 			want: ClassOptions{OnDelete: OnDeleteArchive, Server: "nfs-2.example", Share: "/srv/b"}},
 		{name: "owner and mode", params: map[string]string{"mode": "0750", "uid": "1000", "gid": "2000"},
-			want: ClassOptions{OnDelete: OnDeleteArchive, Owner: OwnerOverride{Mode: u32(0o750), UID: u32(1000), GID: u32(2000)}}},
+			want: ClassOptions{OnDelete: OnDeleteArchive, Owner: OwnerOverride{Mode: modePtr(0o750), UID: u32(1000), GID: u32(2000)}}},
 		{name: "mode with setgid", params: map[string]string{"mode": "2775"},
-			want: ClassOptions{OnDelete: OnDeleteArchive, Owner: OwnerOverride{Mode: u32(0o2775)}}},
+			want: ClassOptions{OnDelete: OnDeleteArchive, Owner: OwnerOverride{Mode: modePtr(0o2775)}}},
 		{name: "pathPattern", params: map[string]string{"pathPattern": "${.PVC.namespace}/${.PVC.annotations.nfs.io/dir}"},
 			want: ClassOptions{OnDelete: OnDeleteArchive, PathPattern: "${.PVC.namespace}/${.PVC.annotations.nfs.io/dir}"}},
 
@@ -80,10 +84,11 @@ func TestParseClassOptions(t *testing.T) {
 	}
 }
 
+func samePtr[T comparable](x, y *T) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+
 func equalOptions(a, b ClassOptions) bool {
-	eq := func(x, y *uint32) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
 	return a.OnDelete == b.OnDelete && a.PathPattern == b.PathPattern && a.Server == b.Server && a.Share == b.Share &&
-		eq(a.Owner.Mode, b.Owner.Mode) && eq(a.Owner.UID, b.Owner.UID) && eq(a.Owner.GID, b.Owner.GID)
+		samePtr(a.Owner.Mode, b.Owner.Mode) && samePtr(a.Owner.UID, b.Owner.UID) && samePtr(a.Owner.GID, b.Owner.GID)
 }
 
 func TestParseClaimOwnerNamesAnnotation(t *testing.T) {
@@ -100,7 +105,7 @@ func TestParseClaimOwnerNamesAnnotation(t *testing.T) {
 func TestResolveOwnerPrecedence(t *testing.T) {
 	claim := OwnerOverride{UID: u32(1)}
 	class := OwnerOverride{UID: u32(2), GID: u32(20)}
-	env := OwnerOverride{UID: u32(3), GID: u32(30), Mode: u32(0o700)}
+	env := OwnerOverride{UID: u32(3), GID: u32(30), Mode: modePtr(0o700)}
 	got := ResolveOwner(claim, class, env)
 	if got.UID != 1 || got.GID != 20 || got.Mode != 0o700 {
 		t.Errorf("claim>class>env: got %+v", got)

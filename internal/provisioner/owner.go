@@ -1,8 +1,6 @@
 package provisioner
 
 import (
-	"os"
-
 	"github.com/nfs-subdir/provisioner/internal/export"
 )
 
@@ -18,7 +16,7 @@ func ResolveOwner(layers ...OwnerOverride) export.DirAttrs {
 	var modeSet, uidSet, gidSet bool
 	for _, l := range layers {
 		if l.Mode != nil && !modeSet {
-			out.Mode, modeSet = os.FileMode(*l.Mode), true
+			out.Mode, modeSet = *l.Mode, true
 		}
 		if l.UID != nil && !uidSet {
 			out.UID, uidSet = *l.UID, true

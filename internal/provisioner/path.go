@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nfs-subdir/provisioner/internal/export"
 	v1 "k8s.io/api/core/v1"
 )
 
 const (
 	// maxNameBytes is NAME_MAX on every NFS server we know of.
-	maxNameBytes = 255
+	maxNameBytes = export.MaxNameBytes
 	// maxPathBytes keeps a volume path well inside PATH_MAX once joined to
 	// the export path.
 	maxPathBytes = 2048

@@ -187,7 +187,7 @@ func TestProvisionPVFields(t *testing.T) {
 
 func TestProvisionOwnerPrecedence(t *testing.T) {
 	f := newFixture(t)
-	f.prov.cfg.Defaults = OwnerOverride{Mode: u32(0o700), UID: u32(7), GID: u32(7)}
+	f.prov.cfg.Defaults = OwnerOverride{Mode: modePtr(0o700), UID: u32(7), GID: u32(7)}
 	claim := newClaim(map[string]string{AnnDirectoryUID: "1001"})
 	f.mustProvision(claim, newClass(map[string]string{"uid": "2000", "gid": "3000"}))
 	mode, uid, gid := statOwner(t, filepath.Join(f.dir, "default-data-"+testPV))

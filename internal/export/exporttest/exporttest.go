@@ -149,7 +149,7 @@ func sanitize(name string) string {
 }
 
 func withMode(a export.DirAttrs, mode uint32) export.DirAttrs {
-	a.Mode = modeOf(mode)
+	a.Mode = export.Mode(mode)
 	return a
 }
 
@@ -228,9 +228,9 @@ func (c *contract) mkdirAllModes(t *testing.T) {
 	for _, mode := range []uint32{0o777, 0o700, 0o2770, 0o1777, 0o000} {
 		p := c.path(t, fmt.Sprintf("m%04o", mode))
 		c.mkdir(t, p, withMode(c.opt.Owner, mode))
-		want := modeOf(mode)
+		want := export.Mode(mode)
 		if c.opt.NoSpecialModes {
-			want = modeOf(mode & 0o777)
+			want = export.Mode(mode & 0o777)
 		}
 		if got := c.stat(t, p).Mode; got != want {
 			t.Errorf("mode %04o: got %04o, want %04o", mode, got, want)
@@ -295,7 +295,7 @@ func (c *contract) renameOntoEmptyDir(t *testing.T) {
 	if err := c.fsys.Rename(ctx, from, to); !errors.Is(err, export.ErrExist) {
 		t.Fatalf("Rename onto an empty dir: got %v, want ErrExist", err)
 	}
-	if got := c.stat(t, to).Mode; got != modeOf(0o700) {
+	if got := c.stat(t, to).Mode; got != export.Mode(0o700) {
 		t.Errorf("target replaced: mode %o", got)
 	}
 	c.stat(t, from)
@@ -405,7 +405,7 @@ func (c *contract) permissionDenied(t *testing.T) {
 	// by another, unprivileged uid.
 	locked := c.path(t, "locked")
 	c.mkdir(t, locked, withMode(c.opt.Owner, 0o700))
-	other := export.DirAttrs{Mode: modeOf(0o777), UID: c.opt.Owner.UID + 4242, GID: c.opt.Owner.GID + 4242}
+	other := export.DirAttrs{Mode: export.Mode(0o777), UID: c.opt.Owner.UID + 4242, GID: c.opt.Owner.GID + 4242}
 	ctx, cancel := c.ctx()
 	defer cancel()
 	err := c.fsys.MkdirAll(ctx, locked+"/inside", other)
@@ -418,7 +418,7 @@ func (c *contract) rootSquashed(t *testing.T) {
 	p := c.path(t, "root-owned")
 	ctx, cancel := c.ctx()
 	defer cancel()
-	err := c.fsys.MkdirAll(ctx, p, export.DirAttrs{Mode: modeOf(0o755), UID: 0, GID: 0})
+	err := c.fsys.MkdirAll(ctx, p, export.DirAttrs{Mode: export.Mode(0o755), UID: 0, GID: 0})
 	if err == nil {
 		if info := c.stat(t, p); info.UID == 0 {
 			t.Errorf("root_squash export: directory created as root is owned by root")

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -127,19 +126,9 @@ func (f *FS) release(fd int) {
 	}
 }
 
-func split(p string, allowRoot bool) ([]string, error) {
-	if err := export.CheckPath(p, allowRoot); err != nil {
-		return nil, err
-	}
-	if p == "." {
-		return nil, nil
-	}
-	return strings.Split(p, "/"), nil
-}
-
 // MkdirAll implements export.FS, one component at a time.
 func (f *FS) MkdirAll(ctx context.Context, dir string, attrs export.DirAttrs) error {
-	elems, err := split(dir, false)
+	elems, err := export.SplitPath(dir, false)
 	if err != nil {
 		return err
 	}
@@ -169,7 +158,7 @@ func (f *FS) MkdirAll(ctx context.Context, dir string, attrs export.DirAttrs) er
 // parentOf checks p (not the root) and opens its parent: the caller
 // releases parent and works on name in it.
 func (f *FS) parentOf(ctx context.Context, p string) (parent int, name string, err error) {
-	elems, err := split(p, false)
+	elems, err := export.SplitPath(p, false)
 	if err != nil {
 		return -1, "", err
 	}
@@ -253,11 +242,11 @@ func (f *FS) SetAttrs(ctx context.Context, dir string, attrs export.DirAttrs) er
 // steps, and only one provisioner instance acts at a time (leader
 // election), so the window is not reachable by our own operations.
 func (f *FS) Rename(ctx context.Context, from, to string) error {
-	fe, err := split(from, false)
+	fe, err := export.SplitPath(from, false)
 	if err != nil {
 		return err
 	}
-	te, err := split(to, false)
+	te, err := export.SplitPath(to, false)
 	if err != nil {
 		return err
 	}
@@ -293,7 +282,7 @@ func (f *FS) Rename(ctx context.Context, from, to string) error {
 
 // Stat implements export.FS. A symlink is described, not followed.
 func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
-	elems, err := split(p, true)
+	elems, err := export.SplitPath(p, true)
 	if err != nil {
 		return export.Info{}, err
 	}
@@ -314,7 +303,7 @@ func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
 	if err != nil {
 		return export.Info{}, f.wrap("stat", p, err)
 	}
-	return export.Info{IsDir: st.Mode&unix.S_IFMT == unix.S_IFDIR, Mode: fileMode(st.Mode), UID: st.Uid, GID: st.Gid}, nil
+	return export.Info{IsDir: st.Mode&unix.S_IFMT == unix.S_IFDIR, Mode: export.Mode(st.Mode) & export.ModeMask, UID: st.Uid, GID: st.Gid}, nil
 }
 
 // wrap maps an OS error onto the export errors, keeping the errno; an
@@ -361,9 +350,6 @@ func (e osError) Is(target error) bool {
 	}
 	return true
 }
-
-// fileMode is the permission bits of a stat mode (07777).
-func fileMode(m uint32) os.FileMode { return os.FileMode(m & 0o7777) }
 
 // Capacity implements export.FS with fstatfs of the mount root.
 func (f *FS) Capacity(ctx context.Context) (export.Capacity, error) {

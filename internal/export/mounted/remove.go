@@ -29,7 +29,7 @@ const (
 // tree. Entries are removed with unlinkat in their parent's descriptor;
 // a symlink is removed, never followed.
 func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Removed)) error {
-	elems, err := split(p, false)
+	elems, err := export.SplitPath(p, false)
 	if err != nil {
 		return err
 	}

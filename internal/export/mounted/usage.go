@@ -71,7 +71,7 @@ func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) err
 // openTree opens the directory p (the export root for ""), not following
 // a symlink anywhere.
 func (f *FS) openTree(ctx context.Context, p string) (int, error) {
-	elems, err := split(p, true)
+	elems, err := export.SplitPath(p, true)
 	if err != nil {
 		return -1, err
 	}

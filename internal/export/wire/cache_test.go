@@ -3,6 +3,8 @@ package wire
 import (
 	"fmt"
 	"testing"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
 )
 
 func TestDirCache(t *testing.T) {
@@ -51,14 +53,14 @@ func TestDirCache(t *testing.T) {
 
 func TestSplitPath(t *testing.T) {
 	for _, p := range []string{"", "/", "/a", "a/", "a//b", "./a", "a/./b", "..", "a/../b", "a\x00b", string(make([]byte, 256))} {
-		if _, err := splitPath(p); err == nil {
+		if _, err := export.SplitPath(p, true); err == nil {
 			t.Errorf("splitPath(%q) accepted", p)
 		}
 	}
-	if e, err := splitPath("."); err != nil || len(e) != 0 {
+	if e, err := export.SplitPath(".", true); err != nil || len(e) != 0 {
 		t.Errorf("splitPath(.) = %v, %v", e, err)
 	}
-	if e, err := splitPath("ns/pvc"); err != nil || len(e) != 2 {
+	if e, err := export.SplitPath("ns/pvc", true); err != nil || len(e) != 2 {
 		t.Errorf("splitPath(ns/pvc) = %v, %v", e, err)
 	}
 }

@@ -32,7 +32,7 @@ var errParentGone = &StatusError{Status: nfsc.NFS3ErrStale}
 // with mode attrs.Mode. With the parent's handle cached this is one MKDIR
 // round trip, owner and mode carried in its attributes.
 func (f *FS) MkdirAll(ctx context.Context, dir string, a export.DirAttrs) error {
-	elems, err := splitPath(dir)
+	elems, err := export.SplitPath(dir, true)
 	if err != nil {
 		return f.errorf("mkdir", dir, err)
 	}
@@ -51,7 +51,7 @@ func (f *FS) MkdirAll(ctx context.Context, dir string, a export.DirAttrs) error 
 // handle cached. Anything already at dir is ErrExist, and nothing is
 // changed.
 func (f *FS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) error {
-	elems, err := splitPath(dir)
+	elems, err := export.SplitPath(dir, true)
 	if err == nil && len(elems) == 0 {
 		err = fmt.Errorf("the export root exists: %w", export.ErrExist)
 	}
@@ -76,7 +76,7 @@ func (f *FS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) error {
 // SETATTR (after a LOOKUP unless its handle is cached), as its owner and
 // then as root.
 func (f *FS) SetAttrs(ctx context.Context, dir string, a export.DirAttrs) error {
-	elems, err := splitPath(dir)
+	elems, err := export.SplitPath(dir, true)
 	if err == nil {
 		err = f.s.retry(ctx, func() error {
 			ref, err := f.s.dirAt(ctx, elems)
@@ -225,7 +225,7 @@ func (s *session) dirAt(ctx context.Context, elems []string) (dirRef, error) {
 // Stat describes path: one LOOKUP with its parent's handle cached, a
 // GETATTR for the root.
 func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
-	elems, err := splitPath(p)
+	elems, err := export.SplitPath(p, true)
 	if err != nil {
 		return export.Info{}, f.errorf("stat", p, err)
 	}
@@ -238,7 +238,7 @@ func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
 	if err != nil {
 		return export.Info{}, f.errorf("stat", p, err)
 	}
-	return export.Info{IsDir: a.isDir(), Mode: modeOf(a.mode), UID: a.uid, GID: a.gid}, nil
+	return export.Info{IsDir: a.isDir(), Mode: export.Mode(a.mode) & export.ModeMask, UID: a.uid, GID: a.gid}, nil
 }
 
 func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {

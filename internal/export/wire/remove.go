@@ -38,7 +38,7 @@ const parallelTrees = 4
 // root_squash export is writable only by its owners), falling back to
 // root; a directory its owner may not read or write is first made u+rwx.
 func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Removed)) error {
-	elems, err := splitPath(p)
+	elems, err := export.SplitPath(p, true)
 	if err == nil && len(elems) == 0 {
 		err = fmt.Errorf("the export root cannot be removed: %w", export.ErrInvalidPath)
 	}

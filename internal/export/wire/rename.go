@@ -17,10 +17,10 @@ import (
 // could still be replaced if it is empty; nothing with data ever is
 // (the server refuses with NFS3ERR_EXIST / NOTEMPTY).
 func (f *FS) Rename(ctx context.Context, from, to string) error {
-	fe, err := splitPath(from)
+	fe, err := export.SplitPath(from, true)
 	if err == nil {
 		var te []string
-		te, err = splitPath(to)
+		te, err = export.SplitPath(to, true)
 		if err == nil && (len(fe) == 0 || len(te) == 0) {
 			err = fmt.Errorf("the export root cannot be renamed or replaced: %w", export.ErrInvalidPath)
 		}

@@ -22,7 +22,7 @@ type usageFrame struct {
 // per entry. Depth first, each directory resumed at the cookie after the
 // subdirectory it descended into, so one frame per level is all it holds.
 func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) error) (export.Usage, error) {
-	elems, err := splitPath(p)
+	elems, err := export.SplitPath(p, true)
 	if err != nil {
 		return export.Usage{}, f.errorf("usage", p, err)
 	}
