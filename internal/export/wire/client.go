@@ -127,25 +127,45 @@ func (c *client) reapLocked() {
 // bounded by ctx and by the client's timeout, and hands the procedure's
 // results (which alias the reply record) to decode. The Observer sees the
 // round trip with decode's error, so NFS statuses are part of its result.
+//
+// When the connection dies under a call (typically the server closed it
+// while idle, or restarted) the call is sent once more on a fresh
+// connection, with the same XID, as NFS clients do: a server with a
+// duplicate request cache answers the repeat with the first reply. One
+// without may execute it twice, so every procedure above is safe to repeat:
+//
+//	NULL, GETATTR, LOOKUP, READDIRPLUS, FSSTAT, GETPORT, MNT   read only
+//	SETATTR    sets absolute values: the repeat changes nothing
+//	REMOVE, RMDIR   the repeat's NOENT means done (remove.go)
+//	RENAME     the repeat's NOENT is done when from is gone and to is there (rename.go)
+//	MKDIR      the repeat's EXIST is looked up; an exclusive Mkdir takes a
+//	           directory with exactly the attributes it asked for as its own
+//	           (the error of a repeat is an errRepeated, see mkdirOne)
+//
+// No other procedure is used (no CREATE, WRITE or SYMLINK, which are not).
 func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	err := c.callOnce(ctx, p, cr, args, decode)
+	xid := c.xid.Add(1)
+	err := c.callOnce(ctx, xid, p, cr, args, decode)
 	if errors.Is(err, ErrConnection) && !errors.Is(err, errDial) && ctx.Err() == nil {
-		// The connection died under the call: typically the server closed
-		// it while it was idle, or restarted. The call is sent once more on
-		// a fresh connection, as NFS clients do. It may have been executed
-		// already; the operations above make a repeat harmless (MKDIR's
-		// EXIST is looked up, RMDIR's and REMOVE's NOENT mean done,
-		// RENAME's NOENT is checked against the target).
-		err = c.callOnce(ctx, p, cr, args, decode)
+		if err = c.callOnce(ctx, xid, p, cr, args, decode); err != nil {
+			err = &errRepeated{err}
+		}
 	}
 	return err
 }
 
-func (c *client) callOnce(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
+// errRepeated is the error of a call sent a second time after its
+// connection died: the first may have been executed.
+type errRepeated struct{ err error }
+
+func (e *errRepeated) Error() string { return e.err.Error() }
+func (e *errRepeated) Unwrap() error { return e.err }
+
+func (c *client) callOnce(ctx context.Context, xid uint32, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
 	start := time.Now()
-	res, err := c.exchange(ctx, p, cr, args)
+	res, err := c.exchange(ctx, xid, p, cr, args)
 	if err == nil && decode != nil {
 		err = decode(res)
 	}
@@ -155,12 +175,11 @@ func (c *client) callOnce(ctx context.Context, p procedure, cr *cred, args func(
 	return err
 }
 
-func (c *client) exchange(ctx context.Context, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
+func (c *client) exchange(ctx context.Context, xid uint32, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
 	cc, err := c.conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	xid := c.xid.Add(1)
 	e := encoder{b: make([]byte, 4, 256)}
 	appendCall(&e, xid, p.prog, p.vers, p.proc, cr, c.machine)
 	if args != nil {

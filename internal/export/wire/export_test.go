@@ -24,7 +24,7 @@ func (o *Opener) Ping(ctx context.Context, server, share string) error {
 
 // Ping sends an NFS NULL call.
 func (f *FS) Ping(ctx context.Context) error {
-	if err := f.s.null(ctx); err != nil {
+	if err := f.s.nfs.null(ctx); err != nil {
 		return fmt.Errorf("ping %s:%s: %w", f.s.server, f.s.share, err)
 	}
 	return nil

@@ -84,7 +84,7 @@ func (f *FS) SetAttrs(ctx context.Context, dir string, a export.DirAttrs) error 
 				return err
 			}
 			sa := sattr{mode: uint32(a.Mode) & 0o7777, uid: a.UID, gid: a.GID, setOwner: true}
-			err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return f.s.setattr(ctx, ref.fh, sa, cr) })
+			err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return f.s.nfs.setattr(ctx, ref.fh, sa, cr) })
 			f.s.cache.forget(elems) // its cached attributes are old now
 			return err
 		})
@@ -137,10 +137,21 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 		s.cache.put(path, ref)
 		return ref, nil
 	case nfsc.NFS3ErrExist:
-		if exclusive {
-			return dirRef{}, err
+		if !exclusive {
+			return s.lookupDir(ctx, parent, path)
 		}
-		return s.lookupDir(ctx, parent, path)
+		// A repeat after a lost reply meets what the first call made: a
+		// directory with exactly the mode and owner asked for is taken as
+		// that (one made by someone else in that instant would have to
+		// match them all).
+		var repeated *errRepeated
+		if errors.As(err, &repeated) {
+			if ref, lerr := s.lookupDir(ctx, parent, path); lerr == nil &&
+				ref.attrs.mode&0o7777 == sa.mode && ref.attrs.uid == sa.uid && ref.attrs.gid == sa.gid {
+				return ref, nil
+			}
+		}
+		return dirRef{}, err
 	case nfsc.NFS3ErrNoEnt:
 		s.cache.forget(path[:len(path)-1])
 		return dirRef{}, errParentGone
@@ -165,12 +176,12 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 // of sa: mkdir(2) ignores setgid (it is inherited) and some servers apply
 // a umask, so a SETATTR follows when the server's attributes differ.
 func (s *session) mkdirExact(ctx context.Context, parent dirRef, name string, sa sattr, cr *cred) (dirRef, error) {
-	fh, a, ok, err := s.mkdir(ctx, parent.fh, name, sa, cr)
+	fh, a, ok, err := s.nfs.mkdir(ctx, parent.fh, name, sa, cr)
 	if err != nil {
 		return dirRef{}, err
 	}
 	if fh == nil { // the server may omit the handle
-		r, err := s.lookup(ctx, parent.fh, name, cr)
+		r, err := s.nfs.lookup(ctx, parent.fh, name, cr)
 		if err != nil {
 			return dirRef{}, err
 		}
@@ -180,10 +191,10 @@ func (s *session) mkdirExact(ctx context.Context, parent dirRef, name string, sa
 		a = attrs{typ: nf3Dir, mode: sa.mode &^ 0o7000, uid: sa.uid, gid: sa.gid}
 	}
 	if a.mode != sa.mode || a.uid != sa.uid || a.gid != sa.gid {
-		if err := s.setattr(ctx, fh, sa, cr); err != nil {
+		if err := s.nfs.setattr(ctx, fh, sa, cr); err != nil {
 			// Never leave a directory with other attributes than asked
 			// for behind: a retry would find it and take it as made.
-			rerr := s.rmdir(ctx, parent.fh, name, cr)
+			rerr := s.nfs.rmdir(ctx, parent.fh, name, cr)
 			return dirRef{}, fmt.Errorf("setting mode %04o and owner %d:%d (the new directory was removed again: %v): %w", sa.mode, sa.uid, sa.gid, rerr, err)
 		}
 		a.mode, a.uid, a.gid = sa.mode, sa.uid, sa.gid
@@ -196,7 +207,7 @@ func (s *session) mkdirExact(ctx context.Context, parent dirRef, name string, sa
 func (s *session) lookupDir(ctx context.Context, parent dirRef, path []string) (dirRef, error) {
 	var ref dirRef
 	err := withCreds(ownerFirst(parent.attrs), func(cr *cred) (err error) {
-		ref, err = s.lookup(ctx, parent.fh, path[len(path)-1], cr)
+		ref, err = s.nfs.lookup(ctx, parent.fh, path[len(path)-1], cr)
 		return err
 	})
 	if err != nil {
@@ -243,7 +254,7 @@ func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
 
 func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {
 	if len(elems) == 0 {
-		return s.getattr(ctx, s.cache.rootRef().fh, &rootCred)
+		return s.nfs.getattr(ctx, s.cache.rootRef().fh, &rootCred)
 	}
 	parent, err := s.dirAt(ctx, elems[:len(elems)-1])
 	if err != nil {
@@ -251,7 +262,7 @@ func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {
 	}
 	var ref dirRef
 	err = withCreds(ownerFirst(parent.attrs), func(cr *cred) (err error) {
-		ref, err = s.lookup(ctx, parent.fh, elems[len(elems)-1], cr)
+		ref, err = s.nfs.lookup(ctx, parent.fh, elems[len(elems)-1], cr)
 		return err
 	})
 	if err != nil {
@@ -268,10 +279,9 @@ func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {
 func (f *FS) Capacity(ctx context.Context) (export.Capacity, error) {
 	var c export.Capacity
 	err := f.s.retry(ctx, func() error {
-		return f.s.call(ctx, procFsstat, &rootCred, fhArgs(f.s.cache.rootRef().fh), func(res []byte) (err error) {
-			c, err = decodeFsstat(res)
-			return err
-		})
+		var err error
+		c, err = f.s.nfs.fsstat(ctx, f.s.cache.rootRef().fh, &rootCred)
+		return err
 	})
 	if err != nil {
 		return c, f.errorf("fsstat", ".", err)

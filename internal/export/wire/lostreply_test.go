@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,6 +31,7 @@ type lossyProxy struct {
 	mu       sync.Mutex
 	dropped  bool
 	dropXID  map[uint32]bool
+	xids     []uint32 // of every call of dropProc
 	wg       sync.WaitGroup
 }
 
@@ -77,11 +79,17 @@ func (p *lossyProxy) pipe(from, to net.Conn, calls bool) {
 		}
 		xid := binary.BigEndian.Uint32(rec)
 		p.mu.Lock()
+		if calls && binary.BigEndian.Uint32(rec[20:]) == p.dropProc {
+			p.xids = append(p.xids, xid)
+		}
 		if calls && binary.BigEndian.Uint32(rec[20:]) == p.dropProc && !p.dropped {
 			p.dropped = true
 			p.dropXID[xid] = true
 		}
 		drop := !calls && p.dropXID[xid]
+		if drop {
+			delete(p.dropXID, xid) // one reply lost; a repeat of the call (same XID) is answered
+		}
 		p.mu.Unlock()
 		if drop {
 			return // cut the client off: the reply is lost
@@ -104,6 +112,11 @@ func TestLostReplies(t *testing.T) {
 		{nfsc.NFSProc3Mkdir,
 			func(ctx context.Context, f *FS) error { return f.MkdirAll(ctx, "new", export.DirAttrs{Mode: 0o777}) },
 			func(dir string) error { _, err := os.Stat(filepath.Join(dir, "new")); return err }},
+		// Exclusive: the repeat meets the directory the lost call made, with exactly the
+		// attributes asked for, and takes it as made (not as someone else's).
+		{nfsc.NFSProc3Mkdir,
+			func(ctx context.Context, f *FS) error { return f.Mkdir(ctx, "new", export.DirAttrs{Mode: 0o750}) },
+			func(dir string) error { _, err := os.Stat(filepath.Join(dir, "new")); return err }},
 		{nfsc.NFSProc3RmDir,
 			func(ctx context.Context, f *FS) error { return f.RemoveAll(ctx, "vol", nil) },
 			func(dir string) error { return absent(filepath.Join(dir, "vol")) }},
@@ -111,8 +124,8 @@ func TestLostReplies(t *testing.T) {
 			func(ctx context.Context, f *FS) error { return f.Rename(ctx, "vol", "archived-vol") },
 			func(dir string) error { _, err := os.Stat(filepath.Join(dir, "archived-vol")); return err }},
 	}
-	for _, tc := range cases {
-		t.Run(procName(tc.proc), func(t *testing.T) {
+	for i, tc := range cases {
+		t.Run(fmt.Sprintf("%d-%s", i, procName(tc.proc)), func(t *testing.T) {
 			srv := wiretest.Start(t, "")
 			if err := os.Mkdir(filepath.Join(srv.Dir, "vol"), 0o777); err != nil {
 				t.Fatal(err)
@@ -142,6 +155,13 @@ func TestLostReplies(t *testing.T) {
 			defer mu.Unlock()
 			if !strings.Contains(strings.Join(ops, " "), procName(tc.proc)+":connection") {
 				t.Errorf("round trips %v: the reply was not lost", ops)
+			}
+			// The repeat carries the first call's XID, so a server's duplicate request cache
+			// can answer it with the reply that was lost instead of executing it again.
+			px.mu.Lock()
+			defer px.mu.Unlock()
+			if len(px.xids) < 2 || px.xids[0] != px.xids[1] {
+				t.Errorf("XIDs of the %s calls %v: want the repeat to reuse the first", procName(tc.proc), px.xids)
 			}
 		})
 	}

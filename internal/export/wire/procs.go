@@ -4,10 +4,18 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
 )
 
-// One method per NFS procedure: encode, call, decode. Each is one round
-// trip (more only while the server answers NFS3ERR_JUKEBOX).
+// nfs3Client is the NFSv3 procedures over one RPC client: one method per
+// procedure, each encode, call, decode. Each is one round trip (more only
+// while the server answers NFS3ERR_JUKEBOX). It knows handles, not paths:
+// the session above it walks paths and caches handles.
+type nfs3Client struct {
+	rpc          *client
+	readdirBytes uint32 // maxcount of READDIRPLUS
+}
 
 // errNoProgress is returned when a server's directory listing does not advance.
 var errNoProgress = errors.New("READDIRPLUS made no progress")
@@ -17,10 +25,10 @@ var errNoProgress = errors.New("READDIRPLUS made no progress")
 // with a new XID.
 const nfs3ErrJukebox = 10008
 
-func (s *session) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
+func (c *nfs3Client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
 	delay := 20 * time.Millisecond
 	for {
-		err := s.nfs.call(ctx, p, cr, args, decode)
+		err := c.rpc.call(ctx, p, cr, args, decode)
 		if statusOf(err) != nfs3ErrJukebox {
 			return err
 		}
@@ -35,12 +43,12 @@ func (s *session) call(ctx context.Context, p procedure, cr *cred, args func(*en
 	}
 }
 
-func (s *session) null(ctx context.Context) error {
-	return s.call(ctx, procNull, nil, nil, nil)
+func (c *nfs3Client) null(ctx context.Context) error {
+	return c.call(ctx, procNull, nil, nil, nil)
 }
 
-func (s *session) getattr(ctx context.Context, fh []byte, cr *cred) (a attrs, err error) {
-	err = s.call(ctx, procGetattr, cr, fhArgs(fh), func(res []byte) (err error) {
+func (c *nfs3Client) getattr(ctx context.Context, fh []byte, cr *cred) (a attrs, err error) {
+	err = c.call(ctx, procGetattr, cr, fhArgs(fh), func(res []byte) (err error) {
 		a, err = decodeGetattr(res)
 		return err
 	})
@@ -49,11 +57,11 @@ func (s *session) getattr(ctx context.Context, fh []byte, cr *cred) (a attrs, er
 
 // lookup returns the handle and attributes of name in dir (a GETATTR
 // follows when the server sent no attributes).
-func (s *session) lookup(ctx context.Context, dir []byte, name string, cr *cred) (dirRef, error) {
+func (c *nfs3Client) lookup(ctx context.Context, dir []byte, name string, cr *cred) (dirRef, error) {
 	var fh []byte
 	var a attrs
 	var ok bool
-	err := s.call(ctx, procLookup, cr, diropArgs(dir, name), func(res []byte) (err error) {
+	err := c.call(ctx, procLookup, cr, diropArgs(dir, name), func(res []byte) (err error) {
 		fh, a, ok, err = decodeLookup(res)
 		return err
 	})
@@ -61,41 +69,41 @@ func (s *session) lookup(ctx context.Context, dir []byte, name string, cr *cred)
 		return dirRef{}, err
 	}
 	if !ok {
-		if a, err = s.getattr(ctx, fh, cr); err != nil {
+		if a, err = c.getattr(ctx, fh, cr); err != nil {
 			return dirRef{}, err
 		}
 	}
 	return dirRef{fh: fh, attrs: a}, nil
 }
 
-func (s *session) mkdir(ctx context.Context, dir []byte, name string, sa sattr, cr *cred) (fh []byte, a attrs, ok bool, err error) {
-	err = s.call(ctx, procMkdir, cr, mkdirArgs(dir, name, sa), func(res []byte) (err error) {
+func (c *nfs3Client) mkdir(ctx context.Context, dir []byte, name string, sa sattr, cr *cred) (fh []byte, a attrs, ok bool, err error) {
+	err = c.call(ctx, procMkdir, cr, mkdirArgs(dir, name, sa), func(res []byte) (err error) {
 		fh, a, ok, err = decodeMkdir(res)
 		return err
 	})
 	return fh, a, ok, err
 }
 
-func (s *session) setattr(ctx context.Context, fh []byte, sa sattr, cr *cred) error {
-	return s.call(ctx, procSetattr, cr, setattrArgs(fh, sa), func(res []byte) error {
+func (c *nfs3Client) setattr(ctx context.Context, fh []byte, sa sattr, cr *cred) error {
+	return c.call(ctx, procSetattr, cr, setattrArgs(fh, sa), func(res []byte) error {
 		return decodeWcc(res, "SETATTR", 1)
 	})
 }
 
-func (s *session) remove(ctx context.Context, dir []byte, name string, cr *cred) error {
-	return s.call(ctx, procRemove, cr, diropArgs(dir, name), func(res []byte) error {
+func (c *nfs3Client) remove(ctx context.Context, dir []byte, name string, cr *cred) error {
+	return c.call(ctx, procRemove, cr, diropArgs(dir, name), func(res []byte) error {
 		return decodeWcc(res, "REMOVE", 1)
 	})
 }
 
-func (s *session) rmdir(ctx context.Context, dir []byte, name string, cr *cred) error {
-	return s.call(ctx, procRmdir, cr, diropArgs(dir, name), func(res []byte) error {
+func (c *nfs3Client) rmdir(ctx context.Context, dir []byte, name string, cr *cred) error {
+	return c.call(ctx, procRmdir, cr, diropArgs(dir, name), func(res []byte) error {
 		return decodeWcc(res, "RMDIR", 1)
 	})
 }
 
-func (s *session) rename(ctx context.Context, fromDir []byte, from string, toDir []byte, to string, cr *cred) error {
-	return s.call(ctx, procRename, cr, renameArgs(fromDir, from, toDir, to), func(res []byte) error {
+func (c *nfs3Client) rename(ctx context.Context, fromDir []byte, from string, toDir []byte, to string, cr *cred) error {
+	return c.call(ctx, procRename, cr, renameArgs(fromDir, from, toDir, to), func(res []byte) error {
 		return decodeWcc(res, "RENAME", 2)
 	})
 }
@@ -103,10 +111,18 @@ func (s *session) rename(ctx context.Context, fromDir []byte, from string, toDir
 // readdirPage reads one READDIRPLUS page of dir from cookie: at most
 // Options.ReaddirBytes of entries, "." and ".." included when the server
 // sends them.
-func (s *session) readdirPage(ctx context.Context, dir []byte, cookie uint64, verf [8]byte, cr *cred) (ents []dirEntry, next [8]byte, eof bool, err error) {
-	err = s.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, s.o.ReaddirBytes), func(res []byte) (err error) {
+func (c *nfs3Client) readdirPage(ctx context.Context, dir []byte, cookie uint64, verf [8]byte, cr *cred) (ents []dirEntry, next [8]byte, eof bool, err error) {
+	err = c.call(ctx, procReaddirplus, cr, readdirplusArgs(dir, cookie, verf, c.readdirBytes), func(res []byte) (err error) {
 		ents, next, eof, err = decodeReaddirplus(res)
 		return err
 	})
 	return ents, next, eof, err
+}
+
+func (c *nfs3Client) fsstat(ctx context.Context, fh []byte, cr *cred) (st export.Capacity, err error) {
+	err = c.call(ctx, procFsstat, cr, fhArgs(fh), func(res []byte) (err error) {
+		st, err = decodeFsstat(res)
+		return err
+	})
+	return st, err
 }

@@ -96,7 +96,7 @@ func (r *remover) removeAll(ctx context.Context, elems []string) error {
 	name := elems[len(elems)-1]
 	// The common case first: an empty directory goes with one RMDIR.
 	creds := ownerFirst(parent.attrs)
-	err = withCreds(creds, func(cr *cred) error { return s.rmdir(ctx, parent.fh, name, cr) })
+	err = withCreds(creds, func(cr *cred) error { return s.nfs.rmdir(ctx, parent.fh, name, cr) })
 	switch statusOf(err) {
 	case 0:
 		if err == nil {
@@ -235,7 +235,7 @@ func (r *remover) makeListable(ctx context.Context, f *dirFrame) {
 		return
 	}
 	sa := sattr{mode: f.dir.attrs.mode | 0o700}
-	if err := withCreds(ownerFirst(f.dir.attrs), func(cr *cred) error { return r.s.setattr(ctx, f.dir.fh, sa, cr) }); err == nil {
+	if err := withCreds(ownerFirst(f.dir.attrs), func(cr *cred) error { return r.s.nfs.setattr(ctx, f.dir.fh, sa, cr) }); err == nil {
 		f.dir.attrs.mode = sa.mode
 	}
 }
@@ -317,7 +317,7 @@ func (r *remover) removePage(ctx context.Context, f *dirFrame) error {
 	var verf [8]byte
 	var eof bool
 	err := withCreds(ownerFirst(f.dir.attrs), func(cr *cred) (err error) {
-		ents, verf, eof, err = r.s.readdirPage(ctx, f.dir.fh, f.cookie, f.verf, cr)
+		ents, verf, eof, err = r.s.nfs.readdirPage(ctx, f.dir.fh, f.cookie, f.verf, cr)
 		return err
 	})
 	if statusOf(err) == nfsc.NFS3ErrBadCookie || statusOf(err) == nfsc.NFS3ErrNotSync {
@@ -370,7 +370,7 @@ func (r *remover) removePage(ctx context.Context, f *dirFrame) error {
 // reports whether it is gone; one refused as not empty (written into since
 // it was listed) is left to be emptied again, a few times.
 func (r *remover) rmdirFrame(ctx context.Context, f *dirFrame) (removed bool, err error) {
-	err = withCreds(ownerFirst(f.parent.attrs), func(cr *cred) error { return r.s.rmdir(ctx, f.parent.fh, f.name, cr) })
+	err = withCreds(ownerFirst(f.parent.attrs), func(cr *cred) error { return r.s.nfs.rmdir(ctx, f.parent.fh, f.name, cr) })
 	switch st := statusOf(err); {
 	case err == nil:
 		r.count(0, 1)
@@ -390,7 +390,7 @@ func (r *remover) lookup(ctx context.Context, dir dirRef, name string) (dirRef, 
 }
 
 func (r *remover) removeFile(ctx context.Context, dir dirRef, name string) error {
-	err := withCreds(ownerFirst(dir.attrs), func(cr *cred) error { return r.s.remove(ctx, dir.fh, name, cr) })
+	err := withCreds(ownerFirst(dir.attrs), func(cr *cred) error { return r.s.nfs.remove(ctx, dir.fh, name, cr) })
 	switch statusOf(err) {
 	case nfsc.NFS3ErrNoEnt, nfsc.NFS3ErrIsDir: // gone, or replaced by a directory the next listing finds
 		return nil

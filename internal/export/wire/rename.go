@@ -45,7 +45,7 @@ func (s *session) renameNoReplace(ctx context.Context, fe, te []string) error {
 	}
 	toName := te[len(te)-1]
 	err = withCreds(ownerFirst(toDir.attrs), func(cr *cred) error {
-		_, err := s.lookup(ctx, toDir.fh, toName, cr)
+		_, err := s.nfs.lookup(ctx, toDir.fh, toName, cr)
 		return err
 	})
 	switch {
@@ -56,7 +56,7 @@ func (s *session) renameNoReplace(ctx context.Context, fe, te []string) error {
 	}
 	fromName := fe[len(fe)-1]
 	err = withCreds(ownerFirst(fromDir.attrs, toDir.attrs.gid), func(cr *cred) error {
-		return s.rename(ctx, fromDir.fh, fromName, toDir.fh, toName, cr)
+		return s.nfs.rename(ctx, fromDir.fh, fromName, toDir.fh, toName, cr)
 	})
 	if statusOf(err) == nfsc.NFS3ErrNoEnt && s.renamed(ctx, fromDir, fromName, toDir, toName) {
 		// A RENAME sent again after a lost connection finds its own work
@@ -74,7 +74,7 @@ func (s *session) renameNoReplace(ctx context.Context, fe, te []string) error {
 func (s *session) renamed(ctx context.Context, fromDir dirRef, from string, toDir dirRef, to string) bool {
 	lookup := func(d dirRef, name string) error {
 		return withCreds(ownerFirst(d.attrs), func(cr *cred) error {
-			_, err := s.lookup(ctx, d.fh, name, cr)
+			_, err := s.nfs.lookup(ctx, d.fh, name, cr)
 			return err
 		})
 	}

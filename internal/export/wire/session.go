@@ -9,29 +9,30 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 )
 
-// session is one mounted export: a connection to the server's NFS program
-// and the cache of directory handles below the export root.
+// session is one mounted export: the NFSv3 procedures on a connection to
+// the server (nfs) and the cache of directory handles below the export
+// root; its methods walk paths through the cache.
 type session struct {
 	server, share string
 	o             *Options
-	nfs           *client
+	nfs           *nfs3Client
 	cache         *dirCache
 	refreshMu     sync.Mutex
 }
 
 func openSession(ctx context.Context, server, share string, o *Options) (*session, error) {
 	s := &session{server: server, share: share, o: o}
-	s.nfs = newClient(server, s.dialNFS, o)
+	s.nfs = &nfs3Client{rpc: newClient(server, s.dialNFS, o), readdirBytes: o.ReaddirBytes}
 	root, err := s.mountRoot(ctx)
 	if err != nil {
-		s.nfs.close()
+		s.nfs.rpc.close()
 		return nil, err
 	}
 	s.cache = newDirCache(root, o.MaxCachedDirs)
 	return s, nil
 }
 
-func (s *session) close() { s.nfs.close() }
+func (s *session) close() { s.nfs.rpc.close() }
 
 // port returns the explicit port, or asks the server's portmapper.
 func (s *session) port(ctx context.Context, prog, vers uint32, explicit int) (int, error) {
@@ -83,7 +84,7 @@ func (s *session) mountRoot(ctx context.Context) (dirRef, error) {
 	if err != nil {
 		return dirRef{}, fmt.Errorf("mount %s:%s: %w", s.server, s.share, err)
 	}
-	a, err := s.getattr(ctx, fh, &rootCred)
+	a, err := s.nfs.getattr(ctx, fh, &rootCred)
 	if err != nil {
 		return dirRef{}, fmt.Errorf("getattr of the root of %s:%s: %w", s.server, s.share, err)
 	}
@@ -101,7 +102,7 @@ func (s *session) refresh(ctx context.Context, resets uint64) error {
 		return nil // refreshed since the operation began
 	}
 	root := s.cache.rootRef()
-	a, err := s.getattr(ctx, root.fh, &rootCred)
+	a, err := s.nfs.getattr(ctx, root.fh, &rootCred)
 	if err == nil {
 		s.cache.reset(dirRef{fh: root.fh, attrs: a})
 		return nil

@@ -179,11 +179,12 @@ func TestJukeboxRetry(t *testing.T) {
 	})
 	var ops []string
 	o := Options{Observer: func(_, op string, _ time.Duration, err error) { ops = append(ops, op+":"+Result(err)) }}.withDefaults()
-	sess := &session{o: &o, nfs: s.client(t, 5*time.Second)}
-	sess.nfs.observe = o.Observer
+	rpc := s.client(t, 5*time.Second)
+	rpc.observe = o.Observer
+	sess := &session{o: &o, nfs: &nfs3Client{rpc: rpc}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a, err := sess.getattr(ctx, seedFH, &rootCred)
+	a, err := sess.nfs.getattr(ctx, seedFH, &rootCred)
 	if err != nil || a != seedDir {
 		t.Fatalf("getattr: %+v %v", a, err)
 	}

@@ -77,7 +77,7 @@ func (s *session) countPage(ctx context.Context, fr *usageFrame, u *export.Usage
 	var verf [8]byte
 	var eof bool
 	err = withCreds(ownerFirst(fr.dir.attrs), func(cr *cred) (err error) {
-		ents, verf, eof, err = s.readdirPage(ctx, fr.dir.fh, fr.cookie, fr.verf, cr)
+		ents, verf, eof, err = s.nfs.readdirPage(ctx, fr.dir.fh, fr.cookie, fr.verf, cr)
 		return err
 	})
 	if err != nil {
@@ -116,7 +116,7 @@ func (s *session) countPage(ctx context.Context, fr *usageFrame, u *export.Usage
 func (s *session) lookupIn(ctx context.Context, dir dirRef, name string) (dirRef, error) {
 	var ref dirRef
 	err := withCreds(ownerFirst(dir.attrs), func(cr *cred) (err error) {
-		ref, err = s.lookup(ctx, dir.fh, name, cr)
+		ref, err = s.nfs.lookup(ctx, dir.fh, name, cr)
 		return err
 	})
 	return ref, err
