@@ -9,7 +9,8 @@
 // length checked: a malformed reply is an error, never a panic or a huge
 // allocation. Only constants (program, procedure and status numbers) come
 // from github.com/willscott/go-nfs-client, whose transport has defects
-// that wrapping cannot contain (see DESIGN.md).
+// that wrapping cannot contain. The layers, by file, are in
+// docs/architecture.md.
 //
 // Wiring:
 //
@@ -21,7 +22,7 @@
 //	})
 //	defer op.Close()
 //	fsys, err := op.Open(ctx, "nfs.example.com", "/export") // an export.FS
-//	err = op.Ping(ctx, "nfs.example.com", "/export")        // readiness: MNT once, then NULL
+//	_, err = fsys.Stat(ctx, ".")                            // readiness, as health.Checker does
 //
 // Round trips with the export's handles cached: MkdirAll of a directory
 // whose parent is known, 1 (MKDIR with mode and owner in its attributes);
