@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -19,8 +18,6 @@ const (
 	// maxStack bounds the open directories of one RemoveAll; a deeper
 	// tree is finished by walking again from the top.
 	maxStack = 128
-	// progressEvery is how often RemoveAll reports its running total.
-	progressEvery = time.Second
 )
 
 // RemoveAll implements export.FS: depth first, one getdents page at a
@@ -41,9 +38,9 @@ func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Remov
 		return err
 	}
 	defer f.release(parent)
-	r := &remover{f: f, progress: progress, last: time.Now(), buf: make([]byte, direntBuf), maxStack: maxStack}
+	r := &remover{f: f, counted: export.NewRemoveProgress(progress), buf: make([]byte, direntBuf), maxStack: maxStack}
 	err = r.remove(ctx, parent, elems[len(elems)-1])
-	r.report(true)
+	r.counted.Report(true)
 	if err != nil {
 		return f.wrap("remove", p, err)
 	}
@@ -52,18 +49,9 @@ func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Remov
 
 type remover struct {
 	f        *FS
-	progress func(export.Removed)
-	done     export.Removed
-	last     time.Time
+	counted  *export.RemoveProgress
 	buf      []byte
 	maxStack int
-}
-
-func (r *remover) report(final bool) {
-	if r.progress != nil && (final || time.Since(r.last) >= progressEvery) {
-		r.last = time.Now()
-		r.progress(r.done)
-	}
 }
 
 // frame is one open directory on the way down.
@@ -84,7 +72,7 @@ const maxIdleListings = 8
 func (r *remover) remove(ctx context.Context, parent int, name string) error {
 	switch err := unix.Unlinkat(parent, name, unix.AT_REMOVEDIR); err {
 	case nil:
-		r.done.Dirs++
+		r.counted.Add(0, 1)
 		return nil
 	case unix.ENOENT:
 		return nil
@@ -153,7 +141,7 @@ func (r *remover) walk(ctx context.Context, base int, name string) (truncated bo
 			unix.Close(fr.fd)
 			stack = stack[:len(stack)-1]
 		}
-		r.report(false)
+		r.counted.Report(false)
 	}
 	return truncated, nil
 }
@@ -189,7 +177,7 @@ func (r *remover) open(dir int, name string) (int, error) {
 func (r *remover) unlink(dir int, name string) error {
 	switch err := unix.Unlinkat(dir, name, 0); err {
 	case nil:
-		r.done.Files++
+		r.counted.Add(1, 0)
 		return nil
 	case unix.ENOENT, unix.EISDIR: // gone, or a directory the next page finds
 		return nil
@@ -205,12 +193,12 @@ func (r *remover) step(parent int, fr *frame) (child *frame, removed bool, err e
 	if child, err := r.nextPending(fr); child != nil || err != nil {
 		return child, false, err
 	}
-	if r.done == fr.seen {
+	if done := r.counted.Done(); done == fr.seen {
 		if fr.idle++; fr.idle > maxIdleListings {
 			return nil, false, fmt.Errorf("listing keeps showing entries that cannot be found or removed")
 		}
 	} else {
-		fr.idle, fr.seen = 0, r.done
+		fr.idle, fr.seen = 0, r.counted.Done()
 	}
 	empty, err := r.removePage(fr)
 	if err != nil || !empty {
@@ -218,7 +206,7 @@ func (r *remover) step(parent int, fr *frame) (child *frame, removed bool, err e
 	}
 	switch err := unix.Unlinkat(parent, fr.name, unix.AT_REMOVEDIR); {
 	case err == nil:
-		r.done.Dirs++
+		r.counted.Add(0, 1)
 	case err == unix.ENOENT:
 	case (err == unix.ENOTEMPTY || err == unix.EEXIST) && fr.rmdirs < 3:
 		fr.rmdirs++

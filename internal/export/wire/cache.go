@@ -76,12 +76,9 @@ func (c *dirCache) put(elems []string, ref dirRef) {
 	if ref.gen != c.gen {
 		return
 	}
-	n := c.root
-	for _, e := range elems[:len(elems)-1] {
-		n = n.children[e]
-		if n == nil {
-			return
-		}
+	n := c.parentNode(elems)
+	if n == nil {
+		return
 	}
 	leaf := elems[len(elems)-1]
 	if old := n.children[leaf]; old != nil {
@@ -117,14 +114,21 @@ func (c *dirCache) forget(elems []string) {
 		c.root.children = nil
 		return
 	}
+	if n := c.parentNode(elems); n != nil {
+		delete(n.children, elems[len(elems)-1])
+	}
+}
+
+// parentNode is the cached node of elems' parent, nil when it is not
+// cached; c.mu is held.
+func (c *dirCache) parentNode(elems []string) *dirNode {
 	n := c.root
 	for _, e := range elems[:len(elems)-1] {
-		n = n.children[e]
-		if n == nil {
-			return
+		if n = n.children[e]; n == nil {
+			return nil
 		}
 	}
-	delete(n.children, elems[len(elems)-1])
+	return n
 }
 
 // reset forgets everything, with a new root.

@@ -170,18 +170,27 @@ func readdirplusArgs(fh []byte, cookie uint64, verf [8]byte, maxcount uint32) fu
 	}
 }
 
+// okResult starts decoding a procedure's result: the decoder after a
+// status of NFS3_OK, or the status (and any malformation) as the error.
+func okResult(res []byte, proc string) (*decoder, error) {
+	d := &decoder{b: res}
+	if st := d.status(); st != nfsc.NFS3Ok {
+		return nil, firstErr(decodeErr(d, proc), nfsStatus(st))
+	}
+	return d, nil
+}
+
 // decodeLookup decodes LOOKUP3res.
 func decodeLookup(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
 	defer recoverTo(&err, "LOOKUP")
-	d := decoder{b: res}
-	st := d.status()
-	if st != nfsc.NFS3Ok {
-		return nil, attrs{}, false, firstErr(decodeErr(&d, "LOOKUP"), nfsStatus(st))
+	d, err := okResult(res, "LOOKUP")
+	if err != nil {
+		return nil, attrs{}, false, err
 	}
 	fh = d.fh()
 	a, haveAttrs = d.postOpAttr()
 	d.postOpAttr() // dir_attributes
-	if err := decodeErr(&d, "LOOKUP"); err != nil {
+	if err := decodeErr(d, "LOOKUP"); err != nil {
 		return nil, attrs{}, false, err
 	}
 	return fh, a, haveAttrs, nil
@@ -190,27 +199,25 @@ func decodeLookup(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
 // decodeGetattr decodes GETATTR3res.
 func decodeGetattr(res []byte) (a attrs, err error) {
 	defer recoverTo(&err, "GETATTR")
-	d := decoder{b: res}
-	st := d.status()
-	if st != nfsc.NFS3Ok {
-		return attrs{}, firstErr(decodeErr(&d, "GETATTR"), nfsStatus(st))
+	d, err := okResult(res, "GETATTR")
+	if err != nil {
+		return attrs{}, err
 	}
 	a = d.fattr()
-	return a, decodeErr(&d, "GETATTR")
+	return a, decodeErr(d, "GETATTR")
 }
 
 // decodeMkdir decodes MKDIR3res; the handle and attributes are optional.
 func decodeMkdir(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
 	defer recoverTo(&err, "MKDIR")
-	d := decoder{b: res}
-	st := d.status()
-	if st != nfsc.NFS3Ok {
-		return nil, attrs{}, false, firstErr(decodeErr(&d, "MKDIR"), nfsStatus(st))
+	d, err := okResult(res, "MKDIR")
+	if err != nil {
+		return nil, attrs{}, false, err
 	}
 	fh = d.postOpFH()
 	a, haveAttrs = d.postOpAttr()
 	d.wcc()
-	if err := decodeErr(&d, "MKDIR"); err != nil {
+	if err := decodeErr(d, "MKDIR"); err != nil {
 		return nil, attrs{}, false, err
 	}
 	return fh, a, haveAttrs, nil
@@ -245,10 +252,9 @@ type dirEntry struct {
 // decodeReaddirplus decodes READDIRPLUS3res.
 func decodeReaddirplus(res []byte) (ents []dirEntry, verf [8]byte, eof bool, err error) {
 	defer recoverTo(&err, "READDIRPLUS")
-	d := decoder{b: res}
-	st := d.status()
-	if st != nfsc.NFS3Ok {
-		return nil, verf, false, firstErr(decodeErr(&d, "READDIRPLUS"), nfsStatus(st))
+	d, err := okResult(res, "READDIRPLUS")
+	if err != nil {
+		return nil, verf, false, err
 	}
 	d.postOpAttr()
 	copy(verf[:], d.fixed(8))
@@ -264,7 +270,7 @@ func decodeReaddirplus(res []byte) (ents []dirEntry, verf [8]byte, eof bool, err
 		}
 	}
 	eof = d.bool()
-	if err := decodeErr(&d, "READDIRPLUS"); err != nil {
+	if err := decodeErr(d, "READDIRPLUS"); err != nil {
 		return nil, verf, false, err
 	}
 	return ents, verf, eof, nil

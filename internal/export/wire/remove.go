@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
@@ -19,9 +18,6 @@ const removeParallel = 8
 // maxPendingDirs bounds the subdirectories remembered from one listing
 // page; the rest are found again by the next listing.
 const maxPendingDirs = 16
-
-// progressEvery is how often RemoveAll reports its running total.
-const progressEvery = time.Second
 
 // parallelTrees bounds the subtrees one RemoveAll removes at once besides
 // its own walk (each with its own bounded stack): directories are walked
@@ -43,9 +39,9 @@ func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Remov
 		err = fmt.Errorf("the export root cannot be removed: %w", export.ErrInvalidPath)
 	}
 	if err == nil {
-		r := &remover{s: f.s, progress: progress, maxDepth: f.s.o.RemoveStackDepth, lastReport: time.Now(), trees: make(chan struct{}, parallelTrees)}
+		r := &remover{s: f.s, counted: export.NewRemoveProgress(progress), maxDepth: f.s.o.RemoveStackDepth, trees: make(chan struct{}, parallelTrees)}
 		err = f.s.retry(ctx, func() error { return r.removeAll(ctx, elems) })
-		r.report(true)
+		r.counted.Report(true)
 	}
 	if err != nil {
 		return f.errorf("remove", p, err)
@@ -55,32 +51,10 @@ func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Remov
 
 // remover is one RemoveAll: its running total and how it reports it.
 type remover struct {
-	s          *session
-	maxDepth   int
-	progress   func(export.Removed)
-	mu         sync.Mutex // guards done (files are removed in parallel)
-	done       export.Removed
-	lastReport time.Time
-	trees      chan struct{} // slots for subtrees removed concurrently
-}
-
-func (r *remover) count(files, dirs uint64) {
-	r.mu.Lock()
-	r.done.Files += files
-	r.done.Dirs += dirs
-	r.mu.Unlock()
-}
-
-// report tells progress the total, at most every progressEvery unless final.
-func (r *remover) report(final bool) {
-	if r.progress == nil || (!final && time.Since(r.lastReport) < progressEvery) {
-		return
-	}
-	r.lastReport = time.Now()
-	r.mu.Lock()
-	done := r.done
-	r.mu.Unlock()
-	r.progress(done)
+	s        *session
+	maxDepth int
+	counted  *export.RemoveProgress
+	trees    chan struct{} // slots for subtrees removed concurrently
 }
 
 func (r *remover) removeAll(ctx context.Context, elems []string) error {
@@ -100,7 +74,7 @@ func (r *remover) removeAll(ctx context.Context, elems []string) error {
 	switch statusOf(err) {
 	case 0:
 		if err == nil {
-			r.count(0, 1)
+			r.counted.Add(0, 1)
 		}
 		return err
 	case nfsc.NFS3ErrNoEnt:
@@ -178,7 +152,7 @@ func (r *remover) removeTree(ctx context.Context, parent dirRef, name string, re
 				stack = stack[:len(stack)-1]
 			}
 			if reporting { // progress is told from the caller's goroutine only
-				r.report(false)
+				r.counted.Report(false)
 			}
 		}
 		if !truncated {
@@ -296,9 +270,7 @@ func (r *remover) nextPending(ctx context.Context, f *dirFrame) (*dirFrame, erro
 // entries while nothing anywhere gets removed (entries that cannot be
 // found or removed), instead of listing it forever.
 func (r *remover) checkProgress(f *dirFrame) error {
-	r.mu.Lock()
-	done := r.done
-	r.mu.Unlock()
+	done := r.counted.Done()
 	if done == f.seen && f.cookie == 0 {
 		if f.idle++; f.idle > maxIdleListings {
 			return fmt.Errorf("listing keeps showing entries that cannot be found or removed")
@@ -373,7 +345,7 @@ func (r *remover) rmdirFrame(ctx context.Context, f *dirFrame) (removed bool, er
 	err = withCreds(ownerFirst(f.parent.attrs), func(cr *cred) error { return r.s.nfs.rmdir(ctx, f.parent.fh, f.name, cr) })
 	switch st := statusOf(err); {
 	case err == nil:
-		r.count(0, 1)
+		r.counted.Add(0, 1)
 	case st == nfsc.NFS3ErrNoEnt:
 	case (st == nfsc.NFS3ErrNotEmpty || st == nfsc.NFS3ErrExist || st == nfsc.NFS3ErrIO) && f.rmdirs < 3:
 		f.rmdirs++
@@ -396,7 +368,7 @@ func (r *remover) removeFile(ctx context.Context, dir dirRef, name string) error
 		return nil
 	case 0:
 		if err == nil {
-			r.count(1, 0)
+			r.counted.Add(1, 0)
 		}
 	}
 	return err

@@ -68,24 +68,29 @@ func (d *decoder) fail(err error) {
 	d.b = nil
 }
 
-func (d *decoder) uint32() uint32 {
-	if len(d.b) < 4 {
+// take consumes the next n bytes, or fails the decoder (nil) when fewer are left.
+func (d *decoder) take(n int) []byte {
+	if len(d.b) < n {
 		d.fail(errShort)
-		return 0
+		return nil
 	}
-	v := binary.BigEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
+}
+
+func (d *decoder) uint32() uint32 {
+	if b := d.take(4); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
 }
 
 func (d *decoder) uint64() uint64 {
-	if len(d.b) < 8 {
-		d.fail(errShort)
-		return 0
+	if b := d.take(8); b != nil {
+		return binary.BigEndian.Uint64(b)
 	}
-	v := binary.BigEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
+	return 0
 }
 
 // bool reads an XDR boolean; anything but 0 or 1 is malformed.
