@@ -6,11 +6,9 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/nfs-subdir/provisioner/e2e/framework"
 )
@@ -22,13 +20,6 @@ func TestMain(m *testing.M) {
 		fmt.Println("provisioning benchmark: skipped unless E2E_BENCH=1 (run it with make bench)")
 		os.Exit(0)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	var err error
-	fw, err = framework.New(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e setup:", err)
-		os.Exit(1)
-	}
+	fw = framework.MustNew()
 	os.Exit(m.Run())
 }

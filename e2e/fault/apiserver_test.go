@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nfs-subdir/provisioner/e2e/framework"
-	corev1 "k8s.io/api/core/v1"
 )
 
 // apiRenewDeadline is the default --leader-election-renew-deadline, which the case runs with.
@@ -67,27 +66,18 @@ func TestFaultAPIServerRestarted(t *testing.T) {
 	// Converge; a process that ended on a lost Lease is started again, as kubelet would.
 	converge := func(t *testing.T, f *faultFigures) {
 		cleanExits := 0
-		framework.Poll(t, fmt.Sprintf("%d claims Bound", n), faultSettleTimeout, func(ctx context.Context) (bool, error) {
-			if !p.Running() {
-				if err := cleanLeaseExit(p); err != nil {
-					f.restarts++
-					t.Errorf("the provisioner died during the API server outage: %v", err)
-					return false, err
-				}
+		r.waitAllBound(t, r.Class.Name, n, faultSettleTimeout, func() error {
+			if p.Running() {
+				return nil
+			}
+			if err := cleanLeaseExit(p); err != nil {
+				f.restarts++ // counted once: it is started again below, as kubelet would
+				t.Errorf("the provisioner died during the API server outage: %v", err)
+			} else {
 				cleanExits++
-				p = r.Start(t, false, leaseArgs...)
 			}
-			claims, err := r.listClaims(ctx, r.Class.Name)
-			if err != nil {
-				return false, err
-			}
-			bound := 0
-			for _, claim := range claims {
-				if claim.Status.Phase == corev1.ClaimBound {
-					bound++
-				}
-			}
-			return len(claims) == n && bound == n, fmt.Errorf("%d claims, %d Bound", len(claims), bound)
+			p = r.Start(t, false, leaseArgs...)
+			return nil
 		})
 		f.note("%d clean exits on a lost Lease, restarted", cleanExits)
 		if outage := back.Sub(down); cleanExits > 0 && outage < apiRenewDeadline {

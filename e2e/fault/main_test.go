@@ -7,11 +7,8 @@
 package fault
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/nfs-subdir/provisioner/e2e/framework"
 )
@@ -19,13 +16,6 @@ import (
 var fw *framework.Framework
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	var err error
-	fw, err = framework.New(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e setup:", err)
-		os.Exit(1)
-	}
+	fw = framework.MustNew()
 	os.Exit(m.Run())
 }

@@ -176,11 +176,17 @@ func (r *faultRun) waitVolumeCount(t *testing.T, n int, atMost bool, timeout tim
 }
 
 // waitAllBound polls until want claims on the class exist and are all Bound; it returns how long
-// that took.
-func (r *faultRun) waitAllBound(t *testing.T, class string, want int, timeout time.Duration) time.Duration {
+// that took. each, when set, runs before every look (the API server case restarts a process that
+// ended on a lost Lease there).
+func (r *faultRun) waitAllBound(t *testing.T, class string, want int, timeout time.Duration, each ...func() error) time.Duration {
 	t.Helper()
 	start := time.Now()
 	framework.Poll(t, fmt.Sprintf("%d claims on class %s Bound", want, class), timeout, func(ctx context.Context) (bool, error) {
+		for _, fn := range each {
+			if err := fn(); err != nil {
+				return false, err
+			}
+		}
 		claims, err := r.listClaims(ctx, class)
 		if err != nil {
 			return false, err

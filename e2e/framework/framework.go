@@ -5,6 +5,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,18 @@ func New(ctx context.Context) (*Framework, error) {
 		return nil, err
 	}
 	return &Framework{Env: env, Cluster: cluster, Provisioner: env.ProvisionerName}, nil
+}
+
+// MustNew is New for a TestMain: on error it says so and exits the test binary with status 1.
+func MustNew() *Framework {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f, err := New(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		os.Exit(1)
+	}
+	return f
 }
 
 // Context is a context that ends with the test.
