@@ -110,9 +110,13 @@ func (c *fakeConn) readCall() (fakeCall, error) {
 
 // send writes rec as one record.
 func (c *fakeConn) send(rec []byte) error {
-	msg := binary.BigEndian.AppendUint32(nil, uint32(len(rec))|lastFragment)
-	_, err := c.Write(append(msg, rec...))
+	_, err := c.Write(framed(rec))
 	return err
+}
+
+// framed is rec as one last fragment: what send writes.
+func framed(rec []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(rec))|lastFragment), rec...)
 }
 
 // reply builds an accepted, successful reply carrying results.
@@ -138,17 +142,25 @@ func words(ws ...uint32) []byte {
 	return e.b
 }
 
-// echo answers every call with its proc number as the only result.
-func echo(fc *fakeConn) {
-	for {
-		call, err := fc.readCall()
-		if err != nil {
-			return
-		}
-		if fc.send(reply(call.xid, call.proc)) != nil {
-			return
+// answerEach answers every call with the bytes answer returns for it (whole records, or any
+// framing the test wants), until the client or the server goes.
+func answerEach(answer func(call fakeCall) []byte) func(*fakeConn) {
+	return func(fc *fakeConn) {
+		for {
+			call, err := fc.readCall()
+			if err != nil {
+				return
+			}
+			if _, err := fc.Write(answer(call)); err != nil {
+				return
+			}
 		}
 	}
+}
+
+// echo answers every call with its proc number as the only result.
+func echo(fc *fakeConn) {
+	answerEach(func(call fakeCall) []byte { return framed(reply(call.xid, call.proc)) })(fc)
 }
 
 // callProc makes a call of procedure proc (any program) and returns the

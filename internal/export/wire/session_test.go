@@ -20,24 +20,16 @@ import (
 
 // fakePortmapper answers GETPORT with ports[prog] (0 when absent).
 func fakePortmapper(t *testing.T, ports map[uint32]uint32, calls *atomic.Int32) *fakeServer {
-	return newFakeServer(t, func(fc *fakeConn) {
-		for {
-			call, err := fc.readCall()
-			if err != nil {
-				return
-			}
-			calls.Add(1)
-			d := decoder{b: call.args}
-			prog, vers, prot := d.uint32(), d.uint32(), d.uint32()
-			port := ports[prog]
-			if call.prog != 100000 || call.vers != 2 || call.proc != 3 || vers != 3 || prot != 6 {
-				port = 0
-			}
-			if fc.send(reply(call.xid, port)) != nil {
-				return
-			}
+	return newFakeServer(t, answerEach(func(call fakeCall) []byte {
+		calls.Add(1)
+		d := decoder{b: call.args}
+		prog, vers, prot := d.uint32(), d.uint32(), d.uint32()
+		port := ports[prog]
+		if call.prog != 100000 || call.vers != 2 || call.proc != 3 || vers != 3 || prot != 6 {
+			port = 0
 		}
-	})
+		return framed(reply(call.xid, port))
+	}))
 }
 
 func TestPortmapper(t *testing.T) {
@@ -76,17 +68,7 @@ func TestPortmapperNotRegistered(t *testing.T) {
 }
 
 func TestMountRefused(t *testing.T) {
-	s := newFakeServer(t, func(fc *fakeConn) {
-		for {
-			call, err := fc.readCall()
-			if err != nil {
-				return
-			}
-			if fc.send(reply(call.xid, nfsc.MNT3ErrNoEnt)) != nil {
-				return
-			}
-		}
-	})
+	s := newFakeServer(t, answerEach(func(call fakeCall) []byte { return framed(reply(call.xid, nfsc.MNT3ErrNoEnt)) }))
 	op := NewOpener(Options{NFSPort: s.port(), MountPort: s.port()})
 	defer op.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -158,21 +158,11 @@ func testMisbehaving(t *testing.T, misbehave func(*fakeConn)) {
 
 // A duplicate reply is discarded and does not disturb later calls.
 func TestTransportDuplicateReply(t *testing.T) {
-	s := newFakeServer(t, func(fc *fakeConn) {
-		for {
-			call, err := fc.readCall()
-			if err != nil {
-				return
-			}
-			r := reply(call.xid, call.proc)
-			// The reply, its duplicate, and a reply to a call never made.
-			for _, rec := range [][]byte{r, r, reply(call.xid+1000, 7)} {
-				if fc.send(rec) != nil {
-					return
-				}
-			}
-		}
-	})
+	s := newFakeServer(t, answerEach(func(call fakeCall) []byte {
+		// The reply, its duplicate, and a reply to a call never made.
+		r := framed(reply(call.xid, call.proc))
+		return append(append(r, r...), framed(reply(call.xid+1000, 7))...)
+	}))
 	c := s.client(t, 5*time.Second)
 	for i := uint32(1); i <= 10; i++ {
 		mustEcho(t, c, i)
@@ -448,27 +438,19 @@ func TestTransportDefaultTimeout(t *testing.T) {
 
 // Fragmented replies (several record fragments) are reassembled.
 func TestTransportFragments(t *testing.T) {
-	s := newFakeServer(t, func(fc *fakeConn) {
-		for {
-			call, err := fc.readCall()
-			if err != nil {
-				return
+	s := newFakeServer(t, answerEach(func(call fakeCall) []byte {
+		r := reply(call.xid, call.proc)
+		var out []byte
+		for i := 0; i < len(r); i += 4 {
+			hdr := uint32(4)
+			if i+4 >= len(r) {
+				hdr |= lastFragment
 			}
-			r := reply(call.xid, call.proc)
-			var out []byte
-			for i := 0; i < len(r); i += 4 {
-				hdr := uint32(4)
-				if i+4 >= len(r) {
-					hdr |= lastFragment
-				}
-				out = append(out, words(hdr)...)
-				out = append(out, r[i:i+4]...)
-			}
-			if _, err := fc.Write(out); err != nil {
-				return
-			}
+			out = append(out, words(hdr)...)
+			out = append(out, r[i:i+4]...)
 		}
-	})
+		return out
+	}))
 	c := s.client(t, 5*time.Second)
 	mustEcho(t, c, 5)
 }
