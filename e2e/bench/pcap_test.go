@@ -239,22 +239,22 @@ func readRPCCalls(path string) ([]rpcCall, error) {
 	if _, err := io.ReadFull(r, header); err != nil {
 		return nil, fmt.Errorf("pcap header: %w", err)
 	}
+	// The magic number says the byte order, and microsecond or nanosecond timestamps.
 	var order binary.ByteOrder
 	nano := false
-	switch binary.LittleEndian.Uint32(header) {
-	case 0xa1b2c3d4:
-		order = binary.LittleEndian
-	case 0xa1b23c4d:
-		order, nano = binary.LittleEndian, true
-	default:
-		switch binary.BigEndian.Uint32(header) {
+	for _, o := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		switch o.Uint32(header) {
 		case 0xa1b2c3d4:
-			order = binary.BigEndian
+			order = o
 		case 0xa1b23c4d:
-			order, nano = binary.BigEndian, true
-		default:
-			return nil, errors.New("not a pcap file")
+			order, nano = o, true
 		}
+		if order != nil {
+			break
+		}
+	}
+	if order == nil {
+		return nil, errors.New("not a pcap file")
 	}
 	linkType := order.Uint32(header[20:])
 	var linkLen int

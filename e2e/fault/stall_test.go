@@ -80,10 +80,7 @@ func TestFaultServerStalledOrUnreachable(t *testing.T) {
 		startProxy(outer, net.JoinHostPort(otherServer, strconv.Itoa(nfsPort)), server.Addr())
 		startProxy(outer, net.JoinHostPort(otherServer, strconv.Itoa(mountPort)), server.Addr())
 		refused.recovery = r.waitAllBound(t, otherClass.Name, small, faultSettleTimeout)
-		r.checkProvisioned(t, &refused, otherClass.Name, other)
-		refused.panics = r.CountPanics(t)
-		assertRunning(t, &refused, p, pid)
-		refused.report(t)
+		r.finish(t, &refused, p, pid, provisioned{otherClass.Name, other})
 	})
 	if t.Failed() {
 		return
@@ -112,10 +109,7 @@ func TestFaultServerStalledOrUnreachable(t *testing.T) {
 				t.Errorf("claim %s on the blackholed server is %s", claim.Name, claim.Status.Phase)
 			}
 		}
-		r.checkProvisioned(t, &blackholed, r.Class.Name, fw.DefaultExport())
-		blackholed.panics = r.CountPanics(t)
-		assertRunning(t, &blackholed, p, pid)
-		blackholed.report(t)
+		r.finish(t, &blackholed, p, pid, provisioned{r.Class.Name, fw.DefaultExport()})
 	})
 	if t.Failed() {
 		return
@@ -163,11 +157,7 @@ func TestFaultServerStalledOrUnreachable(t *testing.T) {
 		}
 		r.waitAllBound(t, r.Class.Name, 2*n, faultSettleTimeout)
 		stalled.recovery = time.Since(resumedAt)
-		r.checkProvisioned(t, &stalled, r.Class.Name, fw.DefaultExport())
-		r.checkProvisioned(t, &stalled, otherClass.Name, other)
-		stalled.panics = r.CountPanics(t)
-		assertRunning(t, &stalled, p, pid)
-		stalled.report(t)
+		r.finish(t, &stalled, p, pid, provisioned{r.Class.Name, fw.DefaultExport()}, provisioned{otherClass.Name, other})
 	})
 	if t.Failed() {
 		return
@@ -194,6 +184,24 @@ func TestFaultServerStalledOrUnreachable(t *testing.T) {
 		assertRunning(t, &d, p, pid)
 		d.report(t)
 	})
+}
+
+// provisioned is a class whose claims a phase provisioned, and the export they are on.
+type provisioned struct {
+	class  string
+	export framework.Export
+}
+
+// finish checks what a phase of the case provisioned, counts panics and that the provisioner
+// rode it out, and reports the figures.
+func (r *faultRun) finish(t *testing.T, f *faultFigures, p *framework.Process, pid int, phases ...provisioned) {
+	t.Helper()
+	for _, ph := range phases {
+		r.checkProvisioned(t, f, ph.class, ph.export)
+	}
+	f.panics = r.CountPanics(t)
+	assertRunning(t, f, p, pid)
+	f.report(t)
 }
 
 // firstFailure waits for the first ProvisioningFailed Warning on the claim, checks that it came
