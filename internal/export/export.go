@@ -27,6 +27,13 @@ var (
 	// answer: an NFS or MOUNT status of any kind (a full disk, a quota, an
 	// I/O error on its side), an RPC denial. It proves the server is up.
 	ErrServerReply = errors.New("the server replied")
+
+	// ErrMaybeDone is matched by the error of an operation that was sent
+	// again after its connection died: the first attempt may have taken
+	// effect on the server although its reply was lost, and the error is
+	// the server's answer to the repeat. A Mkdir's ErrExist so marked may
+	// be the Mkdir's own directory; the caller decides (makeDirectory).
+	ErrMaybeDone = errors.New("an earlier attempt may have taken effect")
 )
 
 // Mode is permission bits as stat(2) and NFS carry them: 0o7777, with

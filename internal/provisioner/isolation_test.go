@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -471,4 +472,76 @@ func TestRecordKeptUntilPVSeen(t *testing.T) {
 	if _, err := f.prov.locks.beginProvision(testServer, testShare+"/ns/x/inner", "pvc-c"); err != nil {
 		t.Errorf("once the PV is in the informer the index answers for it: %v", err)
 	}
+}
+
+// lostMkdirReply is an export whose Mkdir answers as the wire backend's repeat does after the
+// first attempt's reply was lost: ErrExist marked ErrMaybeDone, whether the first attempt made
+// the directory or found one there. before, when set, runs in between (another writer racing
+// into the new directory).
+type lostMkdirReply struct {
+	export.Opener
+	before func(dir string)
+}
+
+type lostMkdirFS struct {
+	export.FS
+	before func(dir string)
+}
+
+func (o lostMkdirReply) Open(ctx context.Context, server, share string) (export.FS, error) {
+	fsys, err := o.Opener.Open(ctx, server, share)
+	return lostMkdirFS{fsys, o.before}, err
+}
+
+func (f lostMkdirFS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) error {
+	if err := f.FS.Mkdir(ctx, dir, a); err != nil && !errors.Is(err, export.ErrExist) {
+		return err
+	}
+	if f.before != nil {
+		f.before(dir)
+	}
+	return fmt.Errorf("mkdir %s: %w", dir, errors.Join(export.ErrExist, export.ErrMaybeDone))
+}
+
+// A Mkdir whose reply was lost made the claim's directory: the claim gets it, whatever the
+// pattern; but a directory that was there before, or one someone wrote into meanwhile, is
+// judged by the reuse rules as any existing directory is.
+func TestLostMkdirReply(t *testing.T) {
+	unscoped := map[string]string{"pathPattern": "${.PVC.annotations.path}"}
+	t.Run("made by the lost attempt", func(t *testing.T) {
+		f := newFixture(t)
+		f.prov.cfg.Opener = lostMkdirReply{Opener: f.prov.cfg.Opener}
+		pv, err := f.provisionAs(claimIn("team-a", "data", map[string]string{"path": "shared/vol"}), unscoped, "pvc-1", false)
+		if err != nil {
+			t.Fatalf("the claim's own directory, made by a Mkdir whose reply was lost: %v", err)
+		}
+		if pv.Annotations[AnnDirectory] != "shared/vol" {
+			t.Errorf("directory %s", pv.Annotations[AnnDirectory])
+		}
+		if events := strings.Join(drain(f), "\n"); strings.Contains(events, ReasonDirectoryReused) {
+			t.Errorf("a DirectoryReused Event for a directory this claim made: %s", events)
+		}
+	})
+	t.Run("there before", func(t *testing.T) {
+		f := newFixture(t)
+		f.prov.cfg.Opener = lostMkdirReply{Opener: f.prov.cfg.Opener}
+		// Another tenant's retained, empty directory, owned and moded as the class would.
+		if err := os.MkdirAll(filepath.Join(f.dir, "team-b-retained"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(f.dir, "team-b-retained"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.provisionAs(claimIn("evil", "grab", map[string]string{"path": "team-b-retained"}), unscoped, "pvc-2", false)
+		wantRefusal(t, err, "namespace", "reuseDirectory")
+	})
+	t.Run("written into meanwhile", func(t *testing.T) {
+		f := newFixture(t)
+		f.prov.cfg.Opener = lostMkdirReply{Opener: f.prov.cfg.Opener, before: func(dir string) {
+			f.write(dir+"/planted", "not the claim's")
+		}}
+		_, err := f.provisionAs(claimIn("team-a", "data", map[string]string{"path": "shared/vol"}), unscoped, "pvc-3", false)
+		wantRefusal(t, err, "namespace", "reuseDirectory")
+		f.mustHave("shared/vol/planted", "not the claim's")
+	})
 }

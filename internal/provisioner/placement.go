@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 
 	"github.com/nfs-subdir/provisioner/internal/export"
 )
@@ -125,14 +126,25 @@ func (p *Provisioner) makeDirectory(ctx context.Context, fsys export.FS, v claim
 			return false, fmt.Errorf("create the parent directories of %s: %w%s", where, err, hint(err))
 		}
 	}
-	err = fsys.Mkdir(ctx, v.dir, v.attrs)
-	if err == nil {
-		return false, nil
-	}
-	if !errors.Is(err, export.ErrExist) {
-		return false, fmt.Errorf("create directory %s: %w%s", where, err, hint(err))
-	}
+	// A path only this claim can have is made at once (one round trip); any other is looked at
+	// first, so that a directory there before is judged by the reuse rules even when the
+	// reply to the Mkdir below is lost and its repeat meets the directory it made.
 	info, err := fsys.Stat(ctx, v.dir)
+	if v.own || errors.Is(err, export.ErrNotExist) {
+		err = fsys.Mkdir(ctx, v.dir, v.attrs)
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, export.ErrExist) {
+			return false, fmt.Errorf("create directory %s: %w%s", where, err, hint(err))
+		}
+		if !v.own && errors.Is(err, export.ErrMaybeDone) {
+			if made, err := p.madeByLostMkdir(ctx, fsys, v); made || err != nil {
+				return false, err
+			}
+		}
+		info, err = fsys.Stat(ctx, v.dir)
+	}
 	if err != nil {
 		return false, fmt.Errorf("look at the existing %s: %w%s", where, err, hint(err))
 	}
@@ -159,6 +171,27 @@ func (p *Provisioner) makeDirectory(ctx context.Context, fsys export.FS, v claim
 		return false, refusePlacement("directory %s on %s:%s already exists, and the class's pathPattern does not begin with %s, so it may belong to another namespace; give the class a pathPattern beginning with %s, or set StorageClass parameter %s=%s if every tenant of this export may share directories",
 			v.dir, v.server, v.share, namespacePrefix, namespacePrefix, ParamReuseDirectory, ReuseAny)
 	}
+	return true, nil
+}
+
+// madeByLostMkdir decides whether the directory a repeated Mkdir met (its first attempt's reply
+// was lost) is the one that attempt made: it was not there a moment before (makeDirectory looked),
+// it is empty and owned as asked, and its mode is what was asked but for the setuid, setgid and
+// sticky bits a server's MKDIR may drop or inherit — which are then set.
+func (p *Provisioner) madeByLostMkdir(ctx context.Context, fsys export.FS, v claimVolume) (bool, error) {
+	info, err := fsys.Stat(ctx, v.dir)
+	if err != nil || !info.IsDir || info.UID != v.attrs.UID || info.GID != v.attrs.GID || info.Mode&0o777 != v.attrs.Mode&0o777 {
+		return false, nil
+	}
+	if u, err := fsys.Usage(ctx, v.dir, nil); err != nil || u.Inodes != 1 {
+		return false, nil
+	}
+	if info.Mode != v.attrs.Mode {
+		if err := fsys.SetAttrs(ctx, v.dir, v.attrs); err != nil {
+			return false, fmt.Errorf("set mode %s on %s, made by an attempt whose reply was lost: %w%s", v.attrs.Mode, v.dir, err, hint(err))
+		}
+	}
+	klog.FromContext(ctx).Info("directory made by an MKDIR whose reply was lost", "dir", v.dir, "server", v.server, "pv", v.pv)
 	return true, nil
 }
 

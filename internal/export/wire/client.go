@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nfs-subdir/provisioner/internal/export"
 	"k8s.io/klog/v2"
 )
 
@@ -130,17 +131,19 @@ func (c *client) reapLocked() {
 //
 // When the connection dies under a call (typically the server closed it
 // while idle, or restarted) the call is sent once more on a fresh
-// connection, with the same XID, as NFS clients do: a server with a
-// duplicate request cache answers the repeat with the first reply. One
-// without may execute it twice, so every procedure above is safe to repeat:
+// connection, with the same XID, as NFS clients do: a server whose
+// duplicate request cache matches the repeat (Ganesha's keys on the XID;
+// Linux knfsd's also on the client's port, which a new connection
+// rarely keeps) answers it with the first reply. Otherwise the server may
+// execute it twice, so every procedure above is safe to repeat:
 //
 //	NULL, GETATTR, LOOKUP, READDIRPLUS, FSSTAT, GETPORT, MNT   read only
 //	SETATTR    sets absolute values: the repeat changes nothing
 //	REMOVE, RMDIR   the repeat's NOENT means done (remove.go)
 //	RENAME     the repeat's NOENT is done when from is gone and to is there (rename.go)
-//	MKDIR      the repeat's EXIST is looked up; an exclusive Mkdir takes a
-//	           directory with exactly the attributes it asked for as its own
-//	           (the error of a repeat is an errRepeated, see mkdirOne)
+//	MKDIR      the repeat's EXIST is looked up by MkdirAll; an exclusive
+//	           Mkdir reports it as ErrExist marked export.ErrMaybeDone, and
+//	           the provisioner decides (makeDirectory)
 //
 // No other procedure is used (no CREATE, WRITE or SYMLINK, which are not).
 func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
@@ -157,11 +160,13 @@ func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*enc
 }
 
 // errRepeated is the error of a call sent a second time after its
-// connection died: the first may have been executed.
+// connection died: the first may have been executed. It matches
+// export.ErrMaybeDone.
 type errRepeated struct{ err error }
 
-func (e *errRepeated) Error() string { return e.err.Error() }
-func (e *errRepeated) Unwrap() error { return e.err }
+func (e *errRepeated) Error() string        { return e.err.Error() }
+func (e *errRepeated) Unwrap() error        { return e.err }
+func (e *errRepeated) Is(target error) bool { return target == export.ErrMaybeDone }
 
 func (c *client) callOnce(ctx context.Context, xid uint32, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
 	start := time.Now()

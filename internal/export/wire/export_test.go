@@ -3,6 +3,8 @@ package wire
 import (
 	"context"
 	"fmt"
+	"testing"
+	"time"
 )
 
 // Test-only access to the concrete types.
@@ -28,4 +30,19 @@ func (f *FS) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping %s:%s: %w", f.s.server, f.s.share, err)
 	}
 	return nil
+}
+
+// OpenForTest opens server:share on a new Opener with options o (closed when the test ends),
+// failing the test when it cannot.
+func OpenForTest(tb testing.TB, o Options, server, share string) *FS {
+	tb.Helper()
+	op := NewOpener(o)
+	tb.Cleanup(func() { op.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fsys, err := op.open(ctx, server, share)
+	if err != nil {
+		tb.Fatalf("open %s:%s: %v", server, share, err)
+	}
+	return fsys
 }

@@ -137,21 +137,10 @@ func (s *session) mkdirOne(ctx context.Context, parent dirRef, path []string, sa
 		s.cache.put(path, ref)
 		return ref, nil
 	case nfsc.NFS3ErrExist:
-		if !exclusive {
-			return s.lookupDir(ctx, parent, path)
+		if exclusive {
+			return dirRef{}, err // a repeat's error matches export.ErrMaybeDone
 		}
-		// A repeat after a lost reply meets what the first call made: a
-		// directory with exactly the mode and owner asked for is taken as
-		// that (one made by someone else in that instant would have to
-		// match them all).
-		var repeated *errRepeated
-		if errors.As(err, &repeated) {
-			if ref, lerr := s.lookupDir(ctx, parent, path); lerr == nil &&
-				ref.attrs.mode&0o7777 == sa.mode && ref.attrs.uid == sa.uid && ref.attrs.gid == sa.gid {
-				return ref, nil
-			}
-		}
-		return dirRef{}, err
+		return s.lookupDir(ctx, parent, path)
 	case nfsc.NFS3ErrNoEnt:
 		s.cache.forget(path[:len(path)-1])
 		return dirRef{}, errParentGone

@@ -1,14 +1,12 @@
 package wire_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/nfs-subdir/provisioner/e2e/testbed"
 	"github.com/nfs-subdir/provisioner/internal/export"
@@ -131,15 +129,7 @@ func (g ganeshaExport) populate(t testing.TB, path string, data []byte) {
 func (g ganeshaExport) open(t testing.TB, o wire.Options) *wire.FS {
 	t.Helper()
 	o.NFSPort, o.MountPort = g.opts.NFSPort, g.opts.MountPort
-	op := wire.NewOpener(o)
-	t.Cleanup(func() { op.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	fsys, err := op.OpenFS(ctx, g.server, g.path)
-	if err != nil {
-		t.Fatalf("Open(%s, %s): %v", g.server, g.path, err)
-	}
-	return fsys
+	return wire.OpenForTest(t, o, g.server, g.path)
 }
 
 func TestContractGanesha(t *testing.T) {

@@ -1,7 +1,6 @@
 package wire_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -19,15 +18,7 @@ func openInProcess(tb testing.TB, o wire.Options) (*wiretest.Server, *wire.FS) {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
 	}
-	op := wire.NewOpener(o)
-	tb.Cleanup(func() { op.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	fsys, err := op.OpenFS(ctx, srv.Host, srv.Path)
-	if err != nil {
-		tb.Fatalf("Open: %v", err)
-	}
-	return srv, fsys
+	return srv, wire.OpenForTest(tb, o, srv.Host, srv.Path)
 }
 
 func TestContractInProcess(t *testing.T) {

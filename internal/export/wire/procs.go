@@ -27,11 +27,16 @@ const nfs3ErrJukebox = 10008
 
 func (c *nfs3Client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
 	delay := 20 * time.Millisecond
+	maybeDone := false // an earlier attempt was a repeat, or JUKEBOX: "started, may finish"
 	for {
 		err := c.rpc.call(ctx, p, cr, args, decode)
+		if err != nil && maybeDone && !errors.Is(err, export.ErrMaybeDone) {
+			err = &errRepeated{err}
+		}
 		if statusOf(err) != nfs3ErrJukebox {
 			return err
 		}
+		maybeDone = true
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

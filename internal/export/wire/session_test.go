@@ -180,6 +180,23 @@ func TestJukeboxRetry(t *testing.T) {
 	}
 }
 
+// A MKDIR the server answered with JUKEBOX ("started, may finish") and then with EXIST may have
+// made the directory itself: its error says so, as a repeat's after a lost reply does.
+func TestJukeboxThenExistMayBeDone(t *testing.T) {
+	var n atomic.Int32
+	s := newFakeServer(t, answerEach(func(call fakeCall) []byte {
+		if n.Add(1) == 1 {
+			return framed(append(reply(call.xid), words(nfs3ErrJukebox)...))
+		}
+		return framed(append(reply(call.xid), words(nfsc.NFS3ErrExist, 0, 0)...)) // no wcc attributes
+	}))
+	sess := &session{nfs: &nfs3Client{rpc: s.client(t, 5*time.Second)}}
+	_, _, _, err := sess.nfs.mkdir(context.Background(), seedFH, "vol", sattr{mode: 0o755}, &rootCred)
+	if statusOf(err) != nfsc.NFS3ErrExist || !errors.Is(err, export.ErrMaybeDone) {
+		t.Fatalf("got %v, want NFS3ERR_EXIST marked ErrMaybeDone", err)
+	}
+}
+
 func TestDialIPv6Literal(t *testing.T) {
 	l, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
