@@ -84,6 +84,7 @@ func (s *session) countPage(ctx context.Context, fr *usageFrame, u *export.Usage
 		return nil, false, fmt.Errorf("listing: %w", err)
 	}
 	fr.verf = verf
+	start := fr.cookie
 	for _, e := range ents {
 		fr.cookie = e.cookie
 		if e.name == "." || e.name == ".." {
@@ -106,7 +107,7 @@ func (s *session) countPage(ctx context.Context, fr *usageFrame, u *export.Usage
 			return &usageFrame{dir: dirRef{fh: e.fh, attrs: e.attrs}}, false, nil
 		}
 	}
-	if !eof && len(ents) == 0 {
+	if !eof && fr.cookie == start { // no entries, or a cookie that does not advance
 		return nil, false, fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
 	}
 	return nil, eof, nil
