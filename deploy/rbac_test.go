@@ -38,6 +38,7 @@ var resourceOf = map[string]permission{
 	"Events":                 {group: "", resource: "events"},
 	"StorageClasses":         {group: "storage.k8s.io", resource: "storageclasses"},
 	"Leases":                 {group: "coordination.k8s.io", resource: "leases"},
+	"ConfigMaps":             {group: "", resource: "configmaps"},
 }
 
 var verbOf = map[string]string{

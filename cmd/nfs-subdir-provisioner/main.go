@@ -94,7 +94,7 @@ func run(ctx context.Context, cfg *Config) error {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "nfs-subdir-provisioner"})
-	prov, err := newProvisioner(cfg, cached, opener, recorder, nfsMetrics)
+	prov, err := newProvisioner(cfg, client, cached, opener, recorder, nfsMetrics)
 	if err != nil {
 		return err
 	}
@@ -107,6 +107,7 @@ func run(ctx context.Context, cfg *Config) error {
 	lead := func(ctx context.Context) {
 		go resizer.Run(ctx, resizeWorkers)
 		go prov.Monitor(ctx, cfg.UsageInterval, prov.NewUsageScanner(cfg.UsageCallsPerSecond))
+		go prov.SweepArchives(ctx, cfg.ArchiveSweep)
 		ctrl.Run(ctx)
 	}
 
@@ -174,7 +175,7 @@ func (c *caches) start(ctx context.Context) error {
 
 // newProvisioner is the domain object, with the volume index on the PV cache and the handler
 // that tells it which PVs the API server has.
-func newProvisioner(cfg *Config, cached *caches, opener export.Opener, recorder record.EventRecorder, nfsMetrics *metrics.NFS) (*provisioner.Provisioner, error) {
+func newProvisioner(cfg *Config, client kubernetes.Interface, cached *caches, opener export.Opener, recorder record.EventRecorder, nfsMetrics *metrics.NFS) (*provisioner.Provisioner, error) {
 	volumeIndex, err := provisioner.NewVolumeIndex(cached.volumes)
 	if err != nil {
 		return nil, err
@@ -193,6 +194,8 @@ func newProvisioner(cfg *Config, cached *caches, opener export.Opener, recorder 
 		Timeout:       callsPerOperation * cfg.NFSTimeout,
 		RemoveTimeout: cfg.RemoveTimeout,
 		Observe:       nfsMetrics,
+		// Records of archives live in the provisioner's namespace, where no tenant writes.
+		Archives: &provisioner.ConfigMapRecords{Client: client, Namespace: ownNamespace(cfg), Provisioner: cfg.ProvisionerName},
 	})
 	if _, err := cached.volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: prov.VolumeSeen}); err != nil {
 		return nil, fmt.Errorf("watch PVs: %w", err)
@@ -236,10 +239,7 @@ func runElected(ctx context.Context, cfg *Config, client kubernetes.Interface, f
 	logger := klog.FromContext(ctx)
 	host, _ := os.Hostname()
 	id := host + "_" + uuid.NewString()
-	ns := cfg.LeaderElectionNamespace
-	if ns == "" {
-		ns = inClusterNamespace()
-	}
+	ns := ownNamespace(cfg)
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: ns, Name: strings.ReplaceAll(cfg.ProvisionerName, "/", "-")},
 		Client:     client.CoordinationV1(),
@@ -362,4 +362,13 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	case <-done:
 	case <-time.After(d):
 	}
+}
+
+// ownNamespace is the provisioner's namespace: POD_NAMESPACE (--leader-election-namespace), else
+// the pod's own, as the Lease and the archive records use it.
+func ownNamespace(cfg *Config) string {
+	if cfg.LeaderElectionNamespace != "" {
+		return cfg.LeaderElectionNamespace
+	}
+	return inClusterNamespace()
 }

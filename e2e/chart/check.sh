@@ -191,7 +191,7 @@ if out="$(render nfs-subdir-provisioner "$d" --set nfs.server=$server --set nfs.
 	else
 		fail "control: Pod Security warns about the root mounted-backend pod in the restricted namespace" "$dry_out"
 	fi
-	expect "defaults: kinds" "$d" '[.[].kind] | sort == ["ClusterRole","ClusterRoleBinding","Deployment","Role","RoleBinding","Service","ServiceAccount","StorageClass"]'
+	expect "defaults: kinds" "$d" '[.[].kind] | sort == ["ClusterRole","ClusterRoleBinding","Deployment","Role","Role","RoleBinding","RoleBinding","Service","ServiceAccount","StorageClass"]'
 	expect "defaults: class nfs-client, anchor's provisioner name and parameters" "$d" \
 		'.[] | select(.kind=="StorageClass") | .metadata.name=="nfs-client" and .provisioner=="cluster.local/nfs-subdir-provisioner-nfs-subdir-external-provisioner" and .parameters=={"archiveOnDelete":"true"} and .reclaimPolicy=="Delete" and .volumeBindingMode=="Immediate" and .allowVolumeExpansion==true and (has("mountOptions")|not)'
 	expect "defaults: env NFS_SERVER/NFS_PATH/PROVISIONER_NAME/ENABLE_LEADER_ELECTION/POD_NAMESPACE" "$d" \
@@ -204,8 +204,8 @@ if out="$(render nfs-subdir-provisioner "$d" --set nfs.server=$server --set nfs.
 		"$ctr | .livenessProbe.httpGet.path==\"/healthz\" and .readinessProbe.httpGet.path==\"/readyz\" and .livenessProbe.httpGet.port==\"metrics\" and (.ports[0] | .name==\"metrics\" and .containerPort==8080) and (.args | index(\"--metrics-address=:8080\") != null)"
 	expect "defaults: metrics Service selects the pod" "$d" \
 		"(.[] | select(.kind==\"Service\") | .spec.selector) as \$s | ($dep.spec.template.metadata.labels | to_entries | map(select(.key as \$k | \$s | has(\$k))) | from_entries) == \$s and (.[] | select(.kind==\"Service\") | .spec.ports[0].targetPort==\"metrics\")"
-	expect "defaults: Lease Role in the release namespace, bound to the ServiceAccount" "$d" \
-		"(.[] | select(.kind==\"Role\") | .metadata.namespace==\"$ns\" and .rules==[{\"apiGroups\":[\"coordination.k8s.io\"],\"resources\":[\"leases\"],\"verbs\":[\"get\",\"create\",\"update\"]}]) and (.[] | select(.kind==\"RoleBinding\") | .subjects[0].name) == (.[] | select(.kind==\"ServiceAccount\") | .metadata.name) and ($pod.serviceAccountName == (.[] | select(.kind==\"ServiceAccount\") | .metadata.name))"
+	expect "defaults: Lease Role and archive-records Role in the release namespace, both bound to the ServiceAccount" "$d" \
+		"([.[] | select(.kind==\"Role\") | select(.metadata.namespace==\"$ns\") | .rules] | sort == ([[{\"apiGroups\":[\"\"],\"resources\":[\"configmaps\"],\"verbs\":[\"get\",\"list\",\"create\",\"update\",\"delete\"]}], [{\"apiGroups\":[\"coordination.k8s.io\"],\"resources\":[\"leases\"],\"verbs\":[\"get\",\"create\",\"update\"]}]] | sort)) and ([.[] | select(.kind==\"RoleBinding\") | .subjects[0].name] | unique) == [.[] | select(.kind==\"ServiceAccount\") | .metadata.name] and ($pod.serviceAccountName == (.[] | select(.kind==\"ServiceAccount\") | .metadata.name))"
 else
 	fail "template: defaults + nfs.server + nfs.path" "$out"
 fi
@@ -271,8 +271,8 @@ for f in "$here"/values/*.yaml; do
 			'(.[] | select(.kind=="ServiceMonitor")) as $m | (.[] | select(.kind=="Service")) as $s | ($m.spec.selector.matchLabels | to_entries | all(. as $e | $s.metadata.labels[$e.key] == $e.value)) and ($m.spec.endpoints[0].port == $s.spec.ports[0].name) and ($m.spec.endpoints[0] | .path=="/metrics" and .interval=="15s" and .scrapeTimeout=="10s") and ($m.spec.namespaceSelector.matchNames == [$s.metadata.namespace]) and $m.metadata.labels.release=="prometheus"'
 		;;
 	no-leader-election)
-		expect "leader election off: no Role/RoleBinding, ENABLE_LEADER_ELECTION=false, no lease flags" "$o" \
-			"([.[] | select(.kind==\"Role\" or .kind==\"RoleBinding\")] | length==0) and ($ctr.env | map(select(.name==\"ENABLE_LEADER_ELECTION\"))[0].value==\"false\") and ($ctr.args | map(select(startswith(\"--leader-election\"))) | length==0)"
+		expect "leader election off: no Lease Role (the archive-records Role stays), ENABLE_LEADER_ELECTION=false, no lease flags" "$o" \
+			"([.[] | select(.kind==\"Role\") | .rules[0].resources[0]] == [\"configmaps\"]) and ([.[] | select(.kind==\"RoleBinding\")] | length==1) and ($ctr.env | map(select(.name==\"ENABLE_LEADER_ELECTION\"))[0].value==\"false\") and ($ctr.args | map(select(startswith(\"--leader-election\"))) | length==0)"
 		;;
 	hardened-tuned)
 		expect "privileged port: NET_BIND_SERVICE added, port sysctl, flags, PDB, defaults env" "$o" \
@@ -324,7 +324,7 @@ fi
 kdeploy="$work/deploy.yaml"
 if "$kubectl" kustomize "$root/deploy" >"$kdeploy" 2>"$work/err"; then
 	expect "deploy/: anchor object names, secure wire-backend pod" "$kdeploy" \
-		'([.[] | "\(.kind)/\(.metadata.name)"] | sort) == (["ClusterRole/nfs-client-provisioner-runner","ClusterRoleBinding/run-nfs-client-provisioner","Deployment/nfs-client-provisioner","Role/leader-locking-nfs-client-provisioner","RoleBinding/leader-locking-nfs-client-provisioner","ServiceAccount/nfs-client-provisioner","StorageClass/nfs-client"]) and (.[] | select(.kind=="Deployment") | .spec.template.spec | .serviceAccountName=="nfs-client-provisioner" and (has("volumes")|not) and .containers[0].securityContext.readOnlyRootFilesystem==true and .containers[0].securityContext.capabilities.drop==["ALL"] and .securityContext.runAsNonRoot==true) and (.[] | select(.kind=="StorageClass") | .provisioner=="k8s-sigs.io/nfs-subdir-external-provisioner")'
+		'([.[] | "\(.kind)/\(.metadata.name)"] | sort) == (["ClusterRole/nfs-client-provisioner-runner","ClusterRoleBinding/run-nfs-client-provisioner","Deployment/nfs-client-provisioner","Role/leader-locking-nfs-client-provisioner","Role/nfs-client-provisioner-archive-records","RoleBinding/leader-locking-nfs-client-provisioner","RoleBinding/nfs-client-provisioner-archive-records","ServiceAccount/nfs-client-provisioner","StorageClass/nfs-client"]) and (.[] | select(.kind=="Deployment") | .spec.template.spec | .serviceAccountName=="nfs-client-provisioner" and (has("volumes")|not) and .containers[0].securityContext.readOnlyRootFilesystem==true and .containers[0].securityContext.capabilities.drop==["ALL"] and .securityContext.runAsNonRoot==true) and (.[] | select(.kind=="StorageClass") | .provisioner=="k8s-sigs.io/nfs-subdir-external-provisioner")'
 else
 	fail "kubectl kustomize deploy/" "$(cat "$work/err")"
 fi

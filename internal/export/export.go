@@ -60,6 +60,11 @@ type Info struct {
 	Mode  Mode
 	UID   uint32
 	GID   uint32
+	// ID is the server's identity of the object (its NFS file handle; for a mounted export the
+	// kernel's file handle), in hex: a rename keeps it, and a new object has another even when
+	// it reuses a removed one's inode number. It tells whether what is at a path now is what
+	// was there before.
+	ID string
 }
 
 // FS is one NFS export. Implementations are safe for concurrent use, and

@@ -45,6 +45,7 @@ func TestCapacityCheck(t *testing.T) {
 type capacityLog struct{ seen chan string }
 
 func (c *capacityLog) RemovedEntries(string, uint64, uint64)         {}
+func (c *capacityLog) ArchivesSwept(map[string]int, map[string]int)  {}
 func (c *capacityLog) VolumeUsage([]VolumeUsage, time.Duration, int) {}
 func (c *capacityLog) ExportCapacity(server, share string, cap export.Capacity) {
 	if cap.SizeBytes > 0 {

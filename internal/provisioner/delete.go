@@ -61,8 +61,13 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 		return p.remove(ctx, pv, loc)
 	}
 	var archived string
+	retention := p.retentionOf(pv)
 	err = p.onExport(ctx, loc.server, loc.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) (err error) {
-		archived, err = archive(ctx, fsys, loc.dir)
+		if retention > 0 {
+			archived, err = p.archiveRecorded(ctx, fsys, pv, loc)
+		} else {
+			archived, err = archive(ctx, fsys, loc.dir)
+		}
 		return err
 	})
 	if err != nil {
@@ -78,17 +83,10 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 // removed stays removed when it fails, so the retry continues.
 func (p *Provisioner) remove(ctx context.Context, pv *v1.PersistentVolume, loc volumeLocation) error {
 	var last export.Removed
-	lastEvent := time.Now()
-	progress := func(r export.Removed) {
-		if p.cfg.Observe != nil {
-			p.cfg.Observe.RemovedEntries(loc.server, r.Files-last.Files, r.Dirs-last.Dirs)
-		}
+	progress := p.removalProgress(loc.server, func(r export.Removed) {
 		last = r
-		if time.Since(lastEvent) >= removeEventEvery {
-			lastEvent = time.Now()
-			p.cfg.Recorder.Eventf(pv, v1.EventTypeNormal, ReasonRemovingDirectory, "removing directory %s: %d files and %d directories removed so far", loc, r.Files, r.Dirs)
-		}
-	}
+		p.cfg.Recorder.Eventf(pv, v1.EventTypeNormal, ReasonRemovingDirectory, "removing directory %s: %d files and %d directories removed so far", loc, r.Files, r.Dirs)
+	}, func(r export.Removed) { last = r })
 	start := time.Now()
 	// When the server is being probed, a cheap call is the probe, so that a
 	// removal of many minutes never holds every other operation on the
@@ -137,8 +135,29 @@ func (e answeredError) Error() string        { return e.err.Error() }
 func (e answeredError) Unwrap() error        { return e.err }
 func (e answeredError) Is(target error) bool { return target == export.ErrServerReply }
 
-// removeEventEvery is how often a long removal reports on its PV.
+// removeEventEvery is how often a long removal reports on its object (PV, or class).
 const removeEventEvery = 10 * time.Second
+
+// removalProgress is a RemoveAll progress function of a removal on server: it counts the removed
+// entries in the metrics as they go, tells every total to each, and to event at most every
+// removeEventEvery (an Event on the object being removed for).
+func (p *Provisioner) removalProgress(server string, event func(export.Removed), each ...func(export.Removed)) func(export.Removed) {
+	var last export.Removed
+	lastEvent := time.Now()
+	return func(r export.Removed) {
+		if p.cfg.Observe != nil {
+			p.cfg.Observe.RemovedEntries(server, r.Files-last.Files, r.Dirs-last.Dirs)
+		}
+		last = r
+		for _, fn := range each {
+			fn(r)
+		}
+		if time.Since(lastEvent) >= removeEventEvery {
+			lastEvent = time.Now()
+			event(r)
+		}
+	}
+}
 
 // locate reads where a PV's directory is. PVs this provisioner made carry
 // annotations; PVs made by nfs-subdir-external-provisioner (users switching

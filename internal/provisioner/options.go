@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nfs-subdir/provisioner/internal/export"
 )
@@ -46,6 +47,7 @@ var validParams = map[string]string{
 	ParamClaimMode:         `"any" or "none"`,
 	ParamCheckAvailable:    `"true" or "false"`,
 	ParamAvailableHeadroom: `a quantity such as "10Gi" (implies checkAvailable)`,
+	ParamArchiveRetention:  `a Go duration above zero such as "720h" (30 days)`,
 }
 
 // ClassOptions are a StorageClass's parameters, parsed and validated.
@@ -58,6 +60,9 @@ type ClassOptions struct {
 	Reuse       Reuse       // when an existing directory may be a claim's
 	Claims      ClaimPolicy // which owner/mode annotations claims may use
 	Capacity    CapacityCheck
+	// Retention is how long archives of the class's volumes are kept before the sweeper
+	// removes them (archiveRetention); 0 keeps them for good.
+	Retention time.Duration
 }
 
 // OwnerOverride holds optional owner and mode settings; nil means "not set
@@ -124,6 +129,16 @@ func ParseClassOptions(params map[string]string) (ClassOptions, error) {
 	}
 	if err := parseCapacityCheck(params, &opts, bad); err != nil {
 		return opts, err
+	}
+	if v, ok := params[ParamArchiveRetention]; ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return opts, bad(ParamArchiveRetention, fmt.Sprintf("%q is not %s", v, validParams[ParamArchiveRetention]))
+		}
+		if opts.OnDelete != OnDeleteArchive {
+			return opts, bad(ParamArchiveRetention, fmt.Sprintf("applies to archives, but onDelete is %s; remove %s or archive on delete", opts.OnDelete, ParamArchiveRetention))
+		}
+		opts.Retention = d
 	}
 	if opts.Owner, err = parseOwner(params, ParamMode, ParamUID, ParamGID); err != nil {
 		pe := err.(*ParamError)

@@ -52,6 +52,9 @@ type Config struct {
 	Timeout       time.Duration // bound on the NFS work of one Provision or Delete
 	RemoveTimeout time.Duration // bound on removing one directory tree (onDelete=delete); default 10m
 	Observe       Observer      // optional: told about removals, for metrics
+	// Archives keeps the records of archives of classes with archiveRetention; nil: archives
+	// are kept for good (the parameter is refused).
+	Archives ArchiveRecords
 }
 
 // Observer is told what Deletes removed and how full exports are, for
@@ -62,6 +65,9 @@ type Observer interface {
 	// VolumeUsage gets every volume's usage after a scan (replacing the
 	// last scan's), how long the scan took and how many volumes failed.
 	VolumeUsage(volumes []VolumeUsage, took time.Duration, failed int)
+	// ArchivesSwept gets, after each archive sweep, the recorded archives left by class and
+	// how many it purged by class.
+	ArchivesSwept(recorded, purged map[string]int)
 }
 
 // Provisioner implements controller.Provisioner.
@@ -136,6 +142,9 @@ func (p *Provisioner) planVolume(opts controller.ProvisionOptions) (claimVolume,
 	class, err := ParseClassOptions(params)
 	if err != nil {
 		return claimVolume{}, class, inClass(err)
+	}
+	if class.Retention > 0 && p.cfg.Archives == nil {
+		return claimVolume{}, class, inClass(fmt.Errorf("parameter %q: this provisioner keeps no archive records (run it with a namespace: POD_NAMESPACE); remove the parameter", ParamArchiveRetention))
 	}
 	claimOwner, err := ParseClaimOwner(claim.Annotations)
 	if err != nil {

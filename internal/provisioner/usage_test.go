@@ -22,6 +22,7 @@ type usageLog struct {
 }
 
 func (u *usageLog) RemovedEntries(string, uint64, uint64)          {}
+func (u *usageLog) ArchivesSwept(map[string]int, map[string]int)   {}
 func (u *usageLog) ExportCapacity(string, string, export.Capacity) {}
 func (u *usageLog) VolumeUsage(v []VolumeUsage, _ time.Duration, failed int) {
 	u.last, u.failed = v, failed

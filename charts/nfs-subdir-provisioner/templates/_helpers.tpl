@@ -77,6 +77,11 @@ helm.sh/chart: {{ include "nfsp.chart" . }}
 {{- default .Release.Namespace .Values.leaderElection.namespace -}}
 {{- end -}}
 
+{{/* The provisioner's own namespace (its Lease, its archive records): --leader-election-namespace when leader election is on, POD_NAMESPACE otherwise. */}}
+{{- define "nfsp.ownNamespace" -}}
+{{- if .Values.leaderElection.enabled -}}{{ include "nfsp.leaseNamespace" . }}{{- else -}}{{ .Release.Namespace }}{{- end -}}
+{{- end -}}
+
 {{- define "nfsp.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion (toString .Values.image.tag)) -}}
 {{- end -}}

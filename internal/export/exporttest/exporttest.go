@@ -57,6 +57,9 @@ type Options struct {
 	// modes. Real servers (Ganesha, a local filesystem) must leave it false.
 	NoSpecialModes bool
 
+	// RenameChangesID says the server's file handles name paths (go-nfs's do), so that a rename
+	// gives the object another ID; the contract then checks only that IDs tell objects apart.
+	RenameChangesID bool
 	// Timeout bounds each operation; 0 means 30s.
 	Timeout time.Duration
 }
@@ -91,6 +94,7 @@ func Run(t *testing.T, fsys export.FS, opt Options) {
 	t.Run("StatMissing", c.statMissing)
 	t.Run("StatRoot", c.statRoot)
 	t.Run("RenameToFreeName", c.renameToFreeName)
+	t.Run("IDKeptByRename", c.idKeptByRename)
 	t.Run("RenameOntoTakenName", c.renameOntoTakenName)
 	t.Run("RenameOntoEmptyDir", c.renameOntoEmptyDir)
 	t.Run("RenameMissing", c.renameMissing)
@@ -267,6 +271,37 @@ func (c *contract) renameToFreeName(t *testing.T) {
 	}
 	if info := c.stat(t, to+"/keep.txt"); info.IsDir {
 		t.Errorf("renamed file became a directory")
+	}
+}
+
+// ID tells objects apart, survives a rename, and is not reused by a new directory of the same
+// name: archive records rely on it to know that what is at an archive's path is the archive.
+func (c *contract) idKeptByRename(t *testing.T) {
+	a, b := c.path(t, "a"), c.path(t, "b")
+	c.mkdir(t, a, withMode(c.opt.Owner, 0o777))
+	c.mkdir(t, b, withMode(c.opt.Owner, 0o777))
+	before, other := c.stat(t, a).ID, c.stat(t, b).ID
+	if before == "" || before == other {
+		t.Fatalf("IDs %q and %q: want two different ones", before, other)
+	}
+	moved := c.path(t, "archived-a")
+	ctx, cancel := c.ctx()
+	defer cancel()
+	if err := c.fsys.Rename(ctx, a, moved); err != nil {
+		t.Fatal(err)
+	}
+	if after := c.stat(t, moved).ID; after != before && !c.opt.RenameChangesID {
+		t.Errorf("ID %q after the rename, %q before", after, before)
+	}
+	before = c.stat(t, moved).ID
+	// Removed and made again under the same name (a file system may reuse the inode number):
+	// another object, another ID.
+	if err := c.fsys.RemoveAll(ctx, moved, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.mkdir(t, moved, withMode(c.opt.Owner, 0o777))
+	if again := c.stat(t, moved).ID; again == before {
+		t.Errorf("a new directory at %s has the removed one's ID %q", moved, again)
 	}
 }
 

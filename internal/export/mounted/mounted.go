@@ -14,6 +14,7 @@ package mounted
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -290,20 +291,29 @@ func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
 		return export.Info{}, err
 	}
 	var st unix.Stat_t
-	if len(elems) == 0 {
-		err = unix.Fstat(f.root, &st)
-	} else {
-		var parent int
-		if parent, err = f.walk(elems[:len(elems)-1]); err != nil {
+	dirfd, name, flags := f.root, "", unix.AT_EMPTY_PATH
+	if len(elems) > 0 {
+		if dirfd, err = f.walk(elems[:len(elems)-1]); err != nil {
 			return export.Info{}, err
 		}
-		err = unix.Fstatat(parent, elems[len(elems)-1], &st, unix.AT_SYMLINK_NOFOLLOW)
-		f.release(parent)
+		defer f.release(dirfd)
+		name, flags = elems[len(elems)-1], 0
 	}
-	if err != nil {
+	if err := unix.Fstatat(dirfd, name, &st, flags|unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return export.Info{}, f.wrap("stat", p, err)
 	}
-	return export.Info{IsDir: st.Mode&unix.S_IFMT == unix.S_IFDIR, Mode: export.Mode(st.Mode) & export.ModeMask, UID: st.Uid, GID: st.Gid}, nil
+	return export.Info{IsDir: st.Mode&unix.S_IFMT == unix.S_IFDIR, Mode: export.Mode(st.Mode) & export.ModeMask, UID: st.Uid, GID: st.Gid,
+		ID: objectID(dirfd, name, flags, &st)}, nil
+}
+
+// objectID is the kernel's file handle of name in dirfd (name_to_handle_at, which does not
+// follow a symlink and holds the inode's generation, so a reused inode number gets another), or,
+// on a file system without handles, its device, inode number and change time.
+func objectID(dirfd int, name string, flags int, st *unix.Stat_t) string {
+	if h, _, err := unix.NameToHandleAt(dirfd, name, flags); err == nil {
+		return fmt.Sprintf("%x-%s", h.Type(), hex.EncodeToString(h.Bytes()))
+	}
+	return fmt.Sprintf("dev%d-ino%d-ctime%d.%d", st.Dev, st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
 }
 
 // wrap maps an OS error onto the export errors, keeping the errno; an

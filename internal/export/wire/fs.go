@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -229,25 +230,28 @@ func (f *FS) Stat(ctx context.Context, p string) (export.Info, error) {
 	if err != nil {
 		return export.Info{}, f.errorf("stat", p, err)
 	}
-	var a attrs
+	var ref dirRef
 	err = f.s.retry(ctx, func() error {
 		var err error
-		a, err = f.s.stat(ctx, elems)
+		ref, err = f.s.stat(ctx, elems)
 		return err
 	})
 	if err != nil {
 		return export.Info{}, f.errorf("stat", p, err)
 	}
-	return export.Info{IsDir: a.isDir(), Mode: export.Mode(a.mode) & export.ModeMask, UID: a.uid, GID: a.gid}, nil
+	a := ref.attrs
+	return export.Info{IsDir: a.isDir(), Mode: export.Mode(a.mode) & export.ModeMask, UID: a.uid, GID: a.gid, ID: hex.EncodeToString(ref.fh)}, nil
 }
 
-func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {
+func (s *session) stat(ctx context.Context, elems []string) (dirRef, error) {
 	if len(elems) == 0 {
-		return s.nfs.getattr(ctx, s.cache.rootRef().fh, &rootCred)
+		root := s.cache.rootRef()
+		a, err := s.nfs.getattr(ctx, root.fh, &rootCred)
+		return dirRef{fh: root.fh, attrs: a}, err
 	}
 	parent, err := s.dirAt(ctx, elems[:len(elems)-1])
 	if err != nil {
-		return attrs{}, err
+		return dirRef{}, err
 	}
 	var ref dirRef
 	err = withCreds(ownerFirst(parent.attrs), func(cr *cred) (err error) {
@@ -255,13 +259,13 @@ func (s *session) stat(ctx context.Context, elems []string) (attrs, error) {
 		return err
 	})
 	if err != nil {
-		return attrs{}, err
+		return dirRef{}, err
 	}
 	if ref.attrs.isDir() {
 		ref.gen = parent.gen
 		s.cache.put(elems, ref)
 	}
-	return ref.attrs, nil
+	return ref, nil
 }
 
 // Capacity sends one FSSTAT for the export's root.

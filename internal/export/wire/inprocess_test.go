@@ -33,6 +33,7 @@ func TestContractInProcess(t *testing.T) {
 		// No Swap: go-nfs applies MKDIR's attributes by path, following a
 		// swapped-in symlink on the server side; Ganesha (handle based) is
 		// held to the swap case.
-		Symlink: exporttest.LocalSymlink(srv.Dir),
+		Symlink:         exporttest.LocalSymlink(srv.Dir),
+		RenameChangesID: true, // go-nfs's handles name paths; Ganesha's survive a rename
 	})
 }

@@ -25,6 +25,9 @@ type NFS struct {
 	VolumeUsed, VolumeInodes, VolumeCapacity *prometheus.GaugeVec
 	ScanDuration                             prometheus.Gauge
 	ScanErrors                               prometheus.Counter
+	// Archives recorded for archiveRetention, and those purged, by StorageClass.
+	Archives       *prometheus.GaugeVec
+	ArchivesPurged *prometheus.CounterVec
 }
 
 // NewNFS creates the NFS metrics and registers them with reg.
@@ -57,9 +60,11 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 	m.VolumeInodes = volume("volume_used_inodes", "Files and directories in a volume's directory tree, from the last usage scan.")
 	m.VolumeCapacity = volume("volume_capacity_bytes", "A volume's capacity: its claim's request (NFS does not enforce it).")
 	m.ScanDuration = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "usage_scan_duration_seconds", Help: "How long the last usage scan of every volume took."})
+	m.Archives = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "archives", Help: "Archives recorded for purging after their class's archiveRetention, by StorageClass, after the last sweep."}, []string{"storageclass"})
+	m.ArchivesPurged = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "archives_purged_total", Help: "Archives removed by the sweeper after their class's archiveRetention, by StorageClass."}, []string{"storageclass"})
 	m.ScanErrors = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "usage_scan_errors_total", Help: "Volumes whose usage a scan could not read."})
 	reg.MustRegister(m.Duration, m.Removed, m.ExportSize, m.ExportFree, m.ExportAvailable, m.ExportInodes, m.ExportFreeInodes,
-		m.VolumeUsed, m.VolumeInodes, m.VolumeCapacity, m.ScanDuration, m.ScanErrors)
+		m.VolumeUsed, m.VolumeInodes, m.VolumeCapacity, m.ScanDuration, m.ScanErrors, m.Archives, m.ArchivesPurged)
 	return m
 }
 
@@ -85,6 +90,17 @@ func (m *NFS) ExportCapacity(server, share string, c export.Capacity) {
 	m.ExportAvailable.WithLabelValues(server, share).Set(float64(c.AvailableBytes))
 	m.ExportInodes.WithLabelValues(server, share).Set(float64(c.TotalInodes))
 	m.ExportFreeInodes.WithLabelValues(server, share).Set(float64(c.FreeInodes))
+}
+
+// ArchivesSwept sets the archive gauges after a sweep (provisioner.Observer).
+func (m *NFS) ArchivesSwept(recorded, purged map[string]int) {
+	m.Archives.Reset()
+	for class, n := range recorded {
+		m.Archives.WithLabelValues(class).Set(float64(n))
+	}
+	for class, n := range purged {
+		m.ArchivesPurged.WithLabelValues(class).Add(float64(n))
+	}
 }
 
 // RemovedEntries counts entries a Delete removed (provisioner.Observer).

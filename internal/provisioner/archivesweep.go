@@ -1,0 +1,192 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
+)
+
+// Reasons of the Events on a StorageClass about its archives.
+const (
+	ReasonArchivePurged = "ArchivePurged"
+	ReasonArchiveKept   = "ArchiveKept"
+)
+
+// retentionOf is the archiveRetention of the PV's class now, 0 when it has none (or the class is
+// gone, or archives cannot be recorded).
+func (p *Provisioner) retentionOf(pv *v1.PersistentVolume) time.Duration {
+	class := p.classOf(pv.Spec.StorageClassName)
+	if class == nil || p.cfg.Archives == nil {
+		return 0
+	}
+	opts, err := ParseClassOptions(class.Parameters)
+	if err != nil {
+		return 0
+	}
+	return opts.Retention
+}
+
+func (p *Provisioner) classOf(name string) *storagev1.StorageClass {
+	if p.cfg.Classes == nil || name == "" {
+		return nil
+	}
+	class, err := p.cfg.Classes.Get(name)
+	if err != nil {
+		return nil
+	}
+	return class
+}
+
+// archiveRecorded archives loc like archive does, with a record written first (the directory's
+// ID, which the rename keeps) and completed after, so that the sweeper can purge the archive
+// later, and only it. A retry after a crash in between finds the record and the archive by its
+// ID.
+func (p *Provisioner) archiveRecorded(ctx context.Context, fsys export.FS, pv *v1.PersistentVolume, loc volumeLocation) (string, error) {
+	rec, found, err := p.cfg.Archives.Get(ctx, pv.Name)
+	if err != nil {
+		return "", err
+	}
+	if found && rec.Archive != "" {
+		return rec.Archive, nil // done by an earlier attempt
+	}
+	if !found {
+		info, err := fsys.Stat(ctx, loc.dir)
+		if errors.Is(err, export.ErrNotExist) {
+			return "", nil // gone before any record: nothing to keep track of
+		}
+		if err != nil {
+			return "", err
+		}
+		rec = ArchiveRecord{PV: pv.Name, Class: pv.Spec.StorageClassName, Server: loc.server, Share: loc.share, Dir: loc.dir, ID: info.ID}
+		if ref := pv.Spec.ClaimRef; ref != nil {
+			rec.Namespace, rec.Claim = ref.Namespace, ref.Name
+		}
+		if err := p.cfg.Archives.Put(ctx, rec); err != nil {
+			return "", err
+		}
+	}
+	target, err := archive(ctx, fsys, loc.dir)
+	if err != nil {
+		return "", err
+	}
+	if target == "" { // renamed by an attempt that did not live to record it
+		if target = findArchive(ctx, fsys, loc.dir, rec.ID); target == "" {
+			return "", p.cfg.Archives.Delete(ctx, pv.Name) // the directory is gone
+		}
+	}
+	// The archive's own ID, for the sweeper: on a server whose handles name paths a rename
+	// changes it.
+	info, err := fsys.Stat(ctx, target)
+	if err != nil {
+		return "", err
+	}
+	rec.Archive, rec.ID, rec.ArchivedAt = target, info.ID, time.Now()
+	return target, p.cfg.Archives.Put(ctx, rec)
+}
+
+// findArchive is the archive name of dir whose ID is id, "" when there is none.
+func findArchive(ctx context.Context, fsys export.FS, dir, id string) string {
+	for n := 0; n < maxArchiveAttempts; n++ {
+		info, err := fsys.Stat(ctx, ArchiveName(dir, n))
+		if errors.Is(err, export.ErrNotExist) {
+			return ""
+		}
+		if err == nil && info.IsDir && info.ID == id {
+			return ArchiveName(dir, n)
+		}
+	}
+	return ""
+}
+
+// SweepArchives runs the archive sweeper every interval until ctx ends (leader only): every
+// recorded archive older than its class's archiveRetention is removed, with the same streaming,
+// bounded delete as onDelete=delete, and an ArchivePurged Event on the class. An archive whose
+// path now holds something else (not the recorded directory) is kept, with an ArchiveKept
+// Warning. interval <= 0 disables it.
+func (p *Provisioner) SweepArchives(ctx context.Context, interval time.Duration) {
+	if interval <= 0 || p.cfg.Archives == nil {
+		return
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		p.sweepArchives(ctx, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func (p *Provisioner) sweepArchives(ctx context.Context, now time.Time) {
+	logger := klog.FromContext(ctx)
+	records, err := p.cfg.Archives.List(ctx)
+	if err != nil {
+		logger.Error(err, "archive sweep")
+		return
+	}
+	recorded, purged := map[string]int{}, map[string]int{}
+	for _, rec := range records {
+		class := p.classOf(rec.Class)
+		done, err := p.sweepArchive(ctx, rec, class, now)
+		switch {
+		case err != nil:
+			logger.Error(err, "archive sweep", "archive", rec.Archive, "server", rec.Server, "pv", rec.PV)
+			recorded[rec.Class]++
+		case done:
+			purged[rec.Class]++
+		default:
+			recorded[rec.Class]++
+		}
+	}
+	if p.cfg.Observe != nil {
+		p.cfg.Observe.ArchivesSwept(recorded, purged)
+	}
+}
+
+// sweepArchive purges one recorded archive when its time has come; done says the record is gone.
+func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class *storagev1.StorageClass, now time.Time) (done bool, err error) {
+	if rec.Archive == "" || class == nil {
+		return false, nil // pending (its Delete finishes it), or its class is gone: kept
+	}
+	opts, err := ParseClassOptions(class.Parameters)
+	if err != nil || opts.Retention <= 0 || now.Before(rec.ArchivedAt.Add(opts.Retention)) {
+		return false, nil
+	}
+	where := fmt.Sprintf("%s on %s:%s", rec.Archive, rec.Server, rec.Share)
+	var kept string
+	err = p.onExport(ctx, rec.Server, rec.Share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
+		info, err := fsys.Stat(ctx, rec.Archive)
+		switch {
+		case errors.Is(err, export.ErrNotExist):
+			return nil // removed by hand
+		case err != nil:
+			return err
+		case !info.IsDir || info.ID != rec.ID:
+			kept = fmt.Sprintf("archive %s of claim %s/%s (PV %s) is past %s=%s, but what is there now is not the directory that was archived; it is kept, and its record dropped",
+				where, rec.Namespace, rec.Claim, rec.PV, ParamArchiveRetention, opts.Retention)
+			return nil
+		}
+		return fsys.RemoveAll(ctx, rec.Archive, p.removalProgress(rec.Server, func(r export.Removed) {
+			p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonRemovingDirectory, "purging archive %s: %d files and %d directories removed so far", where, r.Files, r.Dirs)
+		}))
+	})
+	if err != nil {
+		return false, fmt.Errorf("purge archive %s: %w%s", where, err, hint(err))
+	}
+	if kept != "" {
+		p.cfg.Recorder.Event(class, v1.EventTypeWarning, ReasonArchiveKept, kept)
+	} else {
+		p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonArchivePurged, "removed archive %s of claim %s/%s (PV %s), archived %s, past %s=%s",
+			where, rec.Namespace, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format(time.RFC3339), ParamArchiveRetention, opts.Retention)
+	}
+	return true, p.cfg.Archives.Delete(ctx, rec.PV)
+}

@@ -1,0 +1,161 @@
+package provisioner
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// retentionFixture is a fixture whose provisioner records archives (ConfigMaps on a fake
+// clientset) and knows the class nfs-client with params.
+func retentionFixture(t *testing.T, params map[string]string) (*fixture, *ConfigMapRecords) {
+	f := newFixture(t)
+	records := &ConfigMapRecords{Client: fake.NewClientset(), Namespace: "storage", Provisioner: "k8s-sigs.io/nfs-subdir-external-provisioner"}
+	classes := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	if err := classes.Add(newClass(params)); err != nil {
+		t.Fatal(err)
+	}
+	f.prov.cfg.Archives = records
+	f.prov.cfg.Classes = storagelisters.NewStorageClassLister(classes)
+	return f, records
+}
+
+// archiveAs provisions a claim named name on the class, writes data into it, and deletes it.
+func (f *fixture) archiveAs(t *testing.T, name string, params map[string]string) *v1.PersistentVolume {
+	t.Helper()
+	claim := newClaim(nil)
+	claim.Name, claim.UID = name, types.UID("uid-"+name)
+	pv, err := f.provisionAs(claim, params, "pvc-"+name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv.Spec.StorageClassName = "nfs-client" // as the library sets it
+	pv.Spec.ClaimRef = &v1.ObjectReference{Namespace: claim.Namespace, Name: claim.Name, UID: claim.UID}
+	f.write(pv.Annotations[AnnDirectory]+"/data", "of "+name)
+	if err := f.prov.Delete(context.Background(), pv); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	return pv
+}
+
+func TestArchiveRetention(t *testing.T) {
+	params := map[string]string{ParamArchiveRetention: "1h"}
+	f, records := retentionFixture(t, params)
+	ctx := context.Background()
+	pv := f.archiveAs(t, "old", params)
+	rec, found, err := records.Get(ctx, pv.Name)
+	if err != nil || !found || rec.Archive != "archived-default-old-pvc-old" || rec.ID == "" || rec.Namespace != "default" || rec.Claim != "old" {
+		t.Fatalf("record %+v, %v, %v", rec, found, err)
+	}
+	f.mustHave(rec.Archive+"/data", "of old")
+	// A directory someone named like an archive by hand has no record: never touched.
+	f.write("archived-by-hand/notes", "mine")
+
+	f.prov.sweepArchives(ctx, time.Now().Add(59*time.Minute))
+	f.mustHave(rec.Archive+"/data", "of old")
+	f.prov.sweepArchives(ctx, time.Now().Add(61*time.Minute))
+	if _, err := os.Stat(filepath.Join(f.dir, rec.Archive)); !os.IsNotExist(err) {
+		t.Errorf("archive past its retention still there: %v", err)
+	}
+	if _, found, _ := records.Get(ctx, pv.Name); found {
+		t.Error("record of a purged archive still there")
+	}
+	f.mustHave("archived-by-hand/notes", "mine")
+	if events := strings.Join(drain(f), "\n"); !strings.Contains(events, ReasonArchivePurged) {
+		t.Errorf("no %s Event: %s", ReasonArchivePurged, events)
+	}
+}
+
+// What is at a recorded archive's path now is not the archive (removed and replaced by another
+// directory of the same name): it is kept, and said so.
+func TestArchiveRetentionKeepsWhatIsNotTheArchive(t *testing.T) {
+	params := map[string]string{ParamArchiveRetention: "1h"}
+	f, records := retentionFixture(t, params)
+	ctx := context.Background()
+	pv := f.archiveAs(t, "old", params)
+	rec, _, _ := records.Get(ctx, pv.Name)
+	if err := os.RemoveAll(filepath.Join(f.dir, rec.Archive)); err != nil {
+		t.Fatal(err)
+	}
+	f.write(rec.Archive+"/other", "someone else's")
+	f.prov.sweepArchives(ctx, time.Now().Add(2*time.Hour))
+	f.mustHave(rec.Archive+"/other", "someone else's")
+	if events := strings.Join(drain(f), "\n"); !strings.Contains(events, ReasonArchiveKept) {
+		t.Errorf("no %s Warning: %s", ReasonArchiveKept, events)
+	}
+	if _, found, _ := records.Get(ctx, pv.Name); found {
+		t.Error("the record is kept; want it dropped once the archive is known to be gone")
+	}
+}
+
+// A Delete that renamed the directory but did not live to complete the record is finished by
+// the retry: it finds the archive by its ID.
+func TestArchiveRecordCompletedByRetry(t *testing.T) {
+	params := map[string]string{ParamArchiveRetention: "1h"}
+	f, records := retentionFixture(t, params)
+	ctx := context.Background()
+	claim := newClaim(nil)
+	pv, err := f.provisionAs(claim, params, "pvc-crash", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv.Spec.StorageClassName = "nfs-client"
+	dir := pv.Annotations[AnnDirectory]
+	fsys, err := f.prov.cfg.Opener.Open(ctx, testServer, testShare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := fsys.Stat(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crashed attempt: record written, directory renamed (to the second name: the first is
+	// taken by an older archive of the same directory name), record not completed.
+	if err := os.Mkdir(filepath.Join(f.dir, ArchiveName(dir, 0)), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := records.Put(ctx, ArchiveRecord{PV: pv.Name, Class: "nfs-client", Server: testServer, Share: testShare, Dir: dir, ID: info.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(f.dir, dir), filepath.Join(f.dir, ArchiveName(dir, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.prov.Delete(ctx, pv); err != nil {
+		t.Fatalf("retried Delete: %v", err)
+	}
+	rec, found, err := records.Get(ctx, pv.Name)
+	if err != nil || !found || rec.Archive != ArchiveName(dir, 1) || rec.ArchivedAt.IsZero() {
+		t.Fatalf("record after the retry: %+v, %v, %v; want the archive %s", rec, found, err, ArchiveName(dir, 1))
+	}
+}
+
+func TestArchiveRetentionParameter(t *testing.T) {
+	for _, bad := range []map[string]string{
+		{ParamArchiveRetention: "30d"},
+		{ParamArchiveRetention: "0s"},
+		{ParamArchiveRetention: "720h", ParamOnDelete: "delete"},
+	} {
+		if _, err := ParseClassOptions(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	opts, err := ParseClassOptions(map[string]string{ParamArchiveRetention: "720h"})
+	if err != nil || opts.Retention != 720*time.Hour {
+		t.Errorf("720h: %+v, %v", opts, err)
+	}
+	// A provisioner that keeps no records refuses the parameter instead of ignoring it.
+	f := newFixture(t)
+	_, err = f.provisionAs(newClaim(nil), map[string]string{ParamArchiveRetention: "720h"}, "pvc-x", true)
+	if err == nil || !strings.Contains(err.Error(), ParamArchiveRetention) {
+		t.Errorf("without records: %v", err)
+	}
+}
