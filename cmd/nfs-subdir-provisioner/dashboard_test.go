@@ -78,6 +78,7 @@ func servedMetrics(t *testing.T) map[string]bool {
 	nfs.RemovedEntries("s", 1, 1)
 	nfs.ExportCapacity("s", "/x", export.Capacity{SizeBytes: 1})
 	nfs.VolumeUsage([]provisioner.VolumeUsage{{Namespace: "n", Claim: "c", PV: "p"}}, time.Second, 0)
+	nfs.ArchivesSwept(map[string]int{"c": 1}, map[string]int{"c": 1})
 	lib.PersistentVolumeClaimProvisionTotal.WithLabelValues("c", "").Inc()
 	lib.PersistentVolumeClaimProvisionFailedTotal.WithLabelValues("c", "").Inc()
 	lib.PersistentVolumeClaimProvisionDurationSeconds.WithLabelValues("c", "").Observe(1)
