@@ -39,6 +39,7 @@ var resourceOf = map[string]permission{
 	"StorageClasses":         {group: "storage.k8s.io", resource: "storageclasses"},
 	"Leases":                 {group: "coordination.k8s.io", resource: "leases"},
 	"ConfigMaps":             {group: "", resource: "configmaps"},
+	"Namespaces":             {group: "", resource: "namespaces"},
 }
 
 var verbOf = map[string]string{

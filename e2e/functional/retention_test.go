@@ -59,3 +59,30 @@ func TestArchiveRetention(t *testing.T) {
 		t.Errorf("the record of the purged archive is still there")
 	}
 }
+
+// TestArchiveRestore: a new claim naming a deleted claim of its namespace in the restore-from
+// annotation gets that claim's archive back, data and all; a claim of another namespace naming it
+// is refused with a Warning that says so.
+func TestArchiveRestore(t *testing.T) {
+	in := fw.NewInstance(t, "restore")
+	in.Start(t, true)
+	class := in.CreateClass(t, map[string]string{"archiveRetention": "1h"})
+	fw.CreateClaim(t, in.Namespace, framework.ClaimOptions{Name: "data", Class: class.Name})
+	_, pv := fw.WaitClaimBound(t, in.Namespace, "data")
+	marker, content := framework.WriteMarker(t, fw.DefaultExport().VolumeDir(t, pv))
+	fw.DeleteClaim(t, in.Namespace, "data")
+	fw.WaitVolumeGone(t, pv.Name)
+	framework.AssertNotExists(t, marker)
+
+	other := fw.CreateNamespace(t, "restore-thief")
+	thief := fw.CreateClaim(t, other, framework.ClaimOptions{Name: "grab", Class: class.Name,
+		Annotations: map[string]string{"nfs-subdir-provisioner.io/restore-from": "data"}})
+	fw.WaitWarningEvent(t, thief, framework.FailureReason, "restore-from", "no recorded archive")
+	fw.AssertNoVolumeForClaim(t, thief)
+
+	fw.CreateClaim(t, in.Namespace, framework.ClaimOptions{Name: "data-again", Class: class.Name,
+		Annotations: map[string]string{"nfs-subdir-provisioner.io/restore-from": "data"}})
+	claim, restored := fw.WaitClaimBound(t, in.Namespace, "data-again")
+	framework.AssertFileContent(t, filepath.Join(fw.DefaultExport().VolumeDir(t, restored), filepath.Base(marker)), content)
+	fw.WaitEvent(t, claim, "Normal", "ArchiveRestored", pv.Name)
+}

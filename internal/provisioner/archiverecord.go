@@ -21,8 +21,11 @@ const ParamArchiveRetention = "archiveRetention"
 // archived-something has no record and is never touched.
 type ArchiveRecord struct {
 	PV, Namespace, Claim, Class string
-	Server, Share               string
-	Dir                         string // the volume's directory, relative to the share
+	// NamespaceUID tells the claim's namespace from a later one of the same name (empty when the
+	// namespace was gone before the archive was recorded: such an archive cannot be restored).
+	NamespaceUID  string
+	Server, Share string
+	Dir           string // the volume's directory, relative to the share
 	// Archive is the archive's path relative to the share; empty while the rename is pending
 	// (the record is written first, so a crash in between is finished by the retry).
 	Archive    string
@@ -70,7 +73,7 @@ func (c *ConfigMapRecords) Put(ctx context.Context, r ArchiveRecord) error {
 	cm := &v1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: c.name(r.PV), Namespace: c.Namespace, Labels: map[string]string{labelArchive: c.label()}},
 		Data: map[string]string{
-			"provisioner": c.Provisioner, "pv": r.PV, "namespace": r.Namespace, "claim": r.Claim, "storageClass": r.Class,
+			"provisioner": c.Provisioner, "pv": r.PV, "namespace": r.Namespace, "namespaceUID": r.NamespaceUID, "claim": r.Claim, "storageClass": r.Class,
 			"server": r.Server, "share": r.Share, "directory": r.Dir, "archive": r.Archive,
 			"id": r.ID, "archivedAt": r.ArchivedAt.UTC().Format(time.RFC3339),
 		},
@@ -130,8 +133,28 @@ func (c *ConfigMapRecords) decode(cm *v1.ConfigMap) (ArchiveRecord, bool) {
 	}
 	at, _ := time.Parse(time.RFC3339, d["archivedAt"])
 	return ArchiveRecord{
-		PV: d["pv"], Namespace: d["namespace"], Claim: d["claim"], Class: d["storageClass"],
+		PV: d["pv"], Namespace: d["namespace"], NamespaceUID: d["namespaceUID"], Claim: d["claim"], Class: d["storageClass"],
 		Server: d["server"], Share: d["share"], Dir: d["directory"], Archive: d["archive"],
 		ID: d["id"], ArchivedAt: at,
 	}, true
+}
+
+// NamespaceUIDs tells a namespace's UID ("" when there is no such namespace).
+type NamespaceUIDs interface {
+	NamespaceUID(ctx context.Context, name string) (string, error)
+}
+
+// KubeNamespaces reads namespaces from the API server.
+type KubeNamespaces struct{ Client kubernetes.Interface }
+
+// NamespaceUID implements NamespaceUIDs.
+func (k KubeNamespaces) NamespaceUID(ctx context.Context, name string) (string, error) {
+	ns, err := k.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read namespace %s: %w", name, err)
+	}
+	return string(ns.UID), nil
 }

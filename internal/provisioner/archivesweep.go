@@ -67,6 +67,11 @@ func (p *Provisioner) archiveRecorded(ctx context.Context, fsys export.FS, pv *v
 		rec = ArchiveRecord{PV: pv.Name, Class: pv.Spec.StorageClassName, Server: loc.server, Share: loc.share, Dir: loc.dir, ID: info.ID}
 		if ref := pv.Spec.ClaimRef; ref != nil {
 			rec.Namespace, rec.Claim = ref.Namespace, ref.Name
+			if p.cfg.Namespaces != nil {
+				if rec.NamespaceUID, err = p.cfg.Namespaces.NamespaceUID(ctx, ref.Namespace); err != nil {
+					return "", err
+				}
+			}
 		}
 		if err := p.cfg.Archives.Put(ctx, rec); err != nil {
 			return "", err

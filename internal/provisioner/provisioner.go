@@ -55,6 +55,9 @@ type Config struct {
 	// Archives keeps the records of archives of classes with archiveRetention; nil: archives
 	// are kept for good (the parameter is refused).
 	Archives ArchiveRecords
+	// Namespaces tells namespace UIDs, so that an archive is restored only into the namespace
+	// it came from, not a later one of the same name. Needed for restore.
+	Namespaces NamespaceUIDs
 }
 
 // Observer is told what Deletes removed and how full exports are, for
@@ -110,7 +113,15 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	}
 	made := false
 	defer func() { done(made) }()
-	reused, state, err := p.createDirectory(ctx, v, class)
+	source, err := p.restoreSource(ctx, v.claim)
+	if err != nil {
+		var refused *placementError
+		if errors.As(err, &refused) {
+			return nil, controller.ProvisioningFinished, err
+		}
+		return nil, controller.ProvisioningNoChange, err // the records could not be read: retried
+	}
+	reused, state, err := p.createDirectory(ctx, v, class, source)
 	if err != nil {
 		return nil, state, err
 	}
@@ -171,11 +182,14 @@ func (p *Provisioner) planVolume(opts controller.ProvisionOptions) (claimVolume,
 }
 
 // createDirectory makes the volume's directory on its export (after the capacity check, when the
-// class asks for one) and says, on failure, what the library should make of it: nothing done
+// class asks for one), or moves the archive restore names into place, and says, on failure, what the library should make of it: nothing done
 // (the export could not be reached), final (a refusal that only a change of the claim or class
 // mends), or possibly done (an MKDIR that may have reached the server).
-func (p *Provisioner) createDirectory(ctx context.Context, v claimVolume, class ClassOptions) (reused bool, state controller.ProvisioningState, err error) {
+func (p *Provisioner) createDirectory(ctx context.Context, v claimVolume, class ClassOptions, restore *ArchiveRecord) (reused bool, state controller.ProvisioningState, err error) {
 	err = p.onExport(ctx, v.server, v.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+		if restore != nil {
+			return p.restoreArchive(ctx, fsys, v, restore)
+		}
 		if class.Capacity.Enabled {
 			if err := checkCapacity(ctx, fsys, v, class.Capacity, v.claim.Spec.Resources.Requests[v1.ResourceStorage]); err != nil {
 				return err

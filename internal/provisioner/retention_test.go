@@ -159,3 +159,54 @@ func TestArchiveRetentionParameter(t *testing.T) {
 		t.Errorf("without records: %v", err)
 	}
 }
+
+// namespaceUIDs is NamespaceUIDs from a map.
+type namespaceUIDs map[string]string
+
+func (n namespaceUIDs) NamespaceUID(_ context.Context, name string) (string, error) { return n[name], nil }
+
+func TestRestoreArchive(t *testing.T) {
+	params := map[string]string{ParamArchiveRetention: "720h"}
+	f, records := retentionFixture(t, params)
+	namespaces := namespaceUIDs{"default": "uid-default-1", "evil": "uid-evil"}
+	f.prov.cfg.Namespaces = namespaces
+	ctx := context.Background()
+	old := f.archiveAs(t, "old", params)
+	rec, _, _ := records.Get(ctx, old.Name)
+	if rec.NamespaceUID != "uid-default-1" {
+		t.Fatalf("record %+v: want the namespace's UID", rec)
+	}
+
+	// Another namespace cannot name it, by claim or by archive name.
+	for _, name := range []string{"old", rec.Archive} {
+		_, err := f.provisionAs(claimIn("evil", "grab", map[string]string{AnnRestoreFrom: name}), params, "pvc-evil", true)
+		wantRefusal(t, err, AnnRestoreFrom, "no recorded archive")
+	}
+	// A later namespace of the same name cannot either.
+	namespaces["default"] = "uid-default-2"
+	again := newClaim(map[string]string{AnnRestoreFrom: "old"})
+	again.Name, again.UID = "new", "uid-new"
+	_, err := f.provisionAs(again, params, "pvc-new", true)
+	wantRefusal(t, err, "earlier namespace")
+	namespaces["default"] = "uid-default-1"
+
+	pv, err := f.provisionAs(again, params, "pvc-new", true)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	f.mustHave(pv.Annotations[AnnDirectory]+"/data", "of old")
+	if _, err := os.Stat(filepath.Join(f.dir, rec.Archive)); !os.IsNotExist(err) {
+		t.Errorf("the archive is still there after the restore: %v", err)
+	}
+	if _, found, _ := records.Get(ctx, old.Name); found {
+		t.Error("the record of a restored archive is still there")
+	}
+	if events := strings.Join(drain(f), "\n"); !strings.Contains(events, ReasonArchiveRestored) {
+		t.Errorf("no %s Event: %s", ReasonArchiveRestored, events)
+	}
+	// Restored once: not again.
+	twice := newClaim(map[string]string{AnnRestoreFrom: "old"})
+	twice.Name, twice.UID = "twice", "uid-twice"
+	_, err = f.provisionAs(twice, params, "pvc-twice", true)
+	wantRefusal(t, err, "no recorded archive")
+}
