@@ -163,7 +163,9 @@ func TestArchiveRetentionParameter(t *testing.T) {
 // namespaceUIDs is NamespaceUIDs from a map.
 type namespaceUIDs map[string]string
 
-func (n namespaceUIDs) NamespaceUID(_ context.Context, name string) (string, error) { return n[name], nil }
+func (n namespaceUIDs) NamespaceUID(_ context.Context, name string) (string, error) {
+	return n[name], nil
+}
 
 func TestRestoreArchive(t *testing.T) {
 	params := map[string]string{ParamArchiveRetention: "720h"}
