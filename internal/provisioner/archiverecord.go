@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path"
+	"strconv"
 	"time"
 
+	"github.com/nfs-subdir/provisioner/internal/export"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +34,9 @@ type ArchiveRecord struct {
 	Archive    string
 	ID         string // the directory's export.Info ID: a rename keeps it, so it identifies the archive
 	ArchivedAt time.Time
+	// Purging is set before the sweeper starts removing the archive: one that may be half removed
+	// is never restored.
+	Purging bool
 }
 
 // ArchiveRecords stores archive records by PV name.
@@ -75,7 +81,7 @@ func (c *ConfigMapRecords) Put(ctx context.Context, r ArchiveRecord) error {
 		Data: map[string]string{
 			"provisioner": c.Provisioner, "pv": r.PV, "namespace": r.Namespace, "namespaceUID": r.NamespaceUID, "claim": r.Claim, "storageClass": r.Class,
 			"server": r.Server, "share": r.Share, "directory": r.Dir, "archive": r.Archive,
-			"id": r.ID, "archivedAt": r.ArchivedAt.UTC().Format(time.RFC3339),
+			"id": r.ID, "archivedAt": r.ArchivedAt.UTC().Format(time.RFC3339), "purging": strconv.FormatBool(r.Purging),
 		},
 	}
 	_, err := c.Client.CoreV1().ConfigMaps(c.Namespace).Create(ctx, cm, metav1.CreateOptions{})
@@ -125,17 +131,27 @@ func (c *ConfigMapRecords) Delete(ctx context.Context, pv string) error {
 	return nil
 }
 
-// decode reads a record; one of another provisioner, or malformed, is not a record.
+// decode reads a record; one of another provisioner, or malformed, is not a record. An archive
+// path must be an archived-* sibling of the volume's directory, as archive makes it, so that no
+// record can name anything else for the sweeper to remove.
 func (c *ConfigMapRecords) decode(cm *v1.ConfigMap) (ArchiveRecord, bool) {
 	d := cm.Data
-	if d["id"] == "" || d["provisioner"] != c.Provisioner || d["pv"] == "" || d["directory"] == "" {
+	if d["id"] == "" || d["provisioner"] != c.Provisioner || d["pv"] == "" {
 		return ArchiveRecord{}, false
+	}
+	if _, err := export.SplitPath(d["directory"], false); err != nil {
+		return ArchiveRecord{}, false
+	}
+	if a := d["archive"]; a != "" {
+		if _, err := export.SplitPath(a, false); err != nil || path.Dir(a) != path.Dir(d["directory"]) || !isArchiveName(path.Base(a)) {
+			return ArchiveRecord{}, false
+		}
 	}
 	at, _ := time.Parse(time.RFC3339, d["archivedAt"])
 	return ArchiveRecord{
 		PV: d["pv"], Namespace: d["namespace"], NamespaceUID: d["namespaceUID"], Claim: d["claim"], Class: d["storageClass"],
 		Server: d["server"], Share: d["share"], Dir: d["directory"], Archive: d["archive"],
-		ID: d["id"], ArchivedAt: at,
+		ID: d["id"], ArchivedAt: at, Purging: d["purging"] == "true",
 	}, true
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
+	"strings"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -66,15 +69,20 @@ func (p *Provisioner) archiveRecorded(ctx context.Context, fsys export.FS, pv *v
 		}
 		rec = ArchiveRecord{PV: pv.Name, Class: pv.Spec.StorageClassName, Server: loc.server, Share: loc.share, Dir: loc.dir, ID: info.ID}
 		if ref := pv.Spec.ClaimRef; ref != nil {
-			rec.Namespace, rec.Claim = ref.Namespace, ref.Name
-			if p.cfg.Namespaces != nil {
-				if rec.NamespaceUID, err = p.cfg.Namespaces.NamespaceUID(ctx, ref.Namespace); err != nil {
-					return "", err
-				}
-			}
+			// The namespace's UID as it was when the volume was made, never read now: by now the
+			// namespace may be another tenant's of the same name.
+			rec.Namespace, rec.Claim, rec.NamespaceUID = ref.Namespace, ref.Name, pv.Annotations[AnnNamespaceUID]
 		}
 		if err := p.cfg.Archives.Put(ctx, rec); err != nil {
 			return "", err
+		}
+	}
+	if found { // pending: the directory still there is what this attempt renames
+		if info, err := fsys.Stat(ctx, loc.dir); err == nil && info.ID != rec.ID {
+			rec.ID = info.ID
+			if err := p.cfg.Archives.Put(ctx, rec); err != nil {
+				return "", err
+			}
 		}
 	}
 	target, err := archive(ctx, fsys, loc.dir)
@@ -82,7 +90,10 @@ func (p *Provisioner) archiveRecorded(ctx context.Context, fsys export.FS, pv *v
 		return "", err
 	}
 	if target == "" { // renamed by an attempt that did not live to record it
-		if target = findArchive(ctx, fsys, loc.dir, rec.ID); target == "" {
+		if target, err = findArchive(ctx, fsys, loc.dir, rec.ID); err != nil {
+			return "", err
+		}
+		if target == "" {
 			return "", p.cfg.Archives.Delete(ctx, pv.Name) // the directory is gone
 		}
 	}
@@ -97,17 +108,18 @@ func (p *Provisioner) archiveRecorded(ctx context.Context, fsys export.FS, pv *v
 }
 
 // findArchive is the archive name of dir whose ID is id, "" when there is none.
-func findArchive(ctx context.Context, fsys export.FS, dir, id string) string {
+func findArchive(ctx context.Context, fsys export.FS, dir, id string) (string, error) {
 	for n := 0; n < maxArchiveAttempts; n++ {
 		info, err := fsys.Stat(ctx, ArchiveName(dir, n))
-		if errors.Is(err, export.ErrNotExist) {
-			return ""
-		}
-		if err == nil && info.IsDir && info.ID == id {
-			return ArchiveName(dir, n)
+		switch {
+		case errors.Is(err, export.ErrNotExist):
+		case err != nil:
+			return "", err
+		case info.IsDir && info.ID == id:
+			return ArchiveName(dir, n), nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // SweepArchives runs the archive sweeper every interval until ctx ends (leader only): every
@@ -158,6 +170,8 @@ func (p *Provisioner) sweepArchives(ctx context.Context, now time.Time) {
 }
 
 // sweepArchive purges one recorded archive when its time has come; done says the record is gone.
+// An archive a PV uses (a static PV made to recover it) or one being restored is left alone; the
+// record is marked purging first, so a restore never takes an archive half removed.
 func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class *storagev1.StorageClass, now time.Time) (done bool, err error) {
 	if rec.Archive == "" || class == nil {
 		return false, nil // pending (its Delete finishes it), or its class is gone: kept
@@ -167,12 +181,30 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 		return false, nil
 	}
 	where := fmt.Sprintf("%s on %s:%s", rec.Archive, rec.Server, rec.Share)
-	var kept string
+	if users := p.archiveUsers(rec); len(users) > 0 {
+		p.cfg.Recorder.Eventf(class, v1.EventTypeWarning, ReasonArchiveKept, "archive %s is past %s=%s, but PV %s uses it; it is kept while it does",
+			where, ParamArchiveRetention, opts.Retention, strings.Join(users, ", "))
+		return false, nil
+	}
+	release, ok := p.archiveBusy.take(rec.PV)
+	if !ok {
+		return false, nil // being restored: the next sweep looks again
+	}
+	defer release()
+	if !rec.Purging {
+		rec.Purging = true
+		if err := p.cfg.Archives.Put(ctx, rec); err != nil {
+			return false, err
+		}
+	}
+	var kept, gone string
+	var removed export.Removed
 	err = p.onExport(ctx, rec.Server, rec.Share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
 		info, err := fsys.Stat(ctx, rec.Archive)
 		switch {
 		case errors.Is(err, export.ErrNotExist):
-			return nil // removed by hand
+			gone = "was gone already (removed by hand)"
+			return nil
 		case err != nil:
 			return err
 		case !info.IsDir || info.ID != rec.ID:
@@ -180,18 +212,68 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 				where, rec.Namespace, rec.Claim, rec.PV, ParamArchiveRetention, opts.Retention)
 			return nil
 		}
-		return fsys.RemoveAll(ctx, rec.Archive, p.removalProgress(rec.Server, func(r export.Removed) {
+		err = fsys.RemoveAll(ctx, rec.Archive, p.removalProgress(rec.Server, func(r export.Removed) {
 			p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonRemovingDirectory, "purging archive %s: %d files and %d directories removed so far", where, r.Files, r.Dirs)
-		}))
+		}, func(r export.Removed) { removed = r }))
+		if err != nil && removed.Files+removed.Dirs > 0 {
+			err = answeredError{err} // the server answered many calls: it is up
+		}
+		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("purge archive %s: %w%s", where, err, hint(err))
+		return false, fmt.Errorf("purge archive %s (%d files and %d directories removed so far; the next sweep continues): %w%s", where, removed.Files, removed.Dirs, err, hint(err))
 	}
-	if kept != "" {
+	switch {
+	case kept != "":
 		p.cfg.Recorder.Event(class, v1.EventTypeWarning, ReasonArchiveKept, kept)
-	} else {
+	case gone != "":
+		p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonArchivePurged, "archive %s of claim %s/%s (PV %s) %s; its record is dropped", where, rec.Namespace, rec.Claim, rec.PV, gone)
+	default:
 		p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonArchivePurged, "removed archive %s of claim %s/%s (PV %s), archived %s, past %s=%s",
 			where, rec.Namespace, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format(time.RFC3339), ParamArchiveRetention, opts.Retention)
+		klog.FromContext(ctx).Info("archive purged", "archive", rec.Archive, "server", rec.Server, "share", rec.Share, "pv", rec.PV, "class", rec.Class,
+			"files", removed.Files, "dirs", removed.Dirs)
 	}
 	return true, p.cfg.Archives.Delete(ctx, rec.PV)
+}
+
+// archiveUsers are the PVs whose path is the archive's or lies inside it.
+func (p *Provisioner) archiveUsers(rec ArchiveRecord) []string {
+	if p.cfg.Volumes == nil {
+		return nil
+	}
+	pvs, err := p.cfg.Volumes.VolumesUsing(rec.Server, path.Join(rec.Share, rec.Archive))
+	if err != nil {
+		return []string{"(unknown: " + err.Error() + ")"}
+	}
+	var names []string
+	for _, pv := range pvs {
+		names = append(names, pv.Name)
+	}
+	return names
+}
+
+// busySet marks records being purged or restored, so that the sweeper and a restore never act on
+// one archive at once (both run in the leader).
+type busySet struct {
+	mu   sync.Mutex
+	busy map[string]bool
+}
+
+// take marks key busy and returns how to release it, or false when it is busy already.
+func (b *busySet) take(key string) (release func(), ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.busy[key] {
+		return nil, false
+	}
+	if b.busy == nil {
+		b.busy = map[string]bool{}
+	}
+	b.busy[key] = true
+	return func() {
+		b.mu.Lock()
+		delete(b.busy, key)
+		b.mu.Unlock()
+	}, true
 }

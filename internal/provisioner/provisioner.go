@@ -29,6 +29,9 @@ const (
 	AnnShare     = "nfs-subdir-provisioner.io/share"
 	AnnDirectory = "nfs-subdir-provisioner.io/directory"
 	AnnOnDelete  = "nfs-subdir-provisioner.io/on-delete"
+	// AnnNamespaceUID is the UID of the claim's namespace when the PV was made (classes with
+	// archiveRetention): its archive is restored only into that very namespace.
+	AnnNamespaceUID = "nfs-subdir-provisioner.io/namespace-uid"
 )
 
 // Event reasons the provisioner emits itself (the library emits
@@ -75,9 +78,10 @@ type Observer interface {
 
 // Provisioner implements controller.Provisioner.
 type Provisioner struct {
-	cfg   Config
-	gate  *serverGate
-	locks *pathLocks
+	cfg         Config
+	gate        *serverGate
+	locks       *pathLocks
+	archiveBusy busySet // archives being purged or restored
 }
 
 var _ controller.Provisioner = (*Provisioner)(nil)
@@ -131,6 +135,13 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 			"existing directory %s on %s:%s was given to this claim as it is (StorageClass parameter %s=%s)", v.dir, v.server, v.share, ParamReuseDirectory, class.Reuse)
 	}
 	pv := newVolume(opts, v.server, v.share, v.dir, class.OnDelete)
+	if class.Retention > 0 && p.cfg.Namespaces != nil {
+		uid, err := p.cfg.Namespaces.NamespaceUID(ctx, v.claim.Namespace)
+		if err != nil {
+			return nil, controller.ProvisioningInBackground, err // the directory is made; the retry finds it
+		}
+		pv.Annotations[AnnNamespaceUID] = uid
+	}
 	klog.FromContext(ctx).V(2).Info("provisioned", "pvc", klog.KObj(v.claim), "pv", pv.Name, "server", v.server, "path", pv.Spec.NFS.Path, "reused", reused)
 	return pv, controller.ProvisioningFinished, nil
 }

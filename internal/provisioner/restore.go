@@ -58,6 +58,9 @@ func (p *Provisioner) restoreSource(ctx context.Context, claim *v1.PersistentVol
 	if found != nil && (found.NamespaceUID == "" || found.NamespaceUID != nsUID) {
 		return nil, refuse("archive %s is of claim %s of an earlier namespace named %s, not of this one", path.Base(found.Archive), found.Claim, claim.Namespace)
 	}
+	if found != nil && found.Purging {
+		return nil, refuse("archive %s is being removed (past its class's %s)", path.Base(found.Archive), ParamArchiveRetention)
+	}
 	if found != nil {
 		// One past its class's retention is the sweeper's: restoring it could race the purge.
 		if class := p.classOf(found.Class); class != nil {
@@ -77,14 +80,22 @@ func (p *Provisioner) restoreSource(ctx context.Context, claim *v1.PersistentVol
 // replaces anything at v's path. A retry after the move finds the directory at v's path by its
 // ID and finishes.
 func (p *Provisioner) restoreArchive(ctx context.Context, fsys export.FS, v claimVolume, rec *ArchiveRecord) error {
+	release, ok := p.archiveBusy.take(rec.PV)
+	if !ok {
+		return fmt.Errorf("archive %s is being purged or restored right now; this is retried", rec.Archive)
+	}
+	defer release()
 	if export.NewTarget(rec.Server, rec.Share) != export.NewTarget(v.server, v.share) {
 		return refusePlacement("archive %s is on %s:%s, and this claim's class puts it on %s:%s; restore it with a class of that export",
 			rec.Archive, rec.Server, rec.Share, v.server, v.share)
 	}
 	info, err := fsys.Stat(ctx, rec.Archive)
 	if errors.Is(err, export.ErrNotExist) {
-		if there, serr := fsys.Stat(ctx, v.dir); serr == nil && there.ID == rec.ID {
-			return p.cfg.Archives.Delete(ctx, rec.PV) // moved by an earlier attempt
+		if there, serr := fsys.Stat(ctx, v.dir); serr == nil && there.ID == rec.ID { // moved by an earlier attempt
+			if err := fsys.SetAttrs(ctx, v.dir, v.attrs); err != nil {
+				return fmt.Errorf("set owner %d:%d and mode %s on the restored %s: %w%s", v.attrs.UID, v.attrs.GID, v.attrs.Mode, v.dir, err, hint(err))
+			}
+			return p.cfg.Archives.Delete(ctx, rec.PV)
 		}
 		return refusePlacement("archive %s of claim %s/%s is gone from %s:%s", rec.Archive, rec.Namespace, rec.Claim, rec.Server, rec.Share)
 	}
@@ -93,6 +104,9 @@ func (p *Provisioner) restoreArchive(ctx context.Context, fsys export.FS, v clai
 	}
 	if !info.IsDir || info.ID != rec.ID {
 		return refusePlacement("what is at %s on %s:%s is not the archive of claim %s/%s that was recorded; it is left alone", rec.Archive, rec.Server, rec.Share, rec.Namespace, rec.Claim)
+	}
+	if users := p.archiveUsers(*rec); len(users) > 0 {
+		return refusePlacement("archive %s on %s:%s is used by PV %s; it is left where it is", rec.Archive, rec.Server, rec.Share, strings.Join(users, ", "))
 	}
 	if parent := path.Dir(v.dir); parent != "." {
 		if err := fsys.MkdirAll(ctx, parent, v.parentAttrs); err != nil {
@@ -104,6 +118,10 @@ func (p *Provisioner) restoreArchive(ctx context.Context, fsys export.FS, v clai
 			return refusePlacement("directory %s on %s:%s already exists; the archive %s is left where it is", v.dir, v.server, v.share, rec.Archive)
 		}
 		return fmt.Errorf("move archive %s to %s: %w%s", rec.Archive, v.dir, err, hint(err))
+	}
+	// The claim's class decides the directory's owner and mode, whatever the archive's were.
+	if err := fsys.SetAttrs(ctx, v.dir, v.attrs); err != nil {
+		return fmt.Errorf("set owner %d:%d and mode %s on the restored %s: %w%s", v.attrs.UID, v.attrs.GID, v.attrs.Mode, v.dir, err, hint(err))
 	}
 	if err := p.cfg.Archives.Delete(ctx, rec.PV); err != nil {
 		return err // the retry finds the directory moved and deletes the record

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
@@ -211,4 +212,81 @@ func TestRestoreArchive(t *testing.T) {
 	twice.Name, twice.UID = "twice", "uid-twice"
 	_, err = f.provisionAs(twice, params, "pvc-twice", true)
 	wantRefusal(t, err, "no recorded archive")
+}
+
+// The review's cases: an archive a static PV uses is neither purged nor restored; the namespace
+// UID is the one the volume was made in, not the one at delete time; an archive being purged is
+// not restored; a record naming anything but an archived-* sibling of its directory is no record.
+func TestArchiveRetentionGuards(t *testing.T) {
+	params := map[string]string{ParamArchiveRetention: "1h"}
+	f, records := retentionFixture(t, params)
+	namespaces := namespaceUIDs{"default": "uid-1"}
+	f.prov.cfg.Namespaces = namespaces
+	ctx := context.Background()
+
+	claim := newClaim(nil)
+	claim.Name, claim.UID = "kept", "uid-kept"
+	pv, err := f.provisionAs(claim, params, "pvc-kept", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pv.Annotations[AnnNamespaceUID] != "uid-1" {
+		t.Fatalf("PV annotations %v: want the namespace UID at provisioning", pv.Annotations)
+	}
+	namespaces["default"] = "uid-2" // the namespace deleted and made again before the Delete
+	pv.Spec.StorageClassName = "nfs-client"
+	pv.Spec.ClaimRef = &v1.ObjectReference{Namespace: "default", Name: "kept", UID: claim.UID}
+	f.write(pv.Annotations[AnnDirectory]+"/data", "of kept")
+	if err := f.prov.Delete(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, _ := records.Get(ctx, pv.Name)
+	if rec.NamespaceUID != "uid-1" {
+		t.Errorf("record namespace UID %q: want uid-1, the one the volume was made in", rec.NamespaceUID)
+	}
+
+	// A static PV made to recover the archive.
+	static := &v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "recover"}, Spec: v1.PersistentVolumeSpec{
+		PersistentVolumeSource: v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: testServer, Path: testShare + "/" + rec.Archive}}}}
+	if err := f.pvs.Add(static); err != nil {
+		t.Fatal(err)
+	}
+	f.prov.sweepArchives(ctx, time.Now().Add(2*time.Hour))
+	f.mustHave(rec.Archive+"/data", "of kept")
+	if events := strings.Join(drain(f), "\n"); !strings.Contains(events, ReasonArchiveKept) || !strings.Contains(events, "recover") {
+		t.Errorf("no ArchiveKept Warning naming the PV: %s", events)
+	}
+	namespaces["default"] = "uid-1"
+	restore := newClaim(map[string]string{AnnRestoreFrom: "kept"})
+	restore.Name, restore.UID = "again", "uid-again"
+	_, err = f.provisionAs(restore, map[string]string{}, "pvc-again", true)
+	wantRefusal(t, err, "used by PV recover")
+	if err := f.pvs.Delete(static); err != nil {
+		t.Fatal(err)
+	}
+
+	// Marked purging (a sweep that did not finish): not restored.
+	rec, _, _ = records.Get(ctx, pv.Name)
+	rec.Purging = true
+	if err := records.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.provisionAs(restore, map[string]string{}, "pvc-again", true)
+	wantRefusal(t, err, "being removed")
+
+	// A forged record naming another path is no record at all.
+	forged := rec
+	forged.PV, forged.Archive = "pvc-forged", "victim"
+	if err := records.Put(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	all, err := records.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range all {
+		if r.PV == "pvc-forged" {
+			t.Errorf("a record naming %q was read as a record", r.Archive)
+		}
+	}
 }
