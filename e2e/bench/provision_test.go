@@ -37,6 +37,8 @@ import (
 //	E2E_BENCH_LABEL=...          a note for the table (e.g. "KCM at default QPS")
 //	E2E_BENCH_PROVISIONER_ARGS   extra flags for the provisioner under test, space-separated
 //	E2E_BENCH_CREATE_WORKERS=64  concurrent create/delete requests of the harness
+//	E2E_BENCH_SCAN_FILES=100000  the scan run: 100 claims with no usage scan, then 100 during a
+//	                             scan of a volume of this many files; 0 skips it
 //	E2E_BENCH_OUT=<file>         also append the table to this file
 //
 // Each run starts its own provisioner process, with its own PROVISIONER_NAME and StorageClass,
@@ -74,6 +76,9 @@ func TestBenchmark(t *testing.T) {
 			results = append(results, b.runCached(t, cfg.cached, cfg.cachedClaims))
 		})
 	}
+	if cfg.scanFiles > 0 {
+		results = append(results, b.runScan(t, cfg.scanFiles, 100)...)
+	}
 	b.printTable(results)
 }
 
@@ -81,6 +86,7 @@ type benchConfig struct {
 	claimCounts   []int
 	cached        int
 	cachedClaims  int
+	scanFiles     int
 	label         string
 	extraArgs     []string
 	createWorkers int
@@ -103,7 +109,7 @@ func loadBenchConfig() (benchConfig, error) {
 			cfg.claimCounts = append(cfg.claimCounts, n)
 		}
 	}
-	for name, dst := range map[string]*int{"E2E_BENCH_CACHED": &cfg.cached, "E2E_BENCH_CACHED_CLAIMS": &cfg.cachedClaims, "E2E_BENCH_CREATE_WORKERS": &cfg.createWorkers} {
+	for name, dst := range map[string]*int{"E2E_BENCH_CACHED": &cfg.cached, "E2E_BENCH_CACHED_CLAIMS": &cfg.cachedClaims, "E2E_BENCH_CREATE_WORKERS": &cfg.createWorkers, "E2E_BENCH_SCAN_FILES": &cfg.scanFiles} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -160,14 +166,14 @@ func newBench(t *testing.T, cfg benchConfig) *bench {
 func (b *bench) provisionerName() string { return "nfs-subdir-provisioner.io/bench-" + b.runID }
 
 // startProvisioner runs the binary as a user would (the anchor's env, leader election on) plus
-// E2E_BENCH_PROVISIONER_ARGS, and waits for /readyz.
-func (b *bench) startProvisioner(t *testing.T, tag string) *framework.Process {
+// E2E_BENCH_PROVISIONER_ARGS and args, and waits for /readyz.
+func (b *bench) startProvisioner(t *testing.T, tag string, args ...string) *framework.Process {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(framework.Context(t), 2*time.Minute)
 	defer cancel()
 	logPath := filepath.Join(b.workDir, "provisioner-"+tag+".log")
 	process, err := fw.StartProvisioner(ctx, framework.ProcessOptions{
-		Name: b.provisionerName(), Kubeconfig: b.kubeconfig, Args: b.cfg.extraArgs, LogPath: logPath, WaitReady: true,
+		Name: b.provisionerName(), Kubeconfig: b.kubeconfig, Args: append(append([]string(nil), b.cfg.extraArgs...), args...), LogPath: logPath, WaitReady: true,
 	})
 	if err != nil {
 		framework.PrintFile(logPath)

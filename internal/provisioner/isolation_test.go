@@ -545,3 +545,51 @@ func TestLostMkdirReply(t *testing.T) {
 		f.mustHave("shared/vol/planted", "not the claim's")
 	})
 }
+
+// callLogFS counts the calls made to an export.
+type callLogFS struct {
+	export.FS
+	calls *[]string
+}
+
+func (c callLogFS) Mkdir(ctx context.Context, dir string, a export.DirAttrs) error {
+	*c.calls = append(*c.calls, "Mkdir")
+	return c.FS.Mkdir(ctx, dir, a)
+}
+
+func (c callLogFS) Stat(ctx context.Context, p string) (export.Info, error) {
+	*c.calls = append(*c.calls, "Stat")
+	return c.FS.Stat(ctx, p)
+}
+
+type callLogOpener struct {
+	export.Opener
+	calls *[]string
+}
+
+func (o callLogOpener) Open(ctx context.Context, server, share string) (export.FS, error) {
+	fsys, err := o.Opener.Open(ctx, server, share)
+	return callLogFS{fsys, o.calls}, err
+}
+
+// A claim of the default naming costs one MKDIR and nothing else (its path is its own, so nothing
+// need be looked at first); a path others could have is looked at before it is made.
+func TestProvisionCalls(t *testing.T) {
+	for _, tc := range []struct {
+		params map[string]string
+		want   string
+	}{
+		{nil, "Mkdir"},
+		{map[string]string{"pathPattern": "${.PVC.annotations.path}"}, "Stat Mkdir"},
+	} {
+		f := newFixture(t)
+		var calls []string
+		f.prov.cfg.Opener = callLogOpener{f.prov.cfg.Opener, &calls}
+		if _, err := f.provisionAs(claimIn("team-a", "data", map[string]string{"path": "vol"}), tc.params, "pvc-1", true); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(calls, " "); got != tc.want {
+			t.Errorf("pattern %v: calls %q, want %q", tc.params, got, tc.want)
+		}
+	}
+}

@@ -129,8 +129,12 @@ func (p *Provisioner) makeDirectory(ctx context.Context, fsys export.FS, v claim
 	// A path only this claim can have is made at once (one round trip); any other is looked at
 	// first, so that a directory there before is judged by the reuse rules even when the
 	// reply to the Mkdir below is lost and its repeat meets the directory it made.
-	info, err := fsys.Stat(ctx, v.dir)
-	if v.own || errors.Is(err, export.ErrNotExist) {
+	var info export.Info
+	err = export.ErrNotExist // a path unique to the claim: no look first
+	if !v.own {
+		info, err = fsys.Stat(ctx, v.dir)
+	}
+	if errors.Is(err, export.ErrNotExist) {
 		err = fsys.Mkdir(ctx, v.dir, v.attrs)
 		if err == nil {
 			return false, nil
