@@ -37,6 +37,7 @@ type Config struct {
 	UsageInterval       time.Duration
 	UsageCallsPerSecond float64
 	ArchiveSweep        time.Duration // how often archives past their class's archiveRetention are purged
+	ArchiveSweepDryRun  bool          // say what would be purged, purge nothing
 	Backend             string
 	MountRoot           string
 	PrivilegedPort      bool
@@ -144,6 +145,7 @@ func (c *Config) registerFlags(fs *flag.FlagSet, env *envDefaults, owner *ownerF
 	fs.DurationVar(&c.NFSTimeout, "nfs-timeout", 10*time.Second, "deadline of each NFS call")
 	fs.DurationVar(&c.UsageInterval, "usage-interval", env.duration("USAGE_INTERVAL", 10*time.Minute), "how often every export's capacity (FSSTAT) and every volume's usage (a walk of its tree) are read for the metrics (env USAGE_INTERVAL); 0 disables")
 	fs.DurationVar(&c.ArchiveSweep, "archive-sweep-interval", env.duration("ARCHIVE_SWEEP_INTERVAL", 10*time.Minute), "how often archives older than their class's archiveRetention are removed (env ARCHIVE_SWEEP_INTERVAL); 0 disables")
+	fs.BoolVar(&c.ArchiveSweepDryRun, "archive-sweep-dry-run", env.boolean("ARCHIVE_SWEEP_DRY_RUN", false), "the archive sweeper only says (ArchivePurgeDue Events on the StorageClass) what it would remove (env ARCHIVE_SWEEP_DRY_RUN)")
 	fs.Float64Var(&c.UsageCallsPerSecond, "usage-calls-per-second", 50, "budget of listing calls per second per NFS server for the usage scan, so that it never starves provisioning; 0 is unlimited")
 	fs.DurationVar(&c.RemoveTimeout, "remove-timeout", 10*time.Minute, "bound on removing one volume's directory tree (onDelete=delete); a bigger tree is finished by the retry")
 	fs.StringVar(&c.Backend, "backend", env.str("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)

@@ -195,8 +195,9 @@ func newProvisioner(cfg *Config, client kubernetes.Interface, cached *caches, op
 		RemoveTimeout: cfg.RemoveTimeout,
 		Observe:       nfsMetrics,
 		// Records of archives live in the provisioner's namespace, where no tenant writes.
-		Archives:   &provisioner.ConfigMapRecords{Client: client, Namespace: ownNamespace(cfg), Provisioner: cfg.ProvisionerName},
-		Namespaces: provisioner.KubeNamespaces{Client: client},
+		Archives:    &provisioner.ConfigMapRecords{Client: client, Namespace: ownNamespace(cfg), Provisioner: cfg.ProvisionerName},
+		Namespaces:  provisioner.KubeNamespaces{Client: client},
+		SweepDryRun: cfg.ArchiveSweepDryRun,
 	})
 	if _, err := cached.volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: prov.VolumeSeen}); err != nil {
 		return nil, fmt.Errorf("watch PVs: %w", err)

@@ -18,8 +18,9 @@ import (
 
 // Reasons of the Events on a StorageClass about its archives.
 const (
-	ReasonArchivePurged = "ArchivePurged"
-	ReasonArchiveKept   = "ArchiveKept"
+	ReasonArchivePurged   = "ArchivePurged"
+	ReasonArchiveKept     = "ArchiveKept"
+	ReasonArchivePurgeDue = "ArchivePurgeDue" // dry run: what a sweep would remove
 )
 
 // retentionOf is the archiveRetention of the PV's class now, 0 when it has none (or the class is
@@ -191,7 +192,7 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 		return false, nil // being restored: the next sweep looks again
 	}
 	defer release()
-	if !rec.Purging {
+	if !rec.Purging && !p.cfg.SweepDryRun {
 		rec.Purging = true
 		if err := p.cfg.Archives.Put(ctx, rec); err != nil {
 			return false, err
@@ -211,6 +212,8 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 			kept = fmt.Sprintf("archive %s of claim %s/%s (PV %s) is past %s=%s, but what is there now is not the directory that was archived; it is kept, and its record dropped",
 				where, rec.Namespace, rec.Claim, rec.PV, ParamArchiveRetention, opts.Retention)
 			return nil
+		case p.cfg.SweepDryRun:
+			return answeredError{errDryRun} // the server answered: not a failure for the gate
 		}
 		err = fsys.RemoveAll(ctx, rec.Archive, p.removalProgress(rec.Server, func(r export.Removed) {
 			p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonRemovingDirectory, "purging archive %s: %d files and %d directories removed so far", where, r.Files, r.Dirs)
@@ -220,6 +223,11 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 		}
 		return err
 	})
+	if errors.Is(err, errDryRun) {
+		p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonArchivePurgeDue, "would remove archive %s of claim %s/%s (PV %s), archived %s, past %s=%s (dry run: --archive-sweep-dry-run; nothing is removed)",
+			where, rec.Namespace, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format(time.RFC3339), ParamArchiveRetention, opts.Retention)
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("purge archive %s (%d files and %d directories removed so far; the next sweep continues): %w%s", where, removed.Files, removed.Dirs, err, hint(err))
 	}
@@ -252,6 +260,9 @@ func (p *Provisioner) archiveUsers(rec ArchiveRecord) []string {
 	}
 	return names
 }
+
+// errDryRun stops a purge before anything is removed, in a dry run.
+var errDryRun = errors.New("dry run")
 
 // busySet marks records being purged or restored, so that the sweeper and a restore never act on
 // one archive at once (both run in the leader).

@@ -58,6 +58,9 @@ type Config struct {
 	// Archives keeps the records of archives of classes with archiveRetention; nil: archives
 	// are kept for good (the parameter is refused).
 	Archives ArchiveRecords
+	// SweepDryRun makes the archive sweeper say what it would remove (ArchivePurgeDue Events)
+	// and remove nothing.
+	SweepDryRun bool
 	// Namespaces tells namespace UIDs, so that an archive is restored only into the namespace
 	// it came from, not a later one of the same name. Needed for restore.
 	Namespaces NamespaceUIDs

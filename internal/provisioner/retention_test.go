@@ -63,6 +63,17 @@ func TestArchiveRetention(t *testing.T) {
 
 	f.prov.sweepArchives(ctx, time.Now().Add(59*time.Minute))
 	f.mustHave(rec.Archive+"/data", "of old")
+	// A dry run past the retention says what it would remove and removes nothing.
+	f.prov.cfg.SweepDryRun = true
+	f.prov.sweepArchives(ctx, time.Now().Add(61*time.Minute))
+	f.mustHave(rec.Archive+"/data", "of old")
+	if events := strings.Join(drain(f), "\n"); !strings.Contains(events, ReasonArchivePurgeDue) || strings.Contains(events, ReasonArchivePurged) {
+		t.Errorf("dry run Events: %s", events)
+	}
+	if got, found, _ := records.Get(ctx, pv.Name); !found || got.Purging {
+		t.Errorf("dry run changed the record: %+v, %v", got, found)
+	}
+	f.prov.cfg.SweepDryRun = false
 	f.prov.sweepArchives(ctx, time.Now().Add(61*time.Minute))
 	if _, err := os.Stat(filepath.Join(f.dir, rec.Archive)); !os.IsNotExist(err) {
 		t.Errorf("archive past its retention still there: %v", err)
