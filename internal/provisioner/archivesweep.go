@@ -198,31 +198,7 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 			return false, err
 		}
 	}
-	var kept, gone string
-	var removed export.Removed
-	err = p.onExport(ctx, rec.Server, rec.Share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
-		info, err := fsys.Stat(ctx, rec.Archive)
-		switch {
-		case errors.Is(err, export.ErrNotExist):
-			gone = "was gone already (removed by hand)"
-			return nil
-		case err != nil:
-			return err
-		case !info.IsDir || info.ID != rec.ID:
-			kept = fmt.Sprintf("archive %s of claim %s/%s (PV %s) is past %s=%s, but what is there now is not the directory that was archived; it is kept, and its record dropped",
-				where, rec.Namespace, rec.Claim, rec.PV, ParamArchiveRetention, opts.Retention)
-			return nil
-		case p.cfg.SweepDryRun:
-			return answeredError{errDryRun} // the server answered: not a failure for the gate
-		}
-		err = fsys.RemoveAll(ctx, rec.Archive, p.removalProgress(rec.Server, func(r export.Removed) {
-			p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonRemovingDirectory, "purging archive %s: %d files and %d directories removed so far", where, r.Files, r.Dirs)
-		}, func(r export.Removed) { removed = r }))
-		if err != nil && removed.Files+removed.Dirs > 0 {
-			err = answeredError{err} // the server answered many calls: it is up
-		}
-		return err
-	})
+	kept, gone, removed, err := p.purgeArchive(ctx, rec, class, where, opts.Retention)
 	if errors.Is(err, errDryRun) {
 		p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonArchivePurgeDue, "would remove archive %s of claim %s/%s (PV %s), archived %s, past %s=%s (dry run: --archive-sweep-dry-run; nothing is removed)",
 			where, rec.Namespace, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format(time.RFC3339), ParamArchiveRetention, opts.Retention)
@@ -243,6 +219,36 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 			"files", removed.Files, "dirs", removed.Dirs)
 	}
 	return true, p.cfg.Archives.Delete(ctx, rec.PV)
+}
+
+// purgeArchive removes the recorded archive, unless what is at its path is not the archived
+// directory (kept says why) or it is gone already (gone says so); in a dry run it stops with
+// errDryRun before removing anything.
+func (p *Provisioner) purgeArchive(ctx context.Context, rec ArchiveRecord, class *storagev1.StorageClass, where string, retention time.Duration) (kept, gone string, removed export.Removed, err error) {
+	err = p.onExport(ctx, rec.Server, rec.Share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
+		info, err := fsys.Stat(ctx, rec.Archive)
+		switch {
+		case errors.Is(err, export.ErrNotExist):
+			gone = "was gone already (removed by hand)"
+			return nil
+		case err != nil:
+			return err
+		case !info.IsDir || info.ID != rec.ID:
+			kept = fmt.Sprintf("archive %s of claim %s/%s (PV %s) is past %s=%s, but what is there now is not the directory that was archived; it is kept, and its record dropped",
+				where, rec.Namespace, rec.Claim, rec.PV, ParamArchiveRetention, retention)
+			return nil
+		case p.cfg.SweepDryRun:
+			return answeredError{errDryRun} // the server answered: not a failure for the gate
+		}
+		err = fsys.RemoveAll(ctx, rec.Archive, p.removalProgress(rec.Server, func(r export.Removed) {
+			p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonRemovingDirectory, "purging archive %s: %d files and %d directories removed so far", where, r.Files, r.Dirs)
+		}, func(r export.Removed) { removed = r }))
+		if err != nil && removed.Files+removed.Dirs > 0 {
+			err = answeredError{err} // the server answered many calls: it is up
+		}
+		return err
+	})
+	return kept, gone, removed, err
 }
 
 // archiveUsers are the PVs whose path is the archive's or lies inside it.
