@@ -86,16 +86,18 @@ func TestFaultProvisionerKilled(t *testing.T) {
 	}
 
 	// killRow is a row whose fault is killDuring; recovery counts from the last start, Lease wait
-	// included. A row stops the previous row's last process first, so each row's kills hit
-	// processes that do that row's work.
+	// included. Before its burst, a row stops the previous row's last process (stopLast), so that
+	// each row's kills hit processes that do that row's work.
 	var last *framework.Process
+	stopLast := func(t *testing.T) {
+		if last != nil {
+			if err := last.Stop(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
 	killRow := func(eventType watch.EventType, pending func(ctx context.Context) (int, error), waiting string) func(*testing.T, *faultFigures) *framework.Process {
 		return func(t *testing.T, f *faultFigures) *framework.Process {
-			if last != nil {
-				if err := last.Stop(); err != nil {
-					t.Error(err)
-				}
-			}
 			var kills, midBurst int
 			last, kills, midBurst = killDuring(t, eventType, pending)
 			f.note("%d kills, %d with %s; recovery counted from the last start, Lease wait included", kills, midBurst, waiting)
@@ -120,7 +122,7 @@ func TestFaultProvisionerKilled(t *testing.T) {
 				volumes, err := r.listVolumes(ctx)
 				return n - len(volumes), err
 			}, "claims still waiting for a PV")},
-		scenario{name: "provisioner SIGKILLed during deletion", phase: deletion, span: time.Second, inject: arrived(0),
+		scenario{name: "provisioner SIGKILLed during deletion", phase: deletion, span: time.Second, setup: stopLast, inject: arrived(0),
 			restore: killRow(watch.Deleted, func(ctx context.Context) (int, error) {
 				volumes, err := r.listVolumes(ctx)
 				return len(volumes), err

@@ -32,7 +32,8 @@ func (p phase) String() string {
 type scenario struct {
 	name    string
 	phase   phase
-	span    time.Duration // the burst is spread over span
+	span    time.Duration      // the burst is spread over span
+	setup   func(t *testing.T) // optional: before the burst starts
 	inject  func(t *testing.T, f *faultFigures)
 	restore func(t *testing.T, f *faultFigures) *framework.Process
 	// converge, when set, replaces waiting for every claim Bound (every PV gone): the API server
@@ -54,6 +55,9 @@ func (r *faultRun) run(t *testing.T, scenarios ...scenario) {
 func (r *faultRun) runScenario(t *testing.T, s scenario) {
 	t.Helper()
 	f := faultFigures{name: s.name, claims: r.claims}
+	if s.setup != nil {
+		s.setup(t)
+	}
 	var burst func() error
 	if s.phase == provisioning {
 		burst = r.createClaimsPaced(t, r.Class.Name, 0, r.claims, s.span)
