@@ -23,10 +23,10 @@ const (
 	ReasonArchivePurgeDue = "ArchivePurgeDue" // dry run: what a sweep would remove
 )
 
-// retentionOf is the archiveRetention of the PV's class now, 0 when it has none (or the class is
+// retentionOf is the archiveRetention of the class now, 0 when it has none (or the class is
 // gone, or archives cannot be recorded).
-func (p *Provisioner) retentionOf(pv *v1.PersistentVolume) time.Duration {
-	class := p.classOf(pv.Spec.StorageClassName)
+func (p *Provisioner) retentionOf(className string) time.Duration {
+	class := p.classOf(className)
 	if class == nil || p.cfg.Archives == nil {
 		return 0
 	}
@@ -177,14 +177,14 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 	if rec.Archive == "" || class == nil {
 		return false, nil // pending (its Delete finishes it), or its class is gone: kept
 	}
-	opts, err := ParseClassOptions(class.Parameters)
-	if err != nil || opts.Retention <= 0 || now.Before(rec.ArchivedAt.Add(opts.Retention)) {
+	retention := p.retentionOf(rec.Class)
+	if retention <= 0 || now.Before(rec.ArchivedAt.Add(retention)) {
 		return false, nil
 	}
 	where := fmt.Sprintf("%s on %s:%s", rec.Archive, rec.Server, rec.Share)
 	if users := p.archiveUsers(rec); len(users) > 0 {
 		p.cfg.Recorder.Eventf(class, v1.EventTypeWarning, ReasonArchiveKept, "archive %s is past %s=%s, but PV %s uses it; it is kept while it does",
-			where, ParamArchiveRetention, opts.Retention, strings.Join(users, ", "))
+			where, ParamArchiveRetention, retention, strings.Join(users, ", "))
 		return false, nil
 	}
 	release, ok := p.archiveBusy.take(rec.PV)
@@ -198,10 +198,10 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 			return false, err
 		}
 	}
-	kept, gone, removed, err := p.purgeArchive(ctx, rec, class, where, opts.Retention)
+	kept, gone, removed, err := p.purgeArchive(ctx, rec, class, where, retention)
 	if errors.Is(err, errDryRun) {
 		p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonArchivePurgeDue, "would remove archive %s of claim %s/%s (PV %s), archived %s, past %s=%s (dry run: --archive-sweep-dry-run; nothing is removed)",
-			where, rec.Namespace, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format(time.RFC3339), ParamArchiveRetention, opts.Retention)
+			where, rec.Namespace, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format(time.RFC3339), ParamArchiveRetention, retention)
 		return false, nil
 	}
 	if err != nil {
@@ -214,7 +214,7 @@ func (p *Provisioner) sweepArchive(ctx context.Context, rec ArchiveRecord, class
 		p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonArchivePurged, "archive %s of claim %s/%s (PV %s) %s; its record is dropped", where, rec.Namespace, rec.Claim, rec.PV, gone)
 	default:
 		p.cfg.Recorder.Eventf(class, v1.EventTypeNormal, ReasonArchivePurged, "removed archive %s of claim %s/%s (PV %s), archived %s, past %s=%s",
-			where, rec.Namespace, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format(time.RFC3339), ParamArchiveRetention, opts.Retention)
+			where, rec.Namespace, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format(time.RFC3339), ParamArchiveRetention, retention)
 		klog.FromContext(ctx).Info("archive purged", "archive", rec.Archive, "server", rec.Server, "share", rec.Share, "pv", rec.PV, "class", rec.Class,
 			"files", removed.Files, "dirs", removed.Dirs)
 	}
@@ -253,18 +253,11 @@ func (p *Provisioner) purgeArchive(ctx context.Context, rec ArchiveRecord, class
 
 // archiveUsers are the PVs whose path is the archive's or lies inside it.
 func (p *Provisioner) archiveUsers(rec ArchiveRecord) []string {
-	if p.cfg.Volumes == nil {
-		return nil
-	}
-	pvs, err := p.cfg.Volumes.VolumesUsing(rec.Server, path.Join(rec.Share, rec.Archive))
+	users, err := p.volumeUsers(rec.Server, path.Join(rec.Share, rec.Archive), "")
 	if err != nil {
 		return []string{"(unknown: " + err.Error() + ")"}
 	}
-	var names []string
-	for _, pv := range pvs {
-		names = append(names, pv.Name)
-	}
-	return names
+	return users
 }
 
 // errDryRun stops a purge before anything is removed, in a dry run.

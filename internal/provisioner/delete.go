@@ -61,7 +61,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 		return p.remove(ctx, pv, loc)
 	}
 	var archived string
-	retention := p.retentionOf(pv)
+	retention := p.retentionOf(pv.Spec.StorageClassName)
 	err = p.onExport(ctx, loc.server, loc.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) (err error) {
 		if retention > 0 {
 			archived, err = p.archiveRecorded(ctx, fsys, pv, loc)
@@ -232,16 +232,21 @@ func (p *Provisioner) locateLegacy(pv *v1.PersistentVolume, loc *volumeLocation)
 // otherUsers names the PVs other than pv whose directory is loc.dir or lies
 // inside it.
 func (p *Provisioner) otherUsers(pv *v1.PersistentVolume, loc volumeLocation) ([]string, error) {
+	return p.volumeUsers(loc.server, path.Join(loc.share, loc.dir), pv.Name)
+}
+
+// volumeUsers names the PVs (but except) whose NFS path on server is dir or lies below it.
+func (p *Provisioner) volumeUsers(server, dir, except string) ([]string, error) {
 	if p.cfg.Volumes == nil {
 		return nil, nil
 	}
-	pvs, err := p.cfg.Volumes.VolumesUsing(loc.server, path.Join(loc.share, loc.dir))
+	pvs, err := p.cfg.Volumes.VolumesUsing(server, dir)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
 	for _, other := range pvs {
-		if other.Name != pv.Name {
+		if other.Name != except {
 			names = append(names, other.Name)
 		}
 	}

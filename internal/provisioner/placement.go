@@ -178,6 +178,9 @@ func (p *Provisioner) makeDirectory(ctx context.Context, fsys export.FS, v claim
 	return true, nil
 }
 
+// errNotEmpty stops the emptiness check of madeByLostMkdir.
+var errNotEmpty = errors.New("not empty")
+
 // madeByLostMkdir decides whether the directory a repeated Mkdir met (its first attempt's reply
 // was lost) is the one that attempt made: it was not there a moment before (makeDirectory looked),
 // it is empty and owned as asked, and its mode is what was asked but for the setuid, setgid and
@@ -187,7 +190,17 @@ func (p *Provisioner) madeByLostMkdir(ctx context.Context, fsys export.FS, v cla
 	if err != nil || !info.IsDir || info.UID != v.attrs.UID || info.GID != v.attrs.GID || info.Mode&0o777 != v.attrs.Mode&0o777 {
 		return false, nil
 	}
-	if u, err := fsys.Usage(ctx, v.dir, nil); err != nil || u.Inodes != 1 {
+	// An empty directory is walked in at most two listing steps (a page, then its end); the
+	// walk is stopped at a third, so a directory someone filled with a million entries costs
+	// three calls, not a scan.
+	steps := 0
+	fewSteps := func(context.Context) error {
+		if steps++; steps > 2 {
+			return errNotEmpty
+		}
+		return nil
+	}
+	if u, err := fsys.Usage(ctx, v.dir, fewSteps); err != nil || u.Inodes != 1 {
 		return false, nil
 	}
 	if info.Mode != v.attrs.Mode {

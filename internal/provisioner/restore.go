@@ -63,10 +63,8 @@ func (p *Provisioner) restoreSource(ctx context.Context, claim *v1.PersistentVol
 	}
 	if found != nil {
 		// One past its class's retention is the sweeper's: restoring it could race the purge.
-		if class := p.classOf(found.Class); class != nil {
-			if opts, err := ParseClassOptions(class.Parameters); err == nil && opts.Retention > 0 && time.Now().After(found.ArchivedAt.Add(opts.Retention)) {
-				return nil, refuse("archive %s is past its class's %s=%s and is being removed", path.Base(found.Archive), ParamArchiveRetention, opts.Retention)
-			}
+		if retention := p.retentionOf(found.Class); retention > 0 && time.Now().After(found.ArchivedAt.Add(retention)) {
+			return nil, refuse("archive %s is past its class's %s=%s and is being removed", path.Base(found.Archive), ParamArchiveRetention, retention)
 		}
 	}
 	if found == nil {
