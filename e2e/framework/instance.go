@@ -3,10 +3,8 @@
 package framework
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -93,21 +91,14 @@ func (in *Instance) Start(t *testing.T, waitReady bool, extraArgs ...string) *Pr
 		"--leader-election-renew-deadline=" + RenewDeadline.String(),
 		"--leader-election-retry-period=" + RetryPeriod.String(),
 	}, extraArgs...)
-	p, err := in.f.StartProvisioner(Context(t), ProcessOptions{Name: in.Name, Kubeconfig: in.Kubeconfig, Args: args, LogPath: logPath})
+	p, err := in.f.StartProvisioner(Context(t), ProcessOptions{Name: in.Name, Kubeconfig: in.Kubeconfig, Args: args, LogPath: logPath, WaitReady: waitReady})
 	if err != nil {
+		PrintFile(logPath)
 		t.Fatal(err)
 	}
 	in.mu.Lock()
 	in.procs = append(in.procs, p)
 	in.mu.Unlock()
-	if waitReady {
-		Poll(t, "the instance's provisioner /readyz", time.Minute, func(ctx context.Context) (bool, error) {
-			if !p.Running() {
-				return false, fmt.Errorf("exited: %v", p.ExitErr)
-			}
-			return p.EndpointStatus(ctx, "/readyz") == http.StatusOK, nil
-		})
-	}
 	return p
 }
 
