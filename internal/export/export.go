@@ -113,6 +113,9 @@ type FS interface {
 	// links once per name. pace, when not nil, is called before every
 	// listing the walk asks the server for, to hold a budget of calls.
 	Usage(ctx context.Context, dir string, pace func(context.Context) error) (Usage, error)
+
+	// Tree is the export's objects, for CopyTree.
+	Tree() Tree
 }
 
 // Usage is what a directory tree holds.

@@ -109,12 +109,16 @@ func Run(t *testing.T, fsys export.FS, opt Options) {
 	t.Run("SetAttrs", c.setAttrs)
 	t.Run("RemoveAllDeep", c.removeAllDeep)
 	t.Run("RemoveAllErrorShort", c.removeAllErrorShort)
+	t.Run("CopyTreeExact", c.copyTreeExact)
+	t.Run("CopyTreeOntoExisting", c.copyTreeOntoExisting)
 	if opt.Symlink != nil {
 		t.Run("SymlinkComponent", c.symlinkComponent)
 		t.Run("RemoveAllSymlinks", c.removeAllSymlinks)
+		t.Run("CopyTreeSymlinkSource", c.copyTreeSymlinkSource)
 	}
 	if opt.Swap != nil {
 		t.Run("SymlinkSwap", c.symlinkSwap)
+		t.Run("CopyTreeSwap", c.copyTreeSwap)
 	}
 	if opt.ChecksCredentials {
 		t.Run("PermissionDenied", c.permissionDenied)

@@ -6,7 +6,7 @@ package wire
 func encFattr(e *encoder, a attrs) {
 	e.uint32(a.typ)
 	e.uint32(a.mode)
-	e.uint32(2) // nlink
+	e.uint32(a.nlink)
 	e.uint32(a.uid)
 	e.uint32(a.gid)
 	e.uint64(a.size) // size
@@ -15,9 +15,9 @@ func encFattr(e *encoder, a attrs) {
 	e.uint32(0)
 	e.uint64(1)  // fsid
 	e.uint64(42) // fileid
-	for i := 0; i < 3; i++ {
-		e.uint32(1700000000)
-		e.uint32(0)
+	for _, t := range []nfsTime{a.atime, a.mtime, {sec: 1700000000}} { // ctime last
+		e.uint32(t.sec)
+		e.uint32(t.nsec)
 	}
 }
 
@@ -37,8 +37,8 @@ func encWcc(e *encoder, a *attrs) {
 }
 
 var (
-	seedDir  = attrs{typ: nf3Dir, mode: 0o755, uid: 1000, gid: 1000, size: 4096, used: 4096}
-	seedFile = attrs{typ: 1, mode: 0o644, size: 5, used: 4096}
+	seedDir  = attrs{typ: nf3Dir, mode: 0o755, uid: 1000, gid: 1000, nlink: 2, size: 4096, used: 4096, atime: nfsTime{1700000000, 5}, mtime: nfsTime{1700000001, 6}}
+	seedFile = attrs{typ: 1, mode: 0o644, nlink: 1, size: 5, used: 4096, atime: nfsTime{1700000002, 7}, mtime: nfsTime{1700000003, 8}}
 	seedFH   = []byte("0123456789abcdef0123456789abcdef")
 )
 

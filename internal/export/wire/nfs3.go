@@ -32,13 +32,33 @@ var (
 	procRename      = nfsProc(nfsc.NFSProc3Rename, "RENAME")
 	procReaddirplus = nfsProc(nfsc.NFSProc3ReadDirPlus, "READDIRPLUS")
 	procFsstat      = nfsProc(18, "FSSTAT") // NFSPROC3_FSSTAT
+	procReadlink    = nfsProc(nfsc.NFSProc3Readlink, "READLINK")
+	procRead        = nfsProc(nfsc.NFSProc3Read, "READ")
+	procWrite       = nfsProc(nfsc.NFSProc3Write, "WRITE")
+	procCreate      = nfsProc(nfsc.NFSProc3Create, "CREATE")
+	procSymlink     = nfsProc(nfsc.NFSProc3Symlink, "SYMLINK")
+	procFsinfo      = nfsProc(nfsc.NFSProc3FSInfo, "FSINFO")
+	procCommit      = nfsProc(nfsc.NFSProc3Commit, "COMMIT")
+)
+
+// ftype3 values besides NF3DIR.
+const (
+	nf3Reg = 1
+	nf3Lnk = 5
 )
 
 // attrs is the part of fattr3 this package uses.
 type attrs struct {
 	typ, mode, uid, gid uint32
+	nlink               uint32
 	size, used          uint64 // bytes; used is the space the object takes on the server
+	atime, mtime        nfsTime
 }
+
+// nfsTime is nfstime3.
+type nfsTime struct{ sec, nsec uint32 }
+
+func (d *decoder) nfsTime() nfsTime { return nfsTime{sec: d.uint32(), nsec: d.uint32()} }
 
 func (a attrs) isDir() bool { return a.typ == nf3Dir }
 
@@ -46,13 +66,14 @@ func (d *decoder) fattr() attrs {
 	var a attrs
 	a.typ = d.uint32()
 	a.mode = d.uint32() & 0o7777
-	d.uint32() // nlink
+	a.nlink = d.uint32()
 	a.uid = d.uint32()
 	a.gid = d.uint32()
 	a.size = d.uint64()
 	a.used = d.uint64()
-	// rdev, fsid, fileid, atime, mtime, ctime
-	d.skip(8 + 8 + 8 + 8 + 8 + 8)
+	d.skip(8 + 8 + 8) // rdev, fsid, fileid
+	a.atime, a.mtime = d.nfsTime(), d.nfsTime()
+	d.skip(8) // ctime
 	if d.err == nil && (a.typ < 1 || a.typ > 7) {
 		d.fail(fmt.Errorf("%w: bad ftype3 %d", ErrProtocol, a.typ))
 	}
@@ -101,16 +122,25 @@ func decodeErr(d *decoder, what string) error {
 	return nil
 }
 
-// sattr is what MKDIR and SETATTR set: the mode always, owner when setOwner.
+// sattr is what MKDIR, CREATE, SYMLINK and SETATTR set: the mode unless
+// noMode, the owner when setOwner, the size when setSize, the times when
+// setTimes.
 type sattr struct {
-	mode     uint32
-	uid, gid uint32
-	setOwner bool
+	mode         uint32
+	uid, gid     uint32
+	setOwner     bool
+	noMode       bool
+	setSize      bool
+	size         uint64
+	setTimes     bool
+	atime, mtime nfsTime
 }
 
 func (e *encoder) sattr3(s sattr) {
-	e.bool(true)
-	e.uint32(s.mode & 0o7777)
+	e.bool(!s.noMode)
+	if !s.noMode {
+		e.uint32(s.mode & 0o7777)
+	}
 	e.bool(s.setOwner)
 	if s.setOwner {
 		e.uint32(s.uid)
@@ -119,9 +149,19 @@ func (e *encoder) sattr3(s sattr) {
 	if s.setOwner {
 		e.uint32(s.gid)
 	}
-	e.bool(false) // size
-	e.uint32(0)   // atime: DONT_CHANGE
-	e.uint32(0)   // mtime: DONT_CHANGE
+	e.bool(s.setSize)
+	if s.setSize {
+		e.uint64(s.size)
+	}
+	for _, t := range []nfsTime{s.atime, s.mtime} {
+		if !s.setTimes {
+			e.uint32(0) // DONT_CHANGE
+			continue
+		}
+		e.uint32(2) // SET_TO_CLIENT_TIME
+		e.uint32(t.sec)
+		e.uint32(t.nsec)
+	}
 }
 
 func diropArgs(fh []byte, name string) func(*encoder) {
@@ -299,4 +339,127 @@ func decodeFsstat(res []byte) (c export.Capacity, err error) {
 	d.uint64() // afiles
 	d.uint32() // invarsec
 	return c, decodeErr(&d, "FSSTAT")
+}
+
+// stable_how of WRITE.
+const (
+	writeUnstable = 0
+	writeFileSync = 2
+)
+
+func readArgs(fh []byte, off uint64, count uint32) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.uint64(off)
+		e.uint32(count)
+	}
+}
+
+func writeArgs(fh []byte, off uint64, stable uint32, data []byte) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.uint64(off)
+		e.uint32(uint32(len(data)))
+		e.uint32(stable)
+		e.opaque(data)
+	}
+}
+
+// createArgs asks for a GUARDED create: anything at name is NFS3ERR_EXIST.
+func createArgs(dir []byte, name string, s sattr) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(dir)
+		e.string(name)
+		e.uint32(1) // GUARDED
+		e.sattr3(s)
+	}
+}
+
+func symlinkArgs(dir []byte, name, target string, s sattr) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(dir)
+		e.string(name)
+		e.sattr3(s)
+		e.string(target)
+	}
+}
+
+func commitArgs(fh []byte) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.uint64(0)
+		e.uint32(0) // to the end of the file
+	}
+}
+
+// decodeRead decodes READ3res into p; more data than p holds is a protocol error.
+func decodeRead(res []byte, p []byte) (n int, eof bool, err error) {
+	defer recoverTo(&err, "READ")
+	d, err := okResult(res, "READ")
+	if err != nil {
+		return 0, false, err
+	}
+	d.postOpAttr()
+	d.uint32() // count, repeated by the data's length
+	eof = d.bool()
+	data := d.opaque(uint32(len(p)))
+	if err := decodeErr(d, "READ"); err != nil {
+		return 0, false, err
+	}
+	return copy(p, data), eof, nil
+}
+
+// decodeWrite decodes WRITE3res: how much the server took, how stably, and its write verifier.
+func decodeWrite(res []byte) (count uint32, committed uint32, verf [8]byte, err error) {
+	defer recoverTo(&err, "WRITE")
+	d := decoder{b: res}
+	st := d.status()
+	d.wcc()
+	if st != nfsc.NFS3Ok {
+		return 0, 0, verf, firstErr(decodeErr(&d, "WRITE"), nfsStatus(st))
+	}
+	count, committed = d.uint32(), d.uint32()
+	copy(verf[:], d.fixed(8))
+	return count, committed, verf, decodeErr(&d, "WRITE")
+}
+
+// decodeCommit decodes COMMIT3res: the server's write verifier.
+func decodeCommit(res []byte) (verf [8]byte, err error) {
+	defer recoverTo(&err, "COMMIT")
+	d := decoder{b: res}
+	st := d.status()
+	d.wcc()
+	if st != nfsc.NFS3Ok {
+		return verf, firstErr(decodeErr(&d, "COMMIT"), nfsStatus(st))
+	}
+	copy(verf[:], d.fixed(8))
+	return verf, decodeErr(&d, "COMMIT")
+}
+
+// decodeReadlink decodes READLINK3res.
+func decodeReadlink(res []byte) (target string, err error) {
+	defer recoverTo(&err, "READLINK")
+	d, err := okResult(res, "READLINK")
+	if err != nil {
+		return "", err
+	}
+	d.postOpAttr()
+	target = string(d.opaque(maxNameSize))
+	return target, decodeErr(d, "READLINK")
+}
+
+// decodeFsinfo decodes FSINFO3res: the largest read and write the server takes.
+func decodeFsinfo(res []byte) (rtmax, wtmax uint32, err error) {
+	defer recoverTo(&err, "FSINFO")
+	d := decoder{b: res}
+	st := d.status()
+	d.postOpAttr()
+	if st != nfsc.NFS3Ok {
+		return 0, 0, firstErr(decodeErr(&d, "FSINFO"), nfsStatus(st))
+	}
+	rtmax = d.uint32()
+	d.uint32() // rtpref
+	d.uint32() // rtmult
+	wtmax = d.uint32()
+	return rtmax, wtmax, decodeErr(&d, "FSINFO")
 }

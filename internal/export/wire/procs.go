@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nfs-subdir/provisioner/internal/export"
@@ -130,4 +131,66 @@ func (c *nfs3Client) fsstat(ctx context.Context, fh []byte, cr *cred) (st export
 		return err
 	})
 	return st, err
+}
+
+func (c *nfs3Client) read(ctx context.Context, fh []byte, p []byte, off uint64, cr *cred) (n int, eof bool, err error) {
+	err = c.call(ctx, procRead, cr, readArgs(fh, off, uint32(len(p))), func(res []byte) (err error) {
+		n, eof, err = decodeRead(res, p)
+		return err
+	})
+	return n, eof, err
+}
+
+// write sends one WRITE and returns how stably the server took it and its write verifier; a short
+// write is an error (servers take up to their wtmax).
+func (c *nfs3Client) write(ctx context.Context, fh []byte, off uint64, stable uint32, data []byte, cr *cred) (committed uint32, verf [8]byte, err error) {
+	var count uint32
+	err = c.call(ctx, procWrite, cr, writeArgs(fh, off, stable, data), func(res []byte) (err error) {
+		count, committed, verf, err = decodeWrite(res)
+		return err
+	})
+	if err == nil && int(count) != len(data) {
+		err = fmt.Errorf("%w: WRITE took %d of %d bytes", ErrProtocol, count, len(data))
+	}
+	return committed, verf, err
+}
+
+func (c *nfs3Client) commit(ctx context.Context, fh []byte, cr *cred) (verf [8]byte, err error) {
+	err = c.call(ctx, procCommit, cr, commitArgs(fh), func(res []byte) (err error) {
+		verf, err = decodeCommit(res)
+		return err
+	})
+	return verf, err
+}
+
+// create makes a regular file (GUARDED); the handle and attributes are optional in the reply.
+func (c *nfs3Client) create(ctx context.Context, dir []byte, name string, sa sattr, cr *cred) (fh []byte, a attrs, ok bool, err error) {
+	err = c.call(ctx, procCreate, cr, createArgs(dir, name, sa), func(res []byte) (err error) {
+		fh, a, ok, err = decodeMkdir(res) // CREATE3res is shaped as MKDIR3res
+		return err
+	})
+	return fh, a, ok, err
+}
+
+func (c *nfs3Client) symlink(ctx context.Context, dir []byte, name, target string, sa sattr, cr *cred) error {
+	return c.call(ctx, procSymlink, cr, symlinkArgs(dir, name, target, sa), func(res []byte) error {
+		_, _, _, err := decodeMkdir(res) // SYMLINK3res is shaped as MKDIR3res
+		return err
+	})
+}
+
+func (c *nfs3Client) readlink(ctx context.Context, fh []byte, cr *cred) (target string, err error) {
+	err = c.call(ctx, procReadlink, cr, fhArgs(fh), func(res []byte) (err error) {
+		target, err = decodeReadlink(res)
+		return err
+	})
+	return target, err
+}
+
+func (c *nfs3Client) fsinfo(ctx context.Context, fh []byte, cr *cred) (rtmax, wtmax uint32, err error) {
+	err = c.call(ctx, procFsinfo, cr, fhArgs(fh), func(res []byte) (err error) {
+		rtmax, wtmax, err = decodeFsinfo(res)
+		return err
+	})
+	return rtmax, wtmax, err
 }

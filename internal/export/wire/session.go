@@ -18,6 +18,8 @@ type session struct {
 	nfs           *nfs3Client
 	cache         *dirCache
 	refreshMu     sync.Mutex
+	ioOnce        sync.Mutex // guards ioSize, asked once (FSINFO)
+	ioSize        int
 }
 
 func openSession(ctx context.Context, server, share string, o *Options) (*session, error) {
