@@ -94,7 +94,7 @@ func run(ctx context.Context, cfg *Config) error {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "nfs-subdir-provisioner"})
-	prov, err := newProvisioner(cfg, client, cached, opener, recorder, nfsMetrics)
+	prov, err := newProvisioner(ctx, cfg, client, cached, opener, recorder, nfsMetrics)
 	if err != nil {
 		return err
 	}
@@ -108,6 +108,7 @@ func run(ctx context.Context, cfg *Config) error {
 		go resizer.Run(ctx, resizeWorkers)
 		go prov.Monitor(ctx, cfg.UsageInterval, prov.NewUsageScanner(cfg.UsageCallsPerSecond))
 		go prov.SweepArchives(ctx, cfg.ArchiveSweep)
+		go prov.SweepClones(ctx, cloneSweepInterval)
 		ctrl.Run(ctx)
 	}
 
@@ -175,7 +176,7 @@ func (c *caches) start(ctx context.Context) error {
 
 // newProvisioner is the domain object, with the volume index on the PV cache and the handler
 // that tells it which PVs the API server has.
-func newProvisioner(cfg *Config, client kubernetes.Interface, cached *caches, opener export.Opener, recorder record.EventRecorder, nfsMetrics *metrics.NFS) (*provisioner.Provisioner, error) {
+func newProvisioner(ctx context.Context, cfg *Config, client kubernetes.Interface, cached *caches, opener export.Opener, recorder record.EventRecorder, nfsMetrics *metrics.NFS) (*provisioner.Provisioner, error) {
 	volumeIndex, err := provisioner.NewVolumeIndex(cached.volumes)
 	if err != nil {
 		return nil, err
@@ -198,6 +199,8 @@ func newProvisioner(cfg *Config, client kubernetes.Interface, cached *caches, op
 		Archives:    &provisioner.ConfigMapRecords{Client: client, Namespace: ownNamespace(cfg), Provisioner: cfg.ProvisionerName},
 		Namespaces:  provisioner.KubeNamespaces{Client: client},
 		SweepDryRun: cfg.ArchiveSweepDryRun,
+		Claims:      provisioner.KubeClaims{Client: client, Lister: cached.factory.Core().V1().PersistentVolumeClaims().Lister()},
+		Background:  ctx,
 	})
 	if _, err := cached.volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: prov.VolumeSeen}); err != nil {
 		return nil, fmt.Errorf("watch PVs: %w", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,6 +66,7 @@ func boundClaimSkeleton(claim *v1.PersistentVolumeClaim) *v1.PersistentVolumeCla
 			Generation:        claim.Generation,
 			CreationTimestamp: claim.CreationTimestamp,
 			DeletionTimestamp: claim.DeletionTimestamp,
+			Finalizers:        claim.Finalizers, // the clone sweep looks for its own
 		},
 		Spec: v1.PersistentVolumeClaimSpec{
 			VolumeName:       claim.Spec.VolumeName,
@@ -146,3 +148,6 @@ func tuneGC(getenv func(string) string, setGCPercent func(int) int) {
 		setGCPercent(defaultGCPercent)
 	}
 }
+
+// cloneSweepInterval is how often the leader looks for what interrupted clones left behind.
+const cloneSweepInterval = time.Minute

@@ -46,6 +46,9 @@ type capacityLog struct{ seen chan string }
 
 func (c *capacityLog) RemovedEntries(string, uint64, uint64)         {}
 func (c *capacityLog) ArchivesSwept(map[string]int, map[string]int)  {}
+func (*capacityLog) ClonesRunning(int)                               {}
+func (*capacityLog) CloneCopied(string, uint64)                      {}
+func (*capacityLog) CloneEnded(time.Duration, error)                 {}
 func (c *capacityLog) VolumeUsage([]VolumeUsage, time.Duration, int) {}
 func (c *capacityLog) ExportCapacity(server, share string, cap export.Capacity) {
 	if cap.SizeBytes > 0 {

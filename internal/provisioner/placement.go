@@ -211,24 +211,3 @@ func (p *Provisioner) madeByLostMkdir(ctx context.Context, fsys export.FS, v cla
 	klog.FromContext(ctx).Info("directory made by an MKDIR whose reply was lost", "dir", v.dir, "server", v.server, "pv", v.pv)
 	return true, nil
 }
-
-// checkDataSource refuses what a directory provisioner cannot honour: a
-// claim that asks for a copy of something would otherwise be bound to an
-// empty directory.
-func checkDataSource(claim *v1.PersistentVolumeClaim) error {
-	kind, name := "", ""
-	if ds := claim.Spec.DataSourceRef; ds != nil {
-		kind, name = ds.Kind, ds.Name
-	} else if ds := claim.Spec.DataSource; ds != nil {
-		kind, name = ds.Kind, ds.Name
-	}
-	switch kind {
-	case "":
-		return nil
-	case "VolumeSnapshot":
-		return fmt.Errorf("the claim's data source is VolumeSnapshot %s: snapshots need a CSI driver, which an NFS directory provisioner is not; remove the data source, or restore the snapshot with its CSI driver", name)
-	case "PersistentVolumeClaim":
-		return fmt.Errorf("the claim's data source is PersistentVolumeClaim %s: cloning is not supported by this provisioner yet, and the claim would get an empty directory; remove the data source and copy the data yourself", name)
-	}
-	return fmt.Errorf("the claim's data source is a %s (%s), which this provisioner cannot fill; remove the data source", kind, name)
-}

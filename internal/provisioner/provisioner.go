@@ -64,6 +64,13 @@ type Config struct {
 	// Namespaces tells namespace UIDs, so that an archive is restored only into the namespace
 	// it came from, not a later one of the same name. Needed for restore.
 	Namespaces NamespaceUIDs
+	// Claims reads claims and PVs and protects clone sources. Needed for clones.
+	Claims Claims
+	// Background is the context clones run under (they outlive the Provision that starts
+	// them); its end stops them. Default: context.Background().
+	Background context.Context
+	// Clones is how many copies run at once (default 2; each is itself parallel).
+	Clones int
 }
 
 // Observer is told what Deletes removed and how full exports are, for
@@ -77,6 +84,11 @@ type Observer interface {
 	// ArchivesSwept gets, after each archive sweep, the recorded archives left by class and
 	// how many it purged by class.
 	ArchivesSwept(recorded, purged map[string]int)
+	// ClonesRunning is told when a clone's copy starts (+1) and ends (-1); CloneCopied the
+	// bytes it copied to server since it was last told; CloneEnded how long a copy took.
+	ClonesRunning(delta int)
+	CloneCopied(server string, bytes uint64)
+	CloneEnded(took time.Duration, err error)
 }
 
 // Provisioner implements controller.Provisioner.
@@ -85,6 +97,7 @@ type Provisioner struct {
 	gate        *serverGate
 	locks       *pathLocks
 	archiveBusy busySet // archives being purged or restored
+	clones      *cloneJobs
 }
 
 var _ controller.Provisioner = (*Provisioner)(nil)
@@ -100,7 +113,13 @@ func New(cfg Config) *Provisioner {
 	if cfg.RemoveTimeout <= 0 {
 		cfg.RemoveTimeout = 10 * time.Minute
 	}
-	return &Provisioner{cfg: cfg, gate: newServerGate(), locks: newPathLocks()}
+	if cfg.Background == nil {
+		cfg.Background = context.Background()
+	}
+	if cfg.Clones <= 0 {
+		cfg.Clones = 2
+	}
+	return &Provisioner{cfg: cfg, gate: newServerGate(), locks: newPathLocks(), clones: newCloneJobs(cfg.Clones)}
 }
 
 // Provision creates the claim's directory and returns its PV. Every error
@@ -120,6 +139,20 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	}
 	made := false
 	defer func() { done(made) }()
+	clone, err := p.cloneSourceOf(ctx, v.claim, v)
+	if err != nil {
+		var refused *placementError
+		if errors.As(err, &refused) {
+			return nil, controller.ProvisioningFinished, err
+		}
+		return nil, controller.ProvisioningInBackground, err
+	}
+	if clone != nil {
+		if v.claim.Annotations[AnnRestoreFrom] != "" {
+			return nil, controller.ProvisioningFinished, fmt.Errorf("the claim asks both to restore an archive (annotation %s) and to clone claim %s (data source); remove one", AnnRestoreFrom, clone.claim.Name)
+		}
+		return p.provisionClone(ctx, opts, v, class, clone)
+	}
 	source, err := p.restoreSource(ctx, v.claim)
 	if err != nil {
 		var refused *placementError

@@ -23,6 +23,9 @@ type usageLog struct {
 
 func (u *usageLog) RemovedEntries(string, uint64, uint64)          {}
 func (u *usageLog) ArchivesSwept(map[string]int, map[string]int)   {}
+func (*usageLog) ClonesRunning(int)                                {}
+func (*usageLog) CloneCopied(string, uint64)                       {}
+func (*usageLog) CloneEnded(time.Duration, error)                  {}
 func (u *usageLog) ExportCapacity(string, string, export.Capacity) {}
 func (u *usageLog) VolumeUsage(v []VolumeUsage, _ time.Duration, failed int) {
 	u.last, u.failed = v, failed

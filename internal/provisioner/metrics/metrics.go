@@ -28,6 +28,10 @@ type NFS struct {
 	// Archives recorded for archiveRetention, and those purged, by StorageClass.
 	Archives       *prometheus.GaugeVec
 	ArchivesPurged *prometheus.CounterVec
+	// Clones: copies running, bytes copied by target server, and how long copies took.
+	ClonesInFlight prometheus.Gauge
+	CloneBytes     *prometheus.CounterVec
+	CloneDuration  *prometheus.HistogramVec
 }
 
 // NewNFS creates the NFS metrics and registers them with reg.
@@ -63,6 +67,11 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 	m.Archives = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "archives", Help: "Archives recorded for purging after their class's archiveRetention, by StorageClass, after the last sweep."}, []string{"storageclass"})
 	m.ArchivesPurged = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "archives_purged_total", Help: "Archives removed by the sweeper after their class's archiveRetention, by StorageClass."}, []string{"storageclass"})
 	m.ScanErrors = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "usage_scan_errors_total", Help: "Volumes whose usage a scan could not read."})
+	m.ClonesInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "clones_in_flight", Help: "Clones (claims with a PVC data source) being copied now."})
+	m.CloneBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "clone_copied_bytes_total", Help: "File content copied by clones, by target server, counted as a copy goes."}, []string{"server"})
+	m.CloneDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "clone_duration_seconds", Help: "How long clones' copies took, by result.",
+		Buckets: prometheus.ExponentialBuckets(0.1, 4, 10)}, []string{"result"})
+	reg.MustRegister(m.ClonesInFlight, m.CloneBytes, m.CloneDuration)
 	reg.MustRegister(m.Duration, m.Removed, m.ExportSize, m.ExportFree, m.ExportAvailable, m.ExportInodes, m.ExportFreeInodes,
 		m.VolumeUsed, m.VolumeInodes, m.VolumeCapacity, m.ScanDuration, m.ScanErrors, m.Archives, m.ArchivesPurged)
 	return m
@@ -113,4 +122,19 @@ func (m *NFS) RemovedEntries(server string, files, dirs uint64) {
 // "ok", "timeout" or an NFS status name (wire.Result).
 func (m *NFS) Observe(server, op string, d time.Duration, result string) {
 	m.Duration.WithLabelValues(server, op, result).Observe(d.Seconds())
+}
+
+// ClonesRunning implements provisioner.Observer.
+func (m *NFS) ClonesRunning(delta int) { m.ClonesInFlight.Add(float64(delta)) }
+
+// CloneCopied implements provisioner.Observer.
+func (m *NFS) CloneCopied(server string, bytes uint64) { m.CloneBytes.WithLabelValues(server).Add(float64(bytes)) }
+
+// CloneEnded implements provisioner.Observer.
+func (m *NFS) CloneEnded(took time.Duration, err error) {
+	result := "copied"
+	if err != nil {
+		result = "failed"
+	}
+	m.CloneDuration.WithLabelValues(result).Observe(took.Seconds())
 }

@@ -1,0 +1,286 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
+
+	"github.com/nfs-subdir/provisioner/internal/export"
+)
+
+const testProvisioner = "k8s-sigs.io/nfs-subdir-external-provisioner"
+
+// cloneFixture is a fixture whose provisioner can clone: a fake API server holding a bound source
+// claim "src" in namespace "default" whose directory holds a few files.
+type cloneFixture struct {
+	*fixture
+	client *fake.Clientset
+	claims cache.Indexer
+	src    *v1.PersistentVolumeClaim
+	srcDir string
+}
+
+func newCloneFixture(t *testing.T) *cloneFixture {
+	f := &cloneFixture{fixture: newFixture(t), client: fake.NewClientset()}
+	f.claims = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	f.prov.cfg.Name = testProvisioner
+	f.prov.cfg.Claims = KubeClaims{Client: f.client, Lister: corelisters.NewPersistentVolumeClaimLister(f.claims)}
+	src := claimIn("default", "src", nil)
+	pv, err := f.provisionAs(src, nil, "pvc-src", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv.Annotations[annProvisionedBy] = testProvisioner
+	pv.Spec.ClaimRef = &v1.ObjectReference{Namespace: "default", Name: "src", UID: src.UID}
+	src.Spec.VolumeName, src.Status.Phase = pv.Name, v1.ClaimBound
+	f.src, f.srcDir = src, pv.Annotations[AnnDirectory]
+	f.create(src)
+	if _, err := f.client.CoreV1().PersistentVolumes().Create(context.Background(), pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.write(f.srcDir+"/hello.txt", "hello")
+	f.write(f.srcDir+"/sub/deeper/data.bin", strings.Repeat("x", 100000))
+	if err := os.Symlink("../../elsewhere", filepath.Join(f.dir, f.srcDir, "sub", "link")); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *cloneFixture) create(claim *v1.PersistentVolumeClaim) {
+	f.t.Helper()
+	if _, err := f.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Create(context.Background(), claim, metav1.CreateOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.claims.Add(claim); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func cloneOf(source, namespace, name string) *v1.PersistentVolumeClaim {
+	c := claimIn(namespace, name, nil)
+	c.Spec.DataSource = &v1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: source}
+	return c
+}
+
+// wait waits for the clone job of claim to end.
+func (f *cloneFixture) wait(claim *v1.PersistentVolumeClaim) {
+	f.t.Helper()
+	job := f.prov.clones.get(claim.UID)
+	if job == nil {
+		f.t.Fatal("no clone job started")
+	}
+	select {
+	case <-job.done:
+	case <-time.After(30 * time.Second):
+		f.t.Fatal("clone did not end within 30s")
+	}
+}
+
+func (f *cloneFixture) current(name string) *v1.PersistentVolumeClaim {
+	f.t.Helper()
+	c, err := f.client.CoreV1().PersistentVolumeClaims("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+func TestClone(t *testing.T) {
+	f := newCloneFixture(t)
+	clone := cloneOf("src", "default", "copy")
+	f.create(clone)
+	opts := controller.ProvisionOptions{StorageClass: newClass(nil), PVName: "pvc-copy", PVC: clone}
+	_, state, err := f.prov.Provision(context.Background(), opts)
+	var ignored *controller.IgnoredError
+	if !errors.As(err, &ignored) {
+		t.Fatalf("first Provision: %v (%s), want the copy started in the background", err, state)
+	}
+	if !slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("the source claim is not protected while it is copied")
+	}
+	f.wait(clone)
+	if got := f.current("copy").Annotations[AnnCloneStatus]; got != "copied" {
+		t.Errorf("claim annotation %s=%q after the copy, want copied", AnnCloneStatus, got)
+	}
+	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("the source claim is still protected after the copy")
+	}
+	pv, state, err := f.prov.Provision(context.Background(), opts)
+	if err != nil || state != controller.ProvisioningFinished {
+		t.Fatalf("Provision after the copy: %v (%s)", err, state)
+	}
+	dir := pv.Annotations[AnnDirectory]
+	f.mustHave(dir+"/hello.txt", "hello")
+	f.mustHave(dir+"/sub/deeper/data.bin", strings.Repeat("x", 100000))
+	if target, err := os.Readlink(filepath.Join(f.dir, dir, "sub", "link")); err != nil || target != "../../elsewhere" {
+		t.Errorf("symlink in the copy: %q, %v", target, err)
+	}
+	if got := f.entries(filepath.Join(f.dir, StagingDir)); len(got) != 0 {
+		t.Errorf("staging directories left: %v", got)
+	}
+	events := strings.Join(drain(f.fixture), "\n")
+	for _, reason := range []string{ReasonCloneStarted, ReasonCloneFinished} {
+		if !strings.Contains(events, reason) {
+			t.Errorf("no %s Event; events: %s", reason, events)
+		}
+	}
+	// A retry after the PV was not saved finds the finished copy and does not copy again.
+	if again, _, err := f.prov.Provision(context.Background(), opts); err != nil || again.Spec.NFS.Path != pv.Spec.NFS.Path {
+		t.Errorf("Provision once more: %v", err)
+	}
+}
+
+// poisoned fails every read of a file named "poison": a copy that breaks half way.
+type poisoned struct{ export.Opener }
+
+func (o poisoned) Open(ctx context.Context, server, share string) (export.FS, error) {
+	fsys, err := o.Opener.Open(ctx, server, share)
+	return poisonedFS{fsys}, err
+}
+
+type poisonedFS struct{ export.FS }
+
+func (f poisonedFS) Tree() export.Tree { return poisonedTree{f.FS.Tree()} }
+
+type poisonedTree struct{ export.Tree }
+
+func (t poisonedTree) ReadAt(ctx context.Context, n export.Node, p []byte, off uint64) (int, bool, error) {
+	if strings.HasSuffix(fmt.Sprint(n), "/poison") {
+		return 0, false, errors.New("injected read failure")
+	}
+	return t.Tree.ReadAt(ctx, n, p, off)
+}
+
+// Every refusal is final, says what to change, and makes nothing.
+func TestCloneRefused(t *testing.T) {
+	f := newCloneFixture(t)
+	other := "other"
+	snapshots := "snapshot.storage.k8s.io"
+	big := cloneOf("src", "default", "small")
+	big.Spec.Resources.Requests[v1.ResourceStorage] = resource.MustParse("10Mi")
+	foreign := claimIn("default", "foreign", nil)
+	f.create(foreign)
+	fpv := &v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-foreign", Annotations: map[string]string{annProvisionedBy: "someone.else/nfs"}},
+		Spec: v1.PersistentVolumeSpec{ClaimRef: &v1.ObjectReference{UID: foreign.UID}, PersistentVolumeSource: v1.PersistentVolumeSource{NFS: &v1.NFSVolumeSource{Server: testServer, Path: testShare + "/x"}}}}
+	if _, err := f.client.CoreV1().PersistentVolumes().Create(context.Background(), fpv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	foreign.Spec.VolumeName, foreign.Status.Phase = fpv.Name, v1.ClaimBound
+	if _, err := f.client.CoreV1().PersistentVolumeClaims("default").Update(context.Background(), foreign, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	crossNS := claimIn("default", "cross", nil)
+	crossNS.Spec.DataSourceRef = &v1.TypedObjectReference{Kind: "PersistentVolumeClaim", Name: "src", Namespace: &other}
+	snap := claimIn("default", "snap", nil)
+	snap.Spec.DataSource = &v1.TypedLocalObjectReference{APIGroup: &snapshots, Kind: "VolumeSnapshot", Name: "s1"}
+	cases := []struct {
+		claim  *v1.PersistentVolumeClaim
+		params map[string]string
+		words  string
+	}{
+		{crossNS, nil, "own namespace"},
+		{cloneOf("foreign", "default", "f"), nil, "not made by this provisioner"},
+		{big, nil, "request at least 100Mi"},
+		{snap, nil, "CSI driver"},
+		{cloneOf("src", "default", "shared"), map[string]string{"pathPattern": "${.PVC.namespace}/${.PVC.name}"}, "directory of its own"},
+	}
+	for _, c := range cases {
+		_, state, err := f.prov.Provision(context.Background(), controller.ProvisionOptions{StorageClass: newClass(c.params), PVName: "pvc-" + c.claim.Name, PVC: c.claim})
+		if err == nil || state != controller.ProvisioningFinished || !strings.Contains(err.Error(), c.words) {
+			t.Errorf("claim %s: %v (%s), want a final refusal saying %q", c.claim.Name, err, state, c.words)
+		}
+	}
+	if got := f.entries(f.dir); len(got) != 1 { // the source's directory only
+		t.Errorf("directories made for refused clones: %v", got)
+	}
+	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("a refused clone left the source protected")
+	}
+}
+
+// A copy that fails leaves no staging directory, releases the source, and is reported by the next
+// Provision; the one after starts again and succeeds.
+func TestCloneFailedStartsOver(t *testing.T) {
+	f := newCloneFixture(t)
+	f.write(f.srcDir+"/poison", "breaks the copy")
+	f.prov.cfg.Opener = poisoned{f.prov.cfg.Opener}
+	clone := cloneOf("src", "default", "copy")
+	f.create(clone)
+	opts := controller.ProvisionOptions{StorageClass: newClass(nil), PVName: "pvc-copy", PVC: clone}
+	if _, _, err := f.prov.Provision(context.Background(), opts); !errors.As(err, new(*controller.IgnoredError)) {
+		t.Fatalf("first Provision: %v", err)
+	}
+	f.wait(clone)
+	_, state, err := f.prov.Provision(context.Background(), opts)
+	if err == nil || state != controller.ProvisioningInBackground {
+		t.Fatalf("Provision after a failed copy: %v (%s), want its error, retried", err, state)
+	}
+	if got := f.entries(filepath.Join(f.dir, StagingDir)); len(got) != 0 {
+		t.Errorf("a failed copy left staging directories: %v", got)
+	}
+	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("a failed copy left the source protected")
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "default-copy-pvc-copy")); !os.IsNotExist(err) {
+		t.Errorf("a failed copy left a directory for the claim: %v", err)
+	}
+	if !strings.Contains(strings.Join(drain(f.fixture), "\n"), ReasonCloneFailed) {
+		t.Error("no CloneFailed Event")
+	}
+	if err := os.Remove(filepath.Join(f.dir, f.srcDir, "poison")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.prov.Provision(context.Background(), opts); !errors.As(err, new(*controller.IgnoredError)) {
+		t.Fatalf("Provision after the failure was mended: %v, want a new copy started", err)
+	}
+	f.wait(clone)
+	if _, state, err := f.prov.Provision(context.Background(), opts); err != nil || state != controller.ProvisioningFinished {
+		t.Fatalf("Provision after the second copy: %v (%s)", err, state)
+	}
+}
+
+// The sweep removes what an interrupted copy left: a staging directory no job writes, and the
+// protection of a source no pending claim clones.
+func TestCloneSweep(t *testing.T) {
+	f := newCloneFixture(t)
+	f.write(StagingDir+"/pvc-gone/half.txt", "half")
+	if err := f.prov.cfg.Claims.Protect(context.Background(), "default", "src", f.src.UID); err != nil {
+		t.Fatal(err)
+	}
+	protected := f.current("src")
+	pending := cloneOf("src", "default", "pending")
+	if err := f.claims.Add(protected); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.claims.Add(pending); err != nil {
+		t.Fatal(err)
+	}
+	f.prov.sweepClones(context.Background())
+	if got := f.entries(filepath.Join(f.dir, StagingDir)); len(got) != 0 {
+		t.Errorf("leftover staging directories: %v", got)
+	}
+	if !slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("the sweep released a source a pending claim still clones")
+	}
+	if err := f.claims.Delete(pending); err != nil {
+		t.Fatal(err)
+	}
+	f.prov.sweepClones(context.Background())
+	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("the sweep kept a source no claim clones protected")
+	}
+}
