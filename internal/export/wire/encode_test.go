@@ -13,8 +13,8 @@ func encFattr(e *encoder, a attrs) {
 	e.uint64(a.used) // used
 	e.uint32(0)      // rdev
 	e.uint32(0)
-	e.uint64(1)  // fsid
-	e.uint64(42) // fileid
+	e.uint64(1)                                                        // fsid
+	e.uint64(42)                                                       // fileid
 	for _, t := range []nfsTime{a.atime, a.mtime, {sec: 1700000000}} { // ctime last
 		e.uint32(t.sec)
 		e.uint32(t.nsec)

@@ -128,7 +128,9 @@ func (m *NFS) Observe(server, op string, d time.Duration, result string) {
 func (m *NFS) ClonesRunning(delta int) { m.ClonesInFlight.Add(float64(delta)) }
 
 // CloneCopied implements provisioner.Observer.
-func (m *NFS) CloneCopied(server string, bytes uint64) { m.CloneBytes.WithLabelValues(server).Add(float64(bytes)) }
+func (m *NFS) CloneCopied(server string, bytes uint64) {
+	m.CloneBytes.WithLabelValues(server).Add(float64(bytes))
+}
 
 // CloneEnded implements provisioner.Observer.
 func (m *NFS) CloneEnded(took time.Duration, err error) {
