@@ -345,7 +345,7 @@ func (c *copier) copyChunk(from, to Node, off uint64) (n int, eof bool, err erro
 	}
 	p := (*bp)[:n]
 	if !allZero(p) {
-		if err := c.to.WriteAt(c.ctx, to, p, off); err != nil {
+		if err := c.to.WriteAt(c.ctx, to, p, off, off == 0 && eof); err != nil {
 			return 0, false, fmt.Errorf("write at %d: %w", off, err)
 		}
 	}

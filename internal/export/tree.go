@@ -69,7 +69,8 @@ type Tree interface {
 	// its owner; anything already there is ErrExist.
 	Create(ctx context.Context, parent Node, name string, a FileInfo) (Node, error)
 	// WriteAt writes p at off of a file Create made; it may be durable only after Finish.
-	WriteAt(ctx context.Context, file Node, p []byte, off uint64) error
+	// whole says p is all the file holds: a backend may then make it durable at once.
+	WriteAt(ctx context.Context, file Node, p []byte, off uint64, whole bool) error
 	// Symlink creates the symbolic link name → target in parent, with a's owner and, where
 	// the backend can set them without following the link, its times.
 	Symlink(ctx context.Context, parent Node, name, target string, a FileInfo) error

@@ -97,7 +97,7 @@ func (c *contract) build(t *testing.T, dir string, specs []spec) {
 			}
 			for off := 0; off < len(s.data); off += 1 << 20 {
 				end := min(off+1<<20, len(s.data))
-				if err := tr.WriteAt(ctx, n, s.data[off:end], a.Size-uint64(len(s.data))+uint64(off)); err != nil {
+				if err := tr.WriteAt(ctx, n, s.data[off:end], a.Size-uint64(len(s.data))+uint64(off), false); err != nil {
 					t.Fatalf("WriteAt(%s): %v", s.path, err)
 				}
 			}

@@ -216,7 +216,7 @@ func (t *tree) Create(ctx context.Context, n export.Node, name string, a export.
 	return child, nil
 }
 
-func (t *tree) WriteAt(ctx context.Context, n export.Node, p []byte, off uint64) error {
+func (t *tree) WriteAt(ctx context.Context, n export.Node, p []byte, off uint64, _ bool) error {
 	fd, err := t.open(n, unix.O_WRONLY, 0)
 	if err != nil {
 		return err

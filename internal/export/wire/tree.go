@@ -29,7 +29,12 @@ type fileNode struct {
 	wrote   bool
 	changed bool   // the verifier changed between writes
 	end     uint64 // where the data written ends
+	pending uint64 // bytes written unstable since the last COMMIT
 }
+
+// commitEvery is how much unstable data of one file is written before a COMMIT: the server
+// flushes a large file while the rest of it is still being sent, not all of it at the end.
+const commitEvery = 64 << 20
 
 func refOf(n export.Node) (dirRef, error) {
 	switch n := n.(type) {
@@ -196,29 +201,43 @@ func (t *tree) Create(ctx context.Context, n export.Node, name string, a export.
 	return &fileNode{ref: ref}, nil
 }
 
-func (t *tree) WriteAt(ctx context.Context, n export.Node, p []byte, off uint64) error {
+// WriteAt sends one WRITE: FILE_SYNC when p is the whole file (no COMMIT is then needed),
+// else UNSTABLE, with a COMMIT every commitEvery bytes.
+func (t *tree) WriteAt(ctx context.Context, n export.Node, p []byte, off uint64, whole bool) error {
 	f, ok := n.(*fileNode)
 	if !ok {
 		return fmt.Errorf("%w: write to a node Create did not make", export.ErrInvalidPath)
 	}
+	stable := uint32(writeUnstable)
+	if whole {
+		stable = writeFileSync
+	}
 	var verf [8]byte
 	var committed uint32
 	err := withCreds(ownerFirst(f.ref.attrs), func(cr *cred) (err error) {
-		committed, verf, err = t.f.s.nfs.write(ctx, f.ref.fh, off, writeUnstable, p, cr)
+		committed, verf, err = t.f.s.nfs.write(ctx, f.ref.fh, off, stable, p, cr)
 		return err
 	})
 	if err != nil {
 		return t.wrap("write", err)
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if committed != writeFileSync {
 		if f.wrote && verf != f.verf {
 			f.changed = true
 		}
 		f.verf, f.wrote = verf, true
+		f.pending += uint64(len(p))
 	}
 	f.end = max(f.end, off+uint64(len(p)))
+	due := f.pending >= commitEvery
+	if due {
+		f.pending = 0
+	}
+	f.mu.Unlock()
+	if due {
+		return t.commit(ctx, f)
+	}
 	return nil
 }
 
@@ -255,10 +274,13 @@ func (t *tree) Finish(ctx context.Context, n export.Node, a export.FileInfo) err
 	return t.wrap("setattr", err)
 }
 
+// commit sends a COMMIT of the whole file (other writes of it may go on meanwhile) and checks
+// the server's verifier is the one every unstable WRITE got.
 func (t *tree) commit(ctx context.Context, f *fileNode) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.wrote {
+	wrote := f.wrote
+	f.mu.Unlock()
+	if !wrote {
 		return nil
 	}
 	var verf [8]byte
@@ -269,6 +291,8 @@ func (t *tree) commit(ctx context.Context, f *fileNode) error {
 	if err != nil {
 		return t.wrap("commit", err)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.changed || verf != f.verf {
 		return fmt.Errorf("commit on %s:%s: the server restarted while the file was written and may have lost some of it", t.f.s.server, t.f.s.share)
 	}
