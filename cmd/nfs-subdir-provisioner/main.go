@@ -201,6 +201,7 @@ func newProvisioner(ctx context.Context, cfg *Config, client kubernetes.Interfac
 		SweepDryRun: cfg.ArchiveSweepDryRun,
 		Claims:      provisioner.KubeClaims{Client: client, Lister: cached.factory.Core().V1().PersistentVolumeClaims().Lister()},
 		Background:  ctx,
+		Namespace:   ownNamespace(cfg),
 	})
 	if _, err := cached.volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: prov.VolumeSeen}); err != nil {
 		return nil, fmt.Errorf("watch PVs: %w", err)

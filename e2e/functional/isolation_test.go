@@ -11,7 +11,6 @@ import (
 
 	"github.com/nfs-subdir/provisioner/e2e/framework"
 
-	corev1 "k8s.io/api/core/v1"
 )
 
 // The tenant-isolation suite: two tenants as two namespaces on one export, the hostile one doing
@@ -108,7 +107,6 @@ func TestIsolation(t *testing.T) {
 	t.Run("wire only", func(t *testing.T) {
 		t.Run("claim racing the deletion of the directory it would lie in", isolationNestedRace)
 		t.Run("owner annotations bounded by the class", isolationOwnerPolicy)
-		t.Run("data source refused, never an empty copy", isolationDataSource)
 	})
 }
 
@@ -235,18 +233,6 @@ func isolationOwnerPolicy(t *testing.T) {
 	fw.CreateClaim(t, ns, framework.ClaimOptions{Name: "ok", Class: class.Name, Annotations: map[string]string{annotationUID: "1500"}})
 	_, pv := fw.WaitClaimBound(t, ns, "ok")
 	framework.AssertDir(t, fw.DefaultExport().VolumeDir(t, pv), framework.DirAttrs{Mode: 0o777, UID: 1500, GID: 0})
-}
-
-// A clone or snapshot restore is refused with what to do, never bound to an empty directory.
-func isolationDataSource(t *testing.T) {
-	class := fw.CreateClass(t, framework.ClassOptions{})
-	ns := fw.CreateNamespace(t, "datasource")
-	fw.CreateClaim(t, ns, framework.ClaimOptions{Name: "src", Class: class.Name})
-	fw.WaitClaimBound(t, ns, "src")
-	clone := fw.CreateClaim(t, ns, framework.ClaimOptions{Name: "clone", Class: class.Name,
-		DataSource: &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}})
-	fw.WaitWarningEvent(t, clone, framework.FailureReason, "clon")
-	fw.AssertNoVolumeForClaim(t, clone)
 }
 
 func statOf(info os.FileInfo) *syscall.Stat_t {

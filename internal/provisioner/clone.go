@@ -2,6 +2,8 @@ package provisioner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
@@ -26,7 +28,8 @@ const (
 )
 
 // StagingDir is the directory at the root of every export where clones are copied before they
-// are renamed into place: <StagingDir>/<pv name>. No claim's directory is ever in it.
+// are renamed into place: <StagingDir>/<install>/<pv name>, where <install> is this provisioner's
+// own (stagingRoot). No claim's directory is ever in it.
 const StagingDir = ".nfsp-clones"
 
 // stagingMode lets each copied object be made by its own owner (root_squash); no tenant's mount
@@ -51,6 +54,7 @@ type cloneJobs struct {
 	mu    sync.Mutex
 	jobs  map[types.UID]*cloneJob
 	slots chan struct{} // copies running at once
+	root  string        // stagingRoot, once known
 }
 
 func newCloneJobs(parallel int) *cloneJobs {
@@ -178,7 +182,11 @@ func (p *Provisioner) runClone(ctx context.Context, job *cloneJob, v claimVolume
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	staging := path.Join(StagingDir, v.pv)
+	root, err := p.stagingRoot(ctx)
+	if err != nil {
+		return err
+	}
+	staging := path.Join(root, v.pv)
 	start := time.Now()
 	p.observeClones(1)
 	defer func() {
@@ -227,8 +235,8 @@ func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, v claimVolum
 	if err != nil {
 		return export.Copied{}, fmt.Errorf("measure the source %s: %w", job.source, err)
 	}
-	if err := to.MkdirAll(ctx, StagingDir, export.DirAttrs{Mode: stagingMode, UID: v.parentAttrs.UID, GID: v.parentAttrs.GID}); err != nil {
-		return export.Copied{}, fmt.Errorf("create %s on %s:%s: %w%s", StagingDir, v.server, v.share, err, hint(err))
+	if err := to.MkdirAll(ctx, path.Dir(staging), export.DirAttrs{Mode: stagingMode, UID: v.parentAttrs.UID, GID: v.parentAttrs.GID}); err != nil {
+		return export.Copied{}, fmt.Errorf("create %s on %s:%s: %w%s", path.Dir(staging), v.server, v.share, err, hint(err))
 	}
 	if err := to.RemoveAll(ctx, staging, nil); err != nil {
 		return export.Copied{}, fmt.Errorf("remove an earlier attempt's %s: %w", staging, err)
@@ -284,7 +292,7 @@ func (p *Provisioner) reportClone(ctx context.Context, job *cloneJob, v claimVol
 			}
 			report()
 			n := progress.Snapshot()
-			p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonCloneProgress, "copied %d of %d entries, %s of %s used by the source",
+			p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonCloneProgress, "copied %d of %d entries (%s of file content; the source uses %s)",
 				n.Files+n.Dirs+n.Symlinks+n.Skipped, total.Inodes, bytesText(n.Bytes), bytesText(total.Bytes))
 			claim, err := p.cfg.Claims.Claim(ctx, v.claim.Namespace, v.claim.Name)
 			if apierrors.IsNotFound(err) || err == nil && (claim.UID != v.claim.UID || claim.DeletionTimestamp != nil) {
@@ -344,4 +352,25 @@ func (p *Provisioner) observeCloneEnd(took time.Duration, err error) {
 	if p.cfg.Observe != nil {
 		p.cfg.Observe.CloneEnded(took, err)
 	}
+}
+
+// stagingRoot is this install's directory in StagingDir, named by a hash of the provisioner's name
+// and its namespace's UID: the clone sweep of another install, in this cluster or in another one
+// sharing the export, never sees (and removes) this one's copies in progress.
+func (p *Provisioner) stagingRoot(ctx context.Context) (string, error) {
+	p.clones.mu.Lock()
+	defer p.clones.mu.Unlock()
+	if p.clones.root != "" {
+		return p.clones.root, nil
+	}
+	uid := ""
+	if p.cfg.Namespace != "" && p.cfg.Namespaces != nil {
+		var err error
+		if uid, err = p.cfg.Namespaces.NamespaceUID(ctx, p.cfg.Namespace); err != nil {
+			return "", fmt.Errorf("read the UID of the provisioner's namespace %s: %w", p.cfg.Namespace, err)
+		}
+	}
+	sum := sha256.Sum256([]byte(p.cfg.Name + "\x00" + uid))
+	p.clones.root = path.Join(StagingDir, hex.EncodeToString(sum[:6]))
+	return p.clones.root, nil
 }

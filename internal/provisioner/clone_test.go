@@ -70,6 +70,16 @@ func (f *cloneFixture) create(claim *v1.PersistentVolumeClaim) {
 	}
 }
 
+// staging is the local path of the provisioner's staging directory.
+func (f *cloneFixture) staging() string {
+	f.t.Helper()
+	root, err := f.prov.stagingRoot(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return filepath.Join(f.dir, root)
+}
+
 func cloneOf(source, namespace, name string) *v1.PersistentVolumeClaim {
 	c := claimIn(namespace, name, nil)
 	c.Spec.DataSource = &v1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: source}
@@ -129,7 +139,7 @@ func TestClone(t *testing.T) {
 	if target, err := os.Readlink(filepath.Join(f.dir, dir, "sub", "link")); err != nil || target != "../../elsewhere" {
 		t.Errorf("symlink in the copy: %q, %v", target, err)
 	}
-	if got := f.entries(filepath.Join(f.dir, StagingDir)); len(got) != 0 {
+	if got := f.entries(f.staging()); len(got) != 0 {
 		t.Errorf("staging directories left: %v", got)
 	}
 	events := strings.Join(drain(f.fixture), "\n")
@@ -229,7 +239,7 @@ func TestCloneFailedStartsOver(t *testing.T) {
 	if err == nil || state != controller.ProvisioningInBackground {
 		t.Fatalf("Provision after a failed copy: %v (%s), want its error, retried", err, state)
 	}
-	if got := f.entries(filepath.Join(f.dir, StagingDir)); len(got) != 0 {
+	if got := f.entries(f.staging()); len(got) != 0 {
 		t.Errorf("a failed copy left staging directories: %v", got)
 	}
 	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
@@ -257,7 +267,12 @@ func TestCloneFailedStartsOver(t *testing.T) {
 // protection of a source no pending claim clones.
 func TestCloneSweep(t *testing.T) {
 	f := newCloneFixture(t)
-	f.write(StagingDir+"/pvc-gone/half.txt", "half")
+	root, err := f.prov.stagingRoot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.write(root+"/pvc-gone/half.txt", "half")
+	f.write(StagingDir+"/another-install/pvc-theirs/half.txt", "theirs")
 	if err := f.prov.cfg.Claims.Protect(context.Background(), "default", "src", f.src.UID); err != nil {
 		t.Fatal(err)
 	}
@@ -270,9 +285,10 @@ func TestCloneSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.prov.sweepClones(context.Background())
-	if got := f.entries(filepath.Join(f.dir, StagingDir)); len(got) != 0 {
+	if got := f.entries(f.staging()); len(got) != 0 {
 		t.Errorf("leftover staging directories: %v", got)
 	}
+	f.mustHave(StagingDir+"/another-install/pvc-theirs/half.txt", "theirs") // not this install's to sweep
 	if !slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
 		t.Error("the sweep released a source a pending claim still clones")
 	}
@@ -282,5 +298,87 @@ func TestCloneSweep(t *testing.T) {
 	f.prov.sweepClones(context.Background())
 	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
 		t.Error("the sweep kept a source no claim clones protected")
+	}
+}
+
+// slowed makes every read of a file take a while: a copy long enough to report on.
+type slowed struct {
+	export.Opener
+	delay time.Duration
+}
+
+func (o slowed) Open(ctx context.Context, server, share string) (export.FS, error) {
+	fsys, err := o.Opener.Open(ctx, server, share)
+	return slowedFS{fsys, o.delay}, err
+}
+
+type slowedFS struct {
+	export.FS
+	delay time.Duration
+}
+
+func (f slowedFS) Tree() export.Tree { return slowedTree{f.FS.Tree(), f.delay} }
+
+type slowedTree struct {
+	export.Tree
+	delay time.Duration
+}
+
+func (t slowedTree) ReadAt(ctx context.Context, n export.Node, p []byte, off uint64) (int, bool, error) {
+	select {
+	case <-time.After(t.delay):
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	}
+	return t.Tree.ReadAt(ctx, n, p, off)
+}
+
+func slowClone(t *testing.T, files int) (*cloneFixture, *v1.PersistentVolumeClaim, controller.ProvisionOptions) {
+	f := newCloneFixture(t)
+	for i := 0; i < files; i++ {
+		f.write(fmt.Sprintf("%s/many/f%03d", f.srcDir, i), "data")
+	}
+	f.prov.cfg.Opener = slowed{f.prov.cfg.Opener, 50 * time.Millisecond}
+	interval := CloneProgressInterval
+	CloneProgressInterval = 20 * time.Millisecond
+	t.Cleanup(func() { CloneProgressInterval = interval })
+	clone := cloneOf("src", "default", "copy")
+	f.create(clone)
+	opts := controller.ProvisionOptions{StorageClass: newClass(nil), PVName: "pvc-copy", PVC: clone}
+	if _, _, err := f.prov.Provision(context.Background(), opts); !errors.As(err, new(*controller.IgnoredError)) {
+		t.Fatalf("first Provision: %v", err)
+	}
+	return f, clone, opts
+}
+
+// A copy that takes a while says how far it is, in Events on its claim.
+func TestCloneProgress(t *testing.T) {
+	f, clone, opts := slowClone(t, 200)
+	f.wait(clone)
+	if _, state, err := f.prov.Provision(context.Background(), opts); err != nil || state != controller.ProvisioningFinished {
+		t.Fatalf("Provision after the copy: %v (%s)", err, state)
+	}
+	events := strings.Join(drain(f.fixture), "\n")
+	if !strings.Contains(events, ReasonCloneProgress) || !strings.Contains(events, "of 207 entries") {
+		t.Errorf("no CloneProgress Event counting the source's 207 entries (its top directory included); events:\n%s", events)
+	}
+}
+
+// A claim deleted while it is copied stops its copy: the staging directory goes and the source is
+// released.
+func TestCloneClaimDeletedStops(t *testing.T) {
+	f, clone, _ := slowClone(t, 400)
+	if err := f.client.CoreV1().PersistentVolumeClaims("default").Delete(context.Background(), clone.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(clone)
+	if job := f.prov.clones.get(clone.UID); !errors.Is(job.err, context.Canceled) {
+		t.Errorf("copy of a deleted claim ended with %v, want it stopped", job.err)
+	}
+	if got := f.entries(f.staging()); len(got) != 0 {
+		t.Errorf("staging directories left: %v", got)
+	}
+	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("the source is still protected")
 	}
 }

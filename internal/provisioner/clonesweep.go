@@ -72,11 +72,16 @@ func (p *Provisioner) releaseSources(ctx context.Context) error {
 	return nil
 }
 
-// sweepStaging removes the staging directories of one export that no running copy writes.
+// sweepStaging removes this install's staging directories of one export that no running copy
+// writes.
 func (p *Provisioner) sweepStaging(ctx context.Context, server, share string) error {
+	root, err := p.stagingRoot(ctx)
+	if err != nil {
+		return err
+	}
 	return p.onExport(ctx, server, share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
 		tree := fsys.Tree()
-		dir, _, err := tree.OpenDir(ctx, StagingDir)
+		dir, _, err := tree.OpenDir(ctx, root)
 		if err != nil {
 			if errors.Is(err, export.ErrNotExist) {
 				return nil
@@ -93,8 +98,8 @@ func (p *Provisioner) sweepStaging(ctx context.Context, server, share string) er
 				if p.clones.staging(e.Name) {
 					continue
 				}
-				klog.FromContext(ctx).Info("removing a clone's leftover staging directory", "server", server, "share", share, "dir", path.Join(StagingDir, e.Name))
-				if err := fsys.RemoveAll(ctx, path.Join(StagingDir, e.Name), nil); err != nil {
+				klog.FromContext(ctx).Info("removing a clone's leftover staging directory", "server", server, "share", share, "dir", path.Join(root, e.Name))
+				if err := fsys.RemoveAll(ctx, path.Join(root, e.Name), nil); err != nil {
 					return err
 				}
 			}

@@ -71,6 +71,9 @@ type Config struct {
 	Background context.Context
 	// Clones is how many copies run at once (default 2; each is itself parallel).
 	Clones int
+	// Namespace is the provisioner's own (POD_NAMESPACE): with Name, it names this install's
+	// staging directory for clones. Optional.
+	Namespace string
 }
 
 // Observer is told what Deletes removed and how full exports are, for
