@@ -57,6 +57,8 @@ type ClaimOptions struct {
 	Labels      map[string]string
 	Annotations map[string]string
 	DataSource  *corev1.TypedLocalObjectReference
+	// DataSourceRef is what a claim names for a volume populator (any API group).
+	DataSourceRef *corev1.TypedObjectReference
 }
 
 // NewClaim builds the ReadWriteMany claim options describe.
@@ -67,6 +69,7 @@ func NewClaim(namespace string, o ClaimOptions) *corev1.PersistentVolumeClaim {
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
 			StorageClassName: ptr.To(o.Class),
 			DataSource:       o.DataSource,
+			DataSourceRef:    o.DataSourceRef,
 			Resources: corev1.VolumeResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(cmp.Or(o.Size, ClaimSize))},
 			},

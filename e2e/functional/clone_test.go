@@ -207,8 +207,8 @@ func clonePopulated(t *testing.T) {
 	if err != nil || copied < 3200000 {
 		t.Errorf("clone_copied_bytes_total = %v (%v), want at least the 3.2 MB copied", copied, err)
 	}
-	if n, err := provisioner.Metric(ctx, "nfs_subdir_provisioner_clone_duration_seconds_count", map[string]string{"result": "copied"}); err != nil || n < 1 {
-		t.Errorf("clone_duration_seconds_count{result=copied} = %v (%v), want at least 1", n, err)
+	if n, err := provisioner.Metric(ctx, "nfs_subdir_provisioner_clone_duration_seconds", map[string]string{"result": "copied"}); err != nil || n < 1 {
+		t.Errorf("clone_duration_seconds{result=copied} has %v observations (%v), want at least 1", n, err)
 	}
 
 	// The copy is a volume of its own: writing to it leaves the source as it was.
@@ -237,7 +237,8 @@ func cloneRefusals(t *testing.T) {
 		{"shared path pattern", framework.ClaimOptions{Class: shared.Name, DataSource: pvcSource("src")}, []string{"directory of its own", "pvname"}},
 		{"snapshot", framework.ClaimOptions{Class: class.Name, DataSource: &corev1.TypedLocalObjectReference{
 			APIGroup: ptr.To("snapshot.storage.k8s.io"), Kind: "VolumeSnapshot", Name: "snap"}}, []string{"snapshots need a CSI driver", "clone from a PersistentVolumeClaim"}},
-		{"other kind", framework.ClaimOptions{Class: class.Name, DataSource: &corev1.TypedLocalObjectReference{
+		// dataSourceRef: the API server drops a dataSource of any other kind.
+		{"other kind", framework.ClaimOptions{Class: class.Name, DataSourceRef: &corev1.TypedObjectReference{
 			APIGroup: ptr.To("example.com"), Kind: "Thing", Name: "t"}}, []string{"cannot fill"}},
 	}
 	for i, c := range cases {

@@ -111,8 +111,15 @@ var errCloneRunning = &controller.IgnoredError{Reason: "its clone is being copie
 // starts the copy; while it runs, calls return at once; once it has been renamed into place the
 // PV is returned. A failed copy is the error of one call (retried by the library with backoff),
 // and the next call starts again from nothing.
-func (p *Provisioner) provisionClone(ctx context.Context, opts controller.ProvisionOptions, v claimVolume, class ClassOptions, src *cloneSource) (*v1.PersistentVolume, controller.ProvisioningState, error) {
+func (p *Provisioner) provisionClone(ctx context.Context, opts controller.ProvisionOptions, v claimVolume, class ClassOptions) (*v1.PersistentVolume, controller.ProvisioningState, error) {
 	claim := v.claim
+	_, _, sourceName, _ := dataSourceOf(claim)
+	if p.cfg.Claims == nil {
+		return nil, controller.ProvisioningFinished, refusePlacement("cannot clone claim %s: this provisioner runs without access to claims", sourceName)
+	}
+	if !v.own {
+		return nil, controller.ProvisioningFinished, refusePlacement("cannot clone claim %s: the class's pathPattern gives claims directories they may share; a clone needs a directory of its own (leave pathPattern unset, or include ${.PVC.pvname} in it)", sourceName)
+	}
 	if job := p.clones.get(claim.UID); job != nil {
 		select {
 		case <-job.done:
@@ -139,10 +146,20 @@ func (p *Provisioner) provisionClone(ctx context.Context, opts controller.Provis
 		return nil, controller.ProvisioningNoChange, fmt.Errorf("look for the clone's directory %s on %s:%s: %w", v.dir, v.server, v.share, err)
 	}
 	if exists {
-		if err := p.cfg.Claims.Unprotect(ctx, src.claim.Namespace, src.claim.Name); err != nil && !p.clones.sourcing(src.claim.Namespace, src.claim.Name) {
-			return nil, controller.ProvisioningInBackground, fmt.Errorf("release the source claim %s: %w", src.claim.Name, err)
+		if !p.clones.sourcing(claim.Namespace, sourceName) {
+			if err := p.cfg.Claims.Unprotect(ctx, claim.Namespace, sourceName); err != nil {
+				return nil, controller.ProvisioningInBackground, fmt.Errorf("release the source claim %s: %w", sourceName, err)
+			}
 		}
 		return newVolume(opts, v.server, v.share, v.dir, class.OnDelete), controller.ProvisioningFinished, nil
+	}
+	src, err := p.cloneSourceOf(ctx, claim)
+	if err != nil {
+		var refused *placementError
+		if errors.As(err, &refused) {
+			return nil, controller.ProvisioningFinished, err
+		}
+		return nil, controller.ProvisioningInBackground, err
 	}
 	if err := p.cfg.Claims.Protect(ctx, src.claim.Namespace, src.claim.Name, src.claim.UID); err != nil {
 		return nil, controller.ProvisioningNoChange, fmt.Errorf("protect the source claim %s from deletion during the copy: %w", src.claim.Name, err)

@@ -154,9 +154,15 @@ func checkDataSource(claim *v1.PersistentVolumeClaim) error {
 	return fmt.Errorf("the claim's data source is a %s (%s), which this provisioner cannot fill; use a PersistentVolumeClaim of this provisioner as the data source, or remove it", kind, name)
 }
 
+// isClone reports whether the claim's data source is a claim.
+func isClone(claim *v1.PersistentVolumeClaim) bool {
+	_, kind, _, _ := dataSourceOf(claim)
+	return kind == "PersistentVolumeClaim"
+}
+
 // cloneSourceOf finds the claim a claim is cloned from (nil for none). Refusals (a placementError)
 // say what to change; other errors are retried (the source not bound yet, the API server away).
-func (p *Provisioner) cloneSourceOf(ctx context.Context, claim *v1.PersistentVolumeClaim, v claimVolume) (*cloneSource, error) {
+func (p *Provisioner) cloneSourceOf(ctx context.Context, claim *v1.PersistentVolumeClaim) (*cloneSource, error) {
 	_, kind, name, namespace := dataSourceOf(claim)
 	if kind != "PersistentVolumeClaim" {
 		return nil, nil
@@ -169,8 +175,6 @@ func (p *Provisioner) cloneSourceOf(ctx context.Context, claim *v1.PersistentVol
 		return nil, refuse("it is in namespace %s; a claim is cloned only from a claim of its own namespace", namespace)
 	case p.cfg.Claims == nil:
 		return nil, refuse("this provisioner runs without access to claims")
-	case !v.own:
-		return nil, refuse("the class's pathPattern gives claims directories they may share; a clone needs a directory of its own (leave pathPattern unset, or include ${.PVC.pvname} in it)")
 	}
 	src, err := p.cfg.Claims.Claim(ctx, namespace, name)
 	if apierrors.IsNotFound(err) {

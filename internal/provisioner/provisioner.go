@@ -142,19 +142,11 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	}
 	made := false
 	defer func() { done(made) }()
-	clone, err := p.cloneSourceOf(ctx, v.claim, v)
-	if err != nil {
-		var refused *placementError
-		if errors.As(err, &refused) {
-			return nil, controller.ProvisioningFinished, err
-		}
-		return nil, controller.ProvisioningInBackground, err
-	}
-	if clone != nil {
+	if isClone(v.claim) {
 		if v.claim.Annotations[AnnRestoreFrom] != "" {
-			return nil, controller.ProvisioningFinished, fmt.Errorf("the claim asks both to restore an archive (annotation %s) and to clone claim %s (data source); remove one", AnnRestoreFrom, clone.claim.Name)
+			return nil, controller.ProvisioningFinished, fmt.Errorf("the claim asks both to restore an archive (annotation %s) and to be a clone (data source); remove one", AnnRestoreFrom)
 		}
-		return p.provisionClone(ctx, opts, v, class, clone)
+		return p.provisionClone(ctx, opts, v, class)
 	}
 	source, err := p.restoreSource(ctx, v.claim)
 	if err != nil {
