@@ -57,6 +57,28 @@ func TestDecodeValid(t *testing.T) {
 	if p, err := decodeGetport(words(2049)); err != nil || p != 2049 {
 		t.Errorf("GETPORT: %d %v", p, err)
 	}
+	buf := make([]byte, 16)
+	if n, eof, err := decodeRead(readOK([]byte("hello"), true), buf); err != nil || n != 5 || !eof || string(buf[:n]) != "hello" {
+		t.Errorf("READ: %d %v %v %q", n, eof, err, buf[:n])
+	}
+	if _, _, err := decodeRead(readOK(make([]byte, 17), false), buf); !errors.Is(err, ErrProtocol) {
+		t.Errorf("READ of more than asked: %v, want a protocol error", err)
+	}
+	if n, committed, verf, err := decodeWrite(writeOK(5, writeUnstable)); err != nil || n != 5 || committed != writeUnstable || string(verf[:]) != "wrverf01" {
+		t.Errorf("WRITE: %d %d %q %v", n, committed, verf, err)
+	}
+	if verf, err := decodeCommit(commitOK()); err != nil || string(verf[:]) != "wrverf01" {
+		t.Errorf("COMMIT: %q %v", verf, err)
+	}
+	if _, err := decodeCommit(wccRes(nfsc.NFS3ErrIO, 1)); !errors.Is(err, export.ErrServerReply) {
+		t.Errorf("COMMIT IO: %v", err)
+	}
+	if target, err := decodeReadlink(readlinkOK("../target")); err != nil || target != "../target" {
+		t.Errorf("READLINK: %q %v", target, err)
+	}
+	if r, w, err := decodeFsinfo(fsinfoOK(1<<20, 65536)); err != nil || r != 1<<20 || w != 65536 {
+		t.Errorf("FSINFO: %d %d %v", r, w, err)
+	}
 }
 
 func TestStatusMapping(t *testing.T) {

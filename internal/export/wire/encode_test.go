@@ -120,3 +120,55 @@ func mntOK(fh []byte) []byte {
 	e.uint32(authSys)
 	return e.b
 }
+
+func readOK(data []byte, eof bool) []byte {
+	e := encoder{}
+	e.uint32(0)
+	encPostOp(&e, &seedFile)
+	e.uint32(uint32(len(data)))
+	e.bool(eof)
+	e.opaque(data)
+	return e.b
+}
+
+var seedVerf = []byte("wrverf01")
+
+func writeOK(count, committed uint32) []byte {
+	e := encoder{}
+	e.uint32(0)
+	encWcc(&e, &seedFile)
+	e.uint32(count)
+	e.uint32(committed)
+	e.fixed(seedVerf)
+	return e.b
+}
+
+func commitOK() []byte {
+	e := encoder{}
+	e.uint32(0)
+	encWcc(&e, &seedFile)
+	e.fixed(seedVerf)
+	return e.b
+}
+
+func readlinkOK(target string) []byte {
+	e := encoder{}
+	e.uint32(0)
+	encPostOp(&e, nil)
+	e.string(target)
+	return e.b
+}
+
+func fsinfoOK(rtmax, wtmax uint32) []byte {
+	e := encoder{}
+	e.uint32(0)
+	encPostOp(&e, &seedDir)
+	for _, v := range []uint32{rtmax, rtmax, 4096, wtmax, wtmax, 4096, 32768} {
+		e.uint32(v)
+	}
+	e.uint64(1 << 40) // maxfilesize
+	e.uint32(0)       // time_delta
+	e.uint32(1)
+	e.uint32(0x1b) // properties
+	return e.b
+}

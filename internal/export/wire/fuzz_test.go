@@ -142,6 +142,39 @@ func FuzzDecodeGetport(f *testing.F) {
 	})
 }
 
+func FuzzDecodeRead(f *testing.F) {
+	f.Fuzz(func(t *testing.T, res []byte) {
+		p := make([]byte, 64)
+		n, _, err := decodeRead(res, p)
+		noPanic(t, err)
+		if n < 0 || n > len(p) {
+			t.Fatalf("read %d bytes into %d", n, len(p))
+		}
+	})
+}
+
+// FuzzDecodeWriteCommit covers WRITE and COMMIT, whose results share their shape up to the verifier.
+func FuzzDecodeWriteCommit(f *testing.F) {
+	f.Fuzz(func(t *testing.T, res []byte) {
+		_, _, _, err := decodeWrite(res)
+		noPanic(t, err)
+		_, err = decodeCommit(res)
+		noPanic(t, err)
+	})
+}
+
+func FuzzDecodeReadlinkFsinfo(f *testing.F) {
+	f.Fuzz(func(t *testing.T, res []byte) {
+		target, err := decodeReadlink(res)
+		noPanic(t, err)
+		if len(target) > maxNameSize {
+			t.Fatalf("target of %d bytes", len(target))
+		}
+		_, _, err = decodeFsinfo(res)
+		noPanic(t, err)
+	})
+}
+
 // TestWriteFuzzCorpus regenerates the seed corpus from valid replies (and
 // a few broken ones) when WIRE_WRITE_FUZZ_CORPUS=1.
 func TestWriteFuzzCorpus(t *testing.T) {
@@ -171,13 +204,16 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			append(append(words(4), 1, 2, 3, 4), frame([]byte{5, 6, 7, 8})...),
 			words(0x7fffffff),
 		},
-		"FuzzDecodeLookup":      {lookupOK(seedFH, &seedDir), lookupOK(seedFH, nil), statusOnly(2), lookupOK(nil, nil)},
-		"FuzzDecodeGetattr":     {getattrOK(seedDir), getattrOK(seedFile), words(70)},
-		"FuzzDecodeMkdir":       {mkdirOK(seedFH, &seedDir), mkdirOK(nil, nil), wccRes(17, 1)},
-		"FuzzDecodeWcc":         {wccRes(0, 1), wccRes(66, 1), append([]byte{0x80}, wccRes(0, 2)...), wccRes(0, 2)},
-		"FuzzDecodeReaddirplus": {readdirplusOK(ents, true), readdirplusOK(nil, false), statusOnly(10003)},
-		"FuzzDecodeMnt":         {mntOK(seedFH), words(13), words(0, 65)},
-		"FuzzDecodeGetport":     {words(2049), words(0), words(70000), nil},
+		"FuzzDecodeLookup":         {lookupOK(seedFH, &seedDir), lookupOK(seedFH, nil), statusOnly(2), lookupOK(nil, nil)},
+		"FuzzDecodeGetattr":        {getattrOK(seedDir), getattrOK(seedFile), words(70)},
+		"FuzzDecodeMkdir":          {mkdirOK(seedFH, &seedDir), mkdirOK(nil, nil), wccRes(17, 1)},
+		"FuzzDecodeWcc":            {wccRes(0, 1), wccRes(66, 1), append([]byte{0x80}, wccRes(0, 2)...), wccRes(0, 2)},
+		"FuzzDecodeReaddirplus":    {readdirplusOK(ents, true), readdirplusOK(nil, false), statusOnly(10003)},
+		"FuzzDecodeMnt":            {mntOK(seedFH), words(13), words(0, 65)},
+		"FuzzDecodeGetport":        {words(2049), words(0), words(70000), nil},
+		"FuzzDecodeRead":           {readOK([]byte("hello"), true), readOK(make([]byte, 100), false), statusOnly(13)},
+		"FuzzDecodeWriteCommit":    {writeOK(5, writeUnstable), commitOK(), wccRes(28, 1)},
+		"FuzzDecodeReadlinkFsinfo": {readlinkOK("../target"), fsinfoOK(1<<20, 1<<20), statusOnly(70)},
 	}
 	for name, seeds := range corpus {
 		dir := filepath.Join("testdata", "fuzz", name)
