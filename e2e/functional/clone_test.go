@@ -400,3 +400,43 @@ func TestCloneProvisionerKilled(t *testing.T) {
 		t.Errorf("%d panics in the provisioner logs", n)
 	}
 }
+
+// A clone onto another export, one with root_squash: the copy is made with the owners'
+// credentials (root is squashed there), its top directory the new class's owner.
+func TestCloneToAnotherExport(t *testing.T) {
+	squash := fw.SquashExport()
+	uid, gid := int(fw.Env.SquashExportUID), int(fw.Env.SquashExportGID)
+	class := fw.CreateClass(t, framework.ClassOptions{})
+	target := fw.CreateClass(t, framework.ClassOptions{Parameters: map[string]string{
+		"share": squash.NFSPath, "uid": fmt.Sprint(uid), "gid": fmt.Sprint(gid), "mode": "0750"}})
+	ns := fw.CreateNamespace(t, "clone-squash")
+	fw.CreateClaim(t, ns, framework.ClaimOptions{Name: "src", Class: class.Name})
+	_, srcPV := fw.WaitClaimBound(t, ns, "src")
+	srcDir := fw.DefaultExport().VolumeDir(t, srcPV)
+	for _, f := range []struct {
+		path     string
+		uid, gid int
+	}{{"a", 1234, 1234}, {"a/mine.txt", 1234, 1234}, {"shared.txt", uid, gid}} {
+		p := filepath.Join(srcDir, f.path)
+		var err error
+		if filepath.Ext(p) == "" {
+			err = os.Mkdir(p, 0o755)
+		} else {
+			err = os.WriteFile(p, []byte("owned by "+fmt.Sprint(f.uid)), 0o640)
+		}
+		if err == nil {
+			err = os.Chown(p, f.uid, f.gid)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw.CreateClaim(t, ns, framework.ClaimOptions{Name: "copy", Class: target.Name, DataSource: pvcSource("src")})
+	_, pv := fw.WaitClaimBound(t, ns, "copy")
+	if pv.Spec.NFS.Path == srcPV.Spec.NFS.Path || !strings.HasPrefix(pv.Spec.NFS.Path, squash.NFSPath+"/") {
+		t.Fatalf("the clone's PV is at %s, want a directory of the root_squash export %s", pv.Spec.NFS.Path, squash.NFSPath)
+	}
+	dir := squash.VolumeDir(t, pv)
+	framework.AssertDir(t, dir, framework.DirAttrs{Mode: 0o750, UID: uint32(uid), GID: uint32(gid)})
+	assertSameTree(t, srcDir, dir)
+}

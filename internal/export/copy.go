@@ -21,6 +21,9 @@ type CopyOptions struct {
 	ChunksPerFile int
 	// Progress, when not nil, is kept up to date while the copy runs.
 	Progress *CopyProgress
+	// Top, when not nil, is the owner and mode of the new directory at dst instead of the
+	// source's (a new volume's top directory is its claim's).
+	Top *DirAttrs
 }
 
 // CopyProgress is a copy's running total, safe to read while it runs.
@@ -63,6 +66,9 @@ func CopyTree(ctx context.Context, from Tree, src string, to Tree, dst string, o
 	parent, _, err := to.OpenDir(c.ctx, path.Dir(dst))
 	if err != nil {
 		return fmt.Errorf("open the parent of %s: %w", dst, err)
+	}
+	if o.Top != nil {
+		info.Mode, info.UID, info.GID = o.Top.Mode, o.Top.UID, o.Top.GID
 	}
 	made, err := to.Mkdir(c.ctx, parent, path.Base(dst), info)
 	if err != nil {

@@ -246,7 +246,7 @@ func (p *Provisioner) runClone(ctx context.Context, job *cloneJob, v claimVolume
 const cloneTimeout = 24 * time.Hour
 
 // copyClone does the copy itself: the staging directory cleared of an earlier attempt, the tree
-// copied with progress Events, the claim's owner and mode given to its top, and the rename.
+// copied with progress Events (its top directory with the claim's owner and mode), and the rename.
 func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, v claimVolume, from, to export.FS, staging string) (export.Copied, error) {
 	total, err := from.Usage(ctx, job.source.loc.dir, nil)
 	if err != nil {
@@ -261,7 +261,7 @@ func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, v claimVolum
 	p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonCloneStarted, "copying %s: %d entries, %s used", job.source, total.Inodes, bytesText(total.Bytes))
 	progress := &export.CopyProgress{}
 	stop := p.reportClone(ctx, job, v, progress, total)
-	err = export.CopyTree(ctx, from.Tree(), job.source.loc.dir, to.Tree(), staging, export.CopyOptions{Progress: progress})
+	err = export.CopyTree(ctx, from.Tree(), job.source.loc.dir, to.Tree(), staging, export.CopyOptions{Progress: progress, Top: &v.attrs})
 	stop()
 	copied := progress.Snapshot()
 	if err != nil {
@@ -270,9 +270,6 @@ func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, v claimVolum
 			err = answeredError{err} // both servers answered calls: a failure of the copy, not of a server
 		}
 		return copied, err
-	}
-	if err := to.SetAttrs(ctx, staging, v.attrs); err != nil {
-		return copied, fmt.Errorf("give the copy mode %s and owner %d:%d: %w%s", v.attrs.Mode, v.attrs.UID, v.attrs.GID, err, hint(err))
 	}
 	if parent := path.Dir(v.dir); parent != "." {
 		if err := to.MkdirAll(ctx, parent, v.parentAttrs); err != nil {

@@ -199,11 +199,15 @@ func (c *contract) copyTreeExact(t *testing.T) {
 	defer cancel()
 	// Small chunks and few slots: the parallel and bounded paths are taken.
 	var p export.CopyProgress
-	if err := c.copyTree(ctx, src, dst, export.CopyOptions{Files: 3, Chunks: 2, ChunksPerFile: 2, Progress: &p}); err != nil {
+	top := withMode(c.opt.Owner, 0o750)
+	if err := c.copyTree(ctx, src, dst, export.CopyOptions{Files: 3, Chunks: 2, ChunksPerFile: 2, Progress: &p, Top: &top}); err != nil {
 		t.Fatalf("CopyTree: %v", err)
 	}
 	want, got := c.readTree(t, src), c.readTree(t, dst)
 	compareTrees(t, want, got, c.opt.NoSpecialModes)
+	if g := got["."].info; g.Mode&0o777 != 0o750 || g.UID != top.UID || g.GID != top.GID {
+		t.Errorf("the copy's top directory: mode %s, owner %d:%d; want CopyOptions.Top's %s %d:%d", g.Mode, g.UID, g.GID, top.Mode, top.UID, top.GID)
+	}
 	n := p.Snapshot()
 	if n.Files != 8 || n.Dirs != 4 || n.Symlinks != 2 {
 		t.Errorf("progress: %+v, want 8 files, 4 directories (the top included) and 2 symlinks", n)
