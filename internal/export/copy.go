@@ -24,7 +24,13 @@ type CopyOptions struct {
 	// Top, when not nil, is the owner and mode of the new directory at dst instead of the
 	// source's (a new volume's top directory is its claim's).
 	Top *DirAttrs
+	// MaxBytes, when not 0, ends the copy with ErrTooBig once the files read hold more (by
+	// their length: holes and hard links counted as what they read as).
+	MaxBytes uint64
 }
+
+// ErrTooBig ends a copy whose files hold more than CopyOptions.MaxBytes.
+var ErrTooBig = errors.New("the source holds more than the copy may")
 
 // CopyProgress is a copy's running total, safe to read while it runs.
 type CopyProgress struct {
@@ -92,6 +98,7 @@ type copier struct {
 	chunks   chan struct{} // a slot per chunk in flight
 	buffers  sync.Pool
 	progress *CopyProgress
+	maxBytes uint64
 	jobs     sync.WaitGroup // file jobs
 	finish   chan *copyDir  // directories whose listing is done, children first
 	finished chan struct{}
@@ -108,7 +115,7 @@ func newCopier(ctx context.Context, from, to Tree, o CopyOptions) (*copier, erro
 	if o.Progress == nil {
 		o.Progress = &CopyProgress{}
 	}
-	c := &copier{from: from, to: to, chunk: chunk, perFile: o.ChunksPerFile, progress: o.Progress,
+	c := &copier{from: from, to: to, chunk: chunk, perFile: o.ChunksPerFile, progress: o.Progress, maxBytes: o.MaxBytes,
 		files: make(chan struct{}, o.Files), chunks: make(chan struct{}, o.Chunks),
 		finish: make(chan *copyDir, o.Files), finished: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(ctx)
@@ -168,12 +175,19 @@ type copyDir struct {
 	name     string // for errors: the source path
 	cursor   DirCursor
 	files    sync.WaitGroup
+	pending  []*copyDir // subdirectories of the last page, made and still to walk
+	listed   bool       // the listing reached its end
 }
 
-// walk copies the tree below top depth first: a subdirectory met in a
-// listing page is made and walked before the rest of its parent's listing,
-// which resumes after it. A directory whose listing is done goes to the
-// finisher (children before parents).
+// keepPagesAbove bounds the depth at which a directory keeps the subdirectories of a page to walk
+// them one after the other (one listing page per level at most); deeper, the listing is read
+// again after each subdirectory, so memory stays bounded whatever the depth.
+const keepPagesAbove = 256
+
+// walk copies the tree below top depth first: the subdirectories met in a
+// listing page are made and walked before the next page of their parent's
+// listing. A directory whose listing is done goes to the finisher (children
+// before parents).
 func (c *copier) walk(top *copyDir) {
 	stack := []*copyDir{top}
 	for len(stack) > 0 && c.ctx.Err() == nil {
@@ -182,27 +196,31 @@ func (c *copier) walk(top *copyDir) {
 			return
 		}
 		d := stack[len(stack)-1]
-		child, done, err := c.copyPage(d)
-		switch {
-		case err != nil:
-			c.fail(fmt.Errorf("%s: %w", d.name, err))
-			return
-		case child != nil:
-			stack = append(stack, child)
-		case done:
+		if len(d.pending) > 0 {
+			stack = append(stack, d.pending[0])
+			d.pending = d.pending[1:]
+			continue
+		}
+		if d.listed {
 			stack = stack[:len(stack)-1]
 			c.finish <- d
+			continue
+		}
+		if err := c.copyPage(d, len(stack) <= keepPagesAbove); err != nil {
+			c.fail(fmt.Errorf("%s: %w", d.name, err))
+			return
 		}
 	}
 }
 
-// copyPage reads one page of d's listing and starts copying its entries,
-// up to the first subdirectory, which it makes and returns to be walked
-// first; done when the listing is at its end.
-func (c *copier) copyPage(d *copyDir) (child *copyDir, done bool, err error) {
+// copyPage reads one page of d's listing and starts copying its files and
+// symlinks; its subdirectories are made and become d.pending, walked before
+// the next page. Unless keep, the page ends at its first subdirectory and
+// the listing is read again from there afterwards.
+func (c *copier) copyPage(d *copyDir, keep bool) error {
 	ents, next, eof, err := c.from.ReadDir(c.ctx, d.src, d.cursor)
 	if err != nil {
-		return nil, false, fmt.Errorf("listing: %w", err)
+		return fmt.Errorf("listing: %w", err)
 	}
 	for _, e := range ents {
 		d.cursor = e.Next
@@ -210,10 +228,13 @@ func (c *copier) copyPage(d *copyDir) (child *copyDir, done bool, err error) {
 		case TypeDir:
 			made, err := c.to.Mkdir(c.ctx, d.dst, e.Name, e.Info)
 			if err != nil {
-				return nil, false, fmt.Errorf("make directory %s: %w", e.Name, err)
+				return fmt.Errorf("make directory %s: %w", e.Name, err)
 			}
 			c.progress.Dirs.Add(1)
-			return &copyDir{src: e.Node, dst: made, info: e.Info, name: d.name + "/" + e.Name}, false, nil
+			d.pending = append(d.pending, &copyDir{src: e.Node, dst: made, info: e.Info, name: d.name + "/" + e.Name})
+			if !keep {
+				return nil // the rest of the page is read again after this subdirectory
+			}
 		case TypeFile, TypeSymlink:
 			c.start(d, e)
 		default:
@@ -221,10 +242,10 @@ func (c *copier) copyPage(d *copyDir) (child *copyDir, done bool, err error) {
 		}
 	}
 	if !eof && len(ents) == 0 && next == d.cursor {
-		return nil, false, errors.New("the listing made no progress")
+		return errors.New("the listing made no progress")
 	}
-	d.cursor = next
-	return nil, eof, nil
+	d.cursor, d.listed = next, eof
+	return nil
 }
 
 // start copies a file or symlink of d in a job of its own, once a slot is free.
@@ -345,9 +366,21 @@ func (c *copier) copyChunk(from, to Node, off uint64) (n int, eof bool, err erro
 	defer func() { <-c.chunks }()
 	bp := c.buffers.Get().(*[]byte)
 	defer c.buffers.Put(bp)
-	n, eof, err = c.from.ReadAt(c.ctx, from, *bp, off)
-	if err != nil {
-		return 0, false, fmt.Errorf("read at %d: %w", off, err)
+	// A server may answer a READ with less than asked before the end of the file (RFC 1813):
+	// the chunk is read on until it is full or the file ends.
+	for n < len(*bp) && !eof {
+		var got int
+		got, eof, err = c.from.ReadAt(c.ctx, from, (*bp)[n:], off+uint64(n))
+		if err != nil {
+			return 0, false, fmt.Errorf("read at %d: %w", off+uint64(n), err)
+		}
+		if got == 0 && !eof {
+			return 0, false, fmt.Errorf("read at %d: the server returned nothing before the end of the file", off+uint64(n))
+		}
+		n += got
+	}
+	if total := c.progress.Bytes.Add(uint64(n)); c.maxBytes > 0 && total > c.maxBytes {
+		return 0, false, fmt.Errorf("%w: more than %d bytes", ErrTooBig, c.maxBytes)
 	}
 	p := (*bp)[:n]
 	if !allZero(p) {
@@ -355,7 +388,6 @@ func (c *copier) copyChunk(from, to Node, off uint64) (n int, eof bool, err erro
 			return 0, false, fmt.Errorf("write at %d: %w", off, err)
 		}
 	}
-	c.progress.Bytes.Add(uint64(n))
 	return n, eof, nil
 }
 

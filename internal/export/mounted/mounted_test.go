@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nfs-subdir/provisioner/internal/export"
 	"github.com/nfs-subdir/provisioner/internal/export/exporttest"
@@ -83,5 +85,43 @@ func TestSymlinkEscapeRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outside, "precious")); err != nil {
 		t.Errorf("file outside the root was touched: %v", err)
+	}
+}
+
+// A FIFO renamed over a file being copied does not hang the copy: the read fails at once.
+func TestCopyReadOfFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fsys, err := mounted.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree := fsys.Tree()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		top, _, err := tree.OpenDir(ctx, ".")
+		if err == nil {
+			var ents []export.DirEntry
+			ents, _, _, err = tree.ReadDir(ctx, top, export.DirCursor{})
+			for _, e := range ents {
+				if e.Name == "pipe" {
+					_, _, err = tree.ReadAt(ctx, e.Node, make([]byte, 10), 0)
+				}
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a read of a FIFO succeeded")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a read of a FIFO blocked")
 	}
 }

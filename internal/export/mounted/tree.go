@@ -132,11 +132,20 @@ func (t *tree) ReadDir(ctx context.Context, n export.Node, at export.DirCursor) 
 }
 
 func (t *tree) ReadAt(ctx context.Context, n export.Node, p []byte, off uint64) (int, bool, error) {
-	fd, err := t.open(n, unix.O_RDONLY, 0)
+	// O_NONBLOCK: a FIFO a tenant renamed over the file must not block the open; only a
+	// regular file is read.
+	fd, err := t.open(n, unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return 0, false, err
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, false, fmt.Errorf("stat: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, false, fmt.Errorf("read: no longer a regular file (mode %o)", st.Mode)
+	}
 	got := 0
 	for got < len(p) {
 		m, err := unix.Pread(fd, p[got:], int64(off)+int64(got))
