@@ -159,7 +159,7 @@ func assertSameTree(t *testing.T, want, got string) {
 // staged lists the copies of pv in the export's staging directories (one per install).
 func staged(t *testing.T, pv string) []string {
 	t.Helper()
-	found, err := filepath.Glob(filepath.Join(fw.DefaultExport().LocalDir, stagingDir, "*", pv))
+	found, err := filepath.Glob(filepath.Join(fw.DefaultExport().LocalDir, stagingDir, "*", pv+".*"))
 	if err != nil {
 		t.Fatal(err)
 	}

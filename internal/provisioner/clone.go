@@ -2,12 +2,14 @@ package provisioner
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -36,17 +38,25 @@ const StagingDir = ".nfsp-clones"
 // reaches the export root.
 const stagingMode export.Mode = 0o1777
 
-// CloneProgressInterval is how often a running clone reports on its claim.
+// CloneProgressInterval is the first interval between a running clone's progress Events; it
+// doubles up to maxProgressInterval, so that a long copy stays within the Event rate client-go
+// allows per object and its CloneFinished Event is never the one dropped.
 var CloneProgressInterval = 15 * time.Second
 
-// cloneJob is one claim's copy, running in the background: Provision starts it and returns at
-// once; the claim comes back to Provision when the job annotates it at its end.
+const maxProgressInterval = 10 * time.Minute
+
+// cloneJob is one attempt at one claim's copy, running in the background: Provision starts it
+// and returns at once; the claim comes back to Provision when the job annotates it at its end.
 type cloneJob struct {
-	pv     string
-	source *cloneSource
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // once done
+	v         claimVolume
+	source    *cloneSource
+	attempt   string // names this attempt's staging directory and its end's annotation
+	cancel    context.CancelFunc
+	claimGone atomic.Bool // the claim was deleted: stopped, and cleaned up
+	done      chan struct{}
+	err       error     // once done
+	failures  int       // attempts that failed in a row, this one included when err != nil
+	retryAt   time.Time // when a failed attempt may be followed by the next
 }
 
 // cloneJobs are the running and finished copies, by claim UID.
@@ -75,29 +85,33 @@ func (c *cloneJobs) forget(uid types.UID, job *cloneJob) {
 	}
 }
 
-// staging reports whether a job copies into the staging directory of PV pv.
-func (c *cloneJobs) staging(pv string) bool {
+func (j *cloneJob) running() bool {
+	select {
+	case <-j.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stagedBy reports whether a running job copies into the staging directory name.
+func (c *cloneJobs) stagedBy(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, j := range c.jobs {
-		if j.pv == pv {
+		if j.running() && j.v.pv+"."+j.attempt == name {
 			return true
 		}
 	}
 	return false
 }
 
-// sourcing reports whether a running job copies the claim namespace/name.
-func (c *cloneJobs) sourcing(namespace, name string) bool {
+// sourcing reports whether a running job other than except copies the claim namespace/name.
+func (c *cloneJobs) sourcing(namespace, name string, except *cloneJob) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, j := range c.jobs {
-		select {
-		case <-j.done:
-			continue
-		default:
-		}
-		if j.source.claim.Namespace == namespace && j.source.claim.Name == name {
+		if j != except && j.running() && j.source.claim.Namespace == namespace && j.source.claim.Name == name {
 			return true
 		}
 	}
@@ -107,10 +121,17 @@ func (c *cloneJobs) sourcing(namespace, name string) bool {
 // errCloneRunning tells the library to leave the claim until its copy ends (no Event, no retry).
 var errCloneRunning = &controller.IgnoredError{Reason: "its clone is being copied"}
 
-// provisionClone fills v's directory with a copy of src. The first call protects the source and
-// starts the copy; while it runs, calls return at once; once it has been renamed into place the
-// PV is returned. A failed copy is the error of one call (retried by the library with backoff),
-// and the next call starts again from nothing.
+// Backoff between failed attempts at one clone: a copy that fails again and again (a file the
+// provisioner may not read) is not started over at once.
+const (
+	cloneRetryFirst = 10 * time.Second
+	cloneRetryMax   = 10 * time.Minute
+)
+
+// provisionClone fills v's directory with a copy of its data source. The first call protects the
+// source and starts the copy; while it runs, calls return at once; once it has been renamed into
+// place the PV is returned. A failed copy is the error of the calls until its backoff ends (the
+// library retries them with its own), and the next call after it starts again from nothing.
 func (p *Provisioner) provisionClone(ctx context.Context, opts controller.ProvisionOptions, v claimVolume, class ClassOptions) (*v1.PersistentVolume, controller.ProvisioningState, error) {
 	claim := v.claim
 	_, _, sourceName, _ := dataSourceOf(claim)
@@ -120,16 +141,16 @@ func (p *Provisioner) provisionClone(ctx context.Context, opts controller.Provis
 	if !v.own {
 		return nil, controller.ProvisioningFinished, refusePlacement("cannot clone claim %s: the class's pathPattern gives claims directories they may share; a clone needs a directory of its own (leave pathPattern unset, or include ${.PVC.pvname} in it)", sourceName)
 	}
+	failures := 0
 	if job := p.clones.get(claim.UID); job != nil {
-		select {
-		case <-job.done:
-		default:
+		if job.running() {
 			return nil, controller.ProvisioningInBackground, errCloneRunning
 		}
-		p.clones.forget(claim.UID, job)
-		if job.err != nil {
-			return nil, controller.ProvisioningInBackground, job.err
+		if job.err != nil && time.Now().Before(job.retryAt) {
+			return nil, controller.ProvisioningInBackground, fmt.Errorf("%w; the copy starts again in %s", job.err, time.Until(job.retryAt).Round(time.Second))
 		}
+		p.clones.forget(claim.UID, job)
+		failures = job.failures
 	}
 	// The copy is renamed into place as its last step, at a path only this claim has: a
 	// directory there is this claim's finished copy (a retry after the PV was not saved).
@@ -146,12 +167,14 @@ func (p *Provisioner) provisionClone(ctx context.Context, opts controller.Provis
 		return nil, controller.ProvisioningNoChange, fmt.Errorf("look for the clone's directory %s on %s:%s: %w", v.dir, v.server, v.share, err)
 	}
 	if exists {
-		if !p.clones.sourcing(claim.Namespace, sourceName) {
-			if err := p.cfg.Claims.Unprotect(ctx, claim.Namespace, sourceName); err != nil {
-				return nil, controller.ProvisioningInBackground, fmt.Errorf("release the source claim %s: %w", sourceName, err)
-			}
+		if err := p.releaseSource(ctx, claim.Namespace, sourceName, nil); err != nil {
+			return nil, controller.ProvisioningInBackground, err
 		}
-		return newVolume(opts, v.server, v.share, v.dir, class.OnDelete), controller.ProvisioningFinished, nil
+		pv, err := p.volumeFor(ctx, opts, v, class)
+		if err != nil {
+			return nil, controller.ProvisioningInBackground, err
+		}
+		return pv, controller.ProvisioningFinished, nil
 	}
 	src, err := p.cloneSourceOf(ctx, claim)
 	if err != nil {
@@ -161,37 +184,95 @@ func (p *Provisioner) provisionClone(ctx context.Context, opts controller.Provis
 		}
 		return nil, controller.ProvisioningInBackground, err
 	}
+	if class.Capacity.Enabled {
+		err := p.onExport(ctx, v.server, v.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+			return checkCapacity(ctx, fsys, v, class.Capacity, claim.Spec.Resources.Requests[v1.ResourceStorage])
+		})
+		if err != nil {
+			return nil, controller.ProvisioningInBackground, err
+		}
+	}
+	if _, err := p.stagingRoot(ctx); err != nil {
+		return nil, controller.ProvisioningNoChange, err
+	}
 	if err := p.cfg.Claims.Protect(ctx, src.claim.Namespace, src.claim.Name, src.claim.UID); err != nil {
 		return nil, controller.ProvisioningNoChange, fmt.Errorf("protect the source claim %s from deletion during the copy: %w", src.claim.Name, err)
 	}
-	p.startClone(v, src)
+	p.startClone(v, src, failures)
 	return nil, controller.ProvisioningInBackground, errCloneRunning
 }
 
-func (p *Provisioner) startClone(v claimVolume, src *cloneSource) {
+// releaseSource removes the clone protection from the claim namespace/name unless a running job
+// other than except still copies it or a pending claim (its copy to come) names it.
+func (p *Provisioner) releaseSource(ctx context.Context, namespace, name string, except *cloneJob) error {
+	if p.clones.sourcing(namespace, name, except) {
+		return nil
+	}
+	claims, err := p.cfg.Claims.Cached()
+	if err != nil {
+		return err
+	}
+	for _, c := range claims {
+		if except != nil && c.UID == except.v.claim.UID {
+			continue
+		}
+		if _, kind, n, ns := dataSourceOf(c); kind == "PersistentVolumeClaim" && ns == namespace && n == name && c.Spec.VolumeName == "" && c.DeletionTimestamp == nil {
+			return nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	if err := p.cfg.Claims.Unprotect(ctx, namespace, name); err != nil {
+		return fmt.Errorf("release the source claim %s: %w", name, err)
+	}
+	return nil
+}
+
+// apiTimeout bounds each API call a clone makes outside the library's.
+const apiTimeout = 30 * time.Second
+
+func (p *Provisioner) startClone(v claimVolume, src *cloneSource, failures int) {
 	ctx, cancel := context.WithCancel(p.cfg.Background)
-	job := &cloneJob{pv: v.pv, source: src, cancel: cancel, done: make(chan struct{})}
+	job := &cloneJob{v: v, source: src, attempt: newAttempt(), cancel: cancel, done: make(chan struct{}), failures: failures}
 	p.clones.mu.Lock()
 	p.clones.jobs[v.claim.UID] = job
 	p.clones.mu.Unlock()
 	go func() {
 		defer cancel()
-		job.err = p.runClone(ctx, job, v)
-		close(job.done)
+		job.err = p.runClone(ctx, job)
 		status := "copied"
 		if job.err != nil {
+			job.failures++
+			job.retryAt = time.Now().Add(min(cloneRetryMax, cloneRetryFirst<<min(job.failures-1, 10)))
 			status = "failed"
 		}
-		// Bring the claim back to the controller, which finishes it (or reports the failure).
-		if err := p.cfg.Claims.Annotate(context.WithoutCancel(ctx), v.claim.Namespace, v.claim.Name, v.claim.UID, AnnCloneStatus, status); err != nil {
+		close(job.done)
+		if ctx.Err() != nil && !job.claimGone.Load() {
+			return // the provisioner stops: the next leader starts the copy again
+		}
+		// Bring the claim back to the controller, which finishes it (or reports the failure). The
+		// attempt makes each end a change, so that a second failure is one too.
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
+		defer acancel()
+		if err := p.cfg.Claims.Annotate(actx, v.claim.Namespace, v.claim.Name, v.claim.UID, AnnCloneStatus, status+" "+job.attempt); err != nil {
 			klog.FromContext(ctx).Error(err, "clone ended, but its claim could not be updated; the informer's resync finishes it", "pvc", klog.KObj(v.claim))
 		}
 	}()
 }
 
-// runClone copies src into the staging directory of v, then renames it into place. Whatever
-// happens, the staging directory is gone and the source released when it returns.
-func (p *Provisioner) runClone(ctx context.Context, job *cloneJob, v claimVolume) (err error) {
+// newAttempt names one attempt at a copy: its staging directory is <pv>.<attempt>, so that no
+// cleanup of an earlier attempt (its own, an old leader's, the sweep's) touches a later one.
+func newAttempt() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// runClone copies the source into this attempt's staging directory, then renames it into place.
+// When it returns, the staging directory is gone and the source released unless the provisioner
+// is stopping (the next leader starts again and its sweep removes the attempt).
+func (p *Provisioner) runClone(ctx context.Context, job *cloneJob) (err error) {
+	v := job.v
 	logger := klog.FromContext(ctx).WithValues("pvc", klog.KObj(v.claim), "source", job.source.String())
 	select {
 	case p.clones.slots <- struct{}{}:
@@ -203,24 +284,32 @@ func (p *Provisioner) runClone(ctx context.Context, job *cloneJob, v claimVolume
 	if err != nil {
 		return err
 	}
-	staging := path.Join(root, v.pv)
+	staging := path.Join(root, v.pv+"."+job.attempt)
 	start := time.Now()
 	p.observeClones(1)
 	defer func() {
 		p.observeClones(-1)
 		p.observeCloneEnd(time.Since(start), err)
+		if ctx.Err() != nil && !job.claimGone.Load() {
+			logger.Info("clone stopped with the provisioner; the next leader starts it again", "staging", staging)
+			return
+		}
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.RemoveTimeout)
 		defer cancel()
 		if err != nil {
 			rerr := p.onExport(cleanup, v.server, v.share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
 				return fsys.RemoveAll(ctx, staging, nil)
 			})
+			removed := "it was removed"
 			if rerr != nil {
 				logger.Error(rerr, "remove a failed clone's staging directory; the clone sweep retries", "staging", staging)
+				removed = "the clone sweep removes what it copied"
 			}
-			p.cfg.Recorder.Eventf(v.claim, v1.EventTypeWarning, ReasonCloneFailed, "copy of %s failed after %s and was removed; it starts again from nothing: %v", job.source, time.Since(start).Round(time.Second), err)
+			if !job.claimGone.Load() {
+				p.cfg.Recorder.Eventf(v.claim, v1.EventTypeWarning, ReasonCloneFailed, "copy of %s failed after %s (%s; it starts again from nothing): %v", job.source, time.Since(start).Round(time.Second), removed, err)
+			}
 		}
-		if uerr := p.cfg.Claims.Unprotect(cleanup, job.source.claim.Namespace, job.source.claim.Name); uerr != nil {
+		if uerr := p.releaseSource(cleanup, job.source.claim.Namespace, job.source.claim.Name, job); uerr != nil {
 			logger.Error(uerr, "release the source claim; the clone sweep retries")
 		}
 	}()
@@ -228,7 +317,7 @@ func (p *Provisioner) runClone(ctx context.Context, job *cloneJob, v claimVolume
 	err = p.onExport(ctx, job.source.loc.server, job.source.loc.share, cloneTimeout, func(ctx context.Context, from export.FS) error {
 		return p.onExport(ctx, v.server, v.share, cloneTimeout, func(ctx context.Context, to export.FS) error {
 			var err error
-			copied, err = p.copyClone(ctx, job, v, from, to, staging)
+			copied, err = p.copyClone(ctx, job, from, to, staging)
 			return err
 		})
 	})
@@ -245,46 +334,71 @@ func (p *Provisioner) runClone(ctx context.Context, job *cloneJob, v claimVolume
 // copy that stopped moving ends.
 const cloneTimeout = 24 * time.Hour
 
-// copyClone does the copy itself: the staging directory cleared of an earlier attempt, the tree
-// copied with progress Events (its top directory with the claim's owner and mode), and the rename.
-func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, v claimVolume, from, to export.FS, staging string) (export.Copied, error) {
+// copyClone does the copy itself: the staging directory and the target's parents made, the tree
+// copied with progress Events (its top directory with the claim's owner and mode, at most the
+// claim's request), the placement checked again, and the rename. A claim deleted meanwhile gets
+// no copy: what was renamed is removed again.
+func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, from, to export.FS, staging string) (copied export.Copied, err error) {
+	v := job.v
+	defer func() {
+		if err != nil && copied.Dirs > 0 && !errors.Is(err, context.Canceled) {
+			err = answeredError{err} // both servers answered: a failure of the copy, not of a server
+		}
+	}()
 	total, err := from.Usage(ctx, job.source.loc.dir, nil)
 	if err != nil {
-		return export.Copied{}, fmt.Errorf("measure the source %s: %w", job.source, err)
+		return copied, answeredError{fmt.Errorf("measure the source %s: %w", job.source, err)}
 	}
 	if err := to.MkdirAll(ctx, path.Dir(staging), export.DirAttrs{Mode: stagingMode, UID: v.parentAttrs.UID, GID: v.parentAttrs.GID}); err != nil {
-		return export.Copied{}, fmt.Errorf("create %s on %s:%s: %w%s", path.Dir(staging), v.server, v.share, err, hint(err))
-	}
-	if err := to.RemoveAll(ctx, staging, nil); err != nil {
-		return export.Copied{}, fmt.Errorf("remove an earlier attempt's %s: %w", staging, err)
-	}
-	p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonCloneStarted, "copying %s: %d entries, %s used", job.source, total.Inodes, bytesText(total.Bytes))
-	progress := &export.CopyProgress{}
-	stop := p.reportClone(ctx, job, v, progress, total)
-	err = export.CopyTree(ctx, from.Tree(), job.source.loc.dir, to.Tree(), staging, export.CopyOptions{Progress: progress, Top: &v.attrs})
-	stop()
-	copied := progress.Snapshot()
-	if err != nil {
-		err = fmt.Errorf("copy %s after %s: %w", job.source, copiedText(copied), err)
-		if copied.Dirs > 0 {
-			err = answeredError{err} // both servers answered calls: a failure of the copy, not of a server
-		}
-		return copied, err
+		return copied, fmt.Errorf("create %s on %s:%s: %w%s", path.Dir(staging), v.server, v.share, err, hint(err))
 	}
 	if parent := path.Dir(v.dir); parent != "." {
 		if err := to.MkdirAll(ctx, parent, v.parentAttrs); err != nil {
 			return copied, fmt.Errorf("create the parent directories of %s: %w%s", v.dir, err, hint(err))
 		}
 	}
+	p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonCloneStarted, "copying %s: %d entries, %s used", job.source, total.Inodes, bytesText(total.Bytes))
+	progress := &export.CopyProgress{}
+	stop := p.reportClone(ctx, job, progress, total)
+	request := v.claim.Spec.Resources.Requests[v1.ResourceStorage]
+	err = export.CopyTree(ctx, from.Tree(), job.source.loc.dir, to.Tree(), staging, export.CopyOptions{Progress: progress, Top: &v.attrs, MaxBytes: uint64(max(request.Value(), 0))})
+	stop()
+	copied = progress.Snapshot()
+	if errors.Is(err, export.ErrTooBig) {
+		return copied, fmt.Errorf("copy %s: its files hold more than the %s this claim requests (hard links and holes count as what they read as); request more", job.source, request.String())
+	}
+	if err != nil {
+		return copied, fmt.Errorf("copy %s after %s: %w", job.source, copiedText(copied), err)
+	}
+	if err := p.checkPlacement(v); err != nil {
+		return copied, err // something took a place around the claim's meanwhile
+	}
 	if err := to.Rename(ctx, staging, v.dir); err != nil {
 		return copied, fmt.Errorf("move the copy into place at %s: %w", v.dir, err)
+	}
+	if p.claimGone(ctx, v) {
+		job.claimGone.Store(true)
+		if err := to.RemoveAll(ctx, v.dir, nil); err != nil {
+			return copied, fmt.Errorf("the claim was deleted; remove its copy %s: %w", v.dir, err)
+		}
+		return copied, errors.New("the claim was deleted during its copy")
 	}
 	return copied, nil
 }
 
-// reportClone sends a CloneProgress Event and updates the metrics every CloneProgressInterval,
-// and cancels the job when its claim is gone. stop ends it.
-func (p *Provisioner) reportClone(ctx context.Context, job *cloneJob, v claimVolume, progress *export.CopyProgress, total export.Usage) (stop func()) {
+// claimGone reports whether v's claim was deleted (or replaced by another of its name); an API
+// server that cannot say is taken as no.
+func (p *Provisioner) claimGone(ctx context.Context, v claimVolume) bool {
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	claim, err := p.cfg.Claims.Claim(ctx, v.claim.Namespace, v.claim.Name)
+	return apierrors.IsNotFound(err) || err == nil && (claim.UID != v.claim.UID || claim.DeletionTimestamp != nil)
+}
+
+// reportClone sends CloneProgress Events (the interval doubling from CloneProgressInterval) and
+// updates the metrics, and stops the job when its claim is gone. stop ends it.
+func (p *Provisioner) reportClone(ctx context.Context, job *cloneJob, progress *export.CopyProgress, total export.Usage) (stop func()) {
+	v := job.v
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	var reported uint64
@@ -296,21 +410,29 @@ func (p *Provisioner) reportClone(ctx context.Context, job *cloneJob, v claimVol
 	go func() {
 		defer close(finished)
 		defer report()
-		t := time.NewTicker(CloneProgressInterval)
-		defer t.Stop()
+		const metricsEvery = 5 * time.Second
+		tick := time.NewTicker(min(metricsEvery, CloneProgressInterval))
+		defer tick.Stop()
+		interval := CloneProgressInterval
+		next := time.Now().Add(interval)
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
+			case <-tick.C:
 			}
 			report()
+			if time.Now().Before(next) {
+				continue
+			}
+			interval = min(2*interval, maxProgressInterval)
+			next = time.Now().Add(interval)
 			n := progress.Snapshot()
 			p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonCloneProgress, "copied %d of %d entries (%s of file content; the source uses %s)",
 				n.Files+n.Dirs+n.Symlinks+n.Skipped, total.Inodes, bytesText(n.Bytes), bytesText(total.Bytes))
-			claim, err := p.cfg.Claims.Claim(ctx, v.claim.Namespace, v.claim.Name)
-			if apierrors.IsNotFound(err) || err == nil && (claim.UID != v.claim.UID || claim.DeletionTimestamp != nil) {
+			if p.claimGone(ctx, v) {
 				klog.FromContext(ctx).Info("claim deleted during its clone; stopping the copy", "pvc", klog.KObj(v.claim))
+				job.claimGone.Store(true)
 				job.cancel()
 				return
 			}
@@ -373,18 +495,23 @@ func (p *Provisioner) observeCloneEnd(took time.Duration, err error) {
 // sharing the export, never sees (and removes) this one's copies in progress.
 func (p *Provisioner) stagingRoot(ctx context.Context) (string, error) {
 	p.clones.mu.Lock()
-	defer p.clones.mu.Unlock()
-	if p.clones.root != "" {
-		return p.clones.root, nil
+	root := p.clones.root
+	p.clones.mu.Unlock()
+	if root != "" {
+		return root, nil
 	}
 	uid := ""
 	if p.cfg.Namespace != "" && p.cfg.Namespaces != nil {
+		ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+		defer cancel()
 		var err error
 		if uid, err = p.cfg.Namespaces.NamespaceUID(ctx, p.cfg.Namespace); err != nil {
 			return "", fmt.Errorf("read the UID of the provisioner's namespace %s: %w", p.cfg.Namespace, err)
 		}
 	}
 	sum := sha256.Sum256([]byte(p.cfg.Name + "\x00" + uid))
+	p.clones.mu.Lock()
+	defer p.clones.mu.Unlock()
 	p.clones.root = path.Join(StagingDir, hex.EncodeToString(sum[:6]))
 	return p.clones.root, nil
 }

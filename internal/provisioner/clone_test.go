@@ -123,8 +123,8 @@ func TestClone(t *testing.T) {
 		t.Error("the source claim is not protected while it is copied")
 	}
 	f.wait(clone)
-	if got := f.current("copy").Annotations[AnnCloneStatus]; got != "copied" {
-		t.Errorf("claim annotation %s=%q after the copy, want copied", AnnCloneStatus, got)
+	if got := f.current("copy").Annotations[AnnCloneStatus]; !strings.HasPrefix(got, "copied ") {
+		t.Errorf("claim annotation %s=%q after the copy, want copied <attempt>", AnnCloneStatus, got)
 	}
 	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
 		t.Error("the source claim is still protected after the copy")
@@ -254,6 +254,11 @@ func TestCloneFailedStartsOver(t *testing.T) {
 	if err := os.Remove(filepath.Join(f.dir, f.srcDir, "poison")); err != nil {
 		t.Fatal(err)
 	}
+	// The next attempt waits for the backoff: until then, the failure is what Provision says.
+	if _, _, err := f.prov.Provision(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "starts again in") {
+		t.Fatalf("Provision during the backoff: %v, want the failure and when the copy starts again", err)
+	}
+	f.prov.clones.get(clone.UID).retryAt = time.Time{} // the backoff has passed
 	if _, _, err := f.prov.Provision(context.Background(), opts); !errors.As(err, new(*controller.IgnoredError)) {
 		t.Fatalf("Provision after the failure was mended: %v, want a new copy started", err)
 	}
@@ -380,5 +385,92 @@ func TestCloneClaimDeletedStops(t *testing.T) {
 	}
 	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
 		t.Error("the source is still protected")
+	}
+}
+
+// A claim deleted while its copy is renamed into place gets no copy: the renamed directory is
+// removed again, and no Warning is sent about a failure no one waits for.
+func TestCloneClaimDeletedAtTheEnd(t *testing.T) {
+	f, clone, _ := slowClone(t, 3)
+	CloneProgressInterval = time.Hour // only the check after the rename can see the deletion
+	if err := f.client.CoreV1().PersistentVolumeClaims("default").Delete(context.Background(), clone.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(clone)
+	job := f.prov.clones.get(clone.UID)
+	if job.err == nil || !job.claimGone.Load() {
+		t.Errorf("copy of a claim deleted meanwhile ended with %v, want it undone", job.err)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "default-copy-pvc-copy")); !os.IsNotExist(err) {
+		t.Errorf("the copy of a deleted claim is still in place: %v", err)
+	}
+	if got := f.entries(f.staging()); len(got) != 0 {
+		t.Errorf("staging directories left: %v", got)
+	}
+	if events := strings.Join(drain(f.fixture), "\n"); strings.Contains(events, ReasonCloneFailed) {
+		t.Errorf("a CloneFailed Warning for a deleted claim: %s", events)
+	}
+	if err := f.claims.Delete(clone); err != nil {
+		t.Fatal(err)
+	}
+	f.prov.sweepClones(context.Background())
+	if f.prov.clones.get(clone.UID) != nil {
+		t.Error("the sweep kept the ended job of a deleted claim")
+	}
+}
+
+// The source stays protected while another copy of it runs, or another claim waits to copy it.
+func TestCloneSourceReleasedOnlyWhenUnused(t *testing.T) {
+	f := newCloneFixture(t)
+	ctx := context.Background()
+	protect := func() {
+		if err := f.prov.cfg.Claims.Protect(ctx, "default", "src", f.src.UID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	protect()
+	other := &cloneJob{v: claimVolume{claim: cloneOf("src", "default", "other")}, source: &cloneSource{claim: f.src}, done: make(chan struct{})}
+	f.prov.clones.jobs["other-uid"] = other
+	if err := f.prov.releaseSource(ctx, "default", "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("released while another copy of it runs")
+	}
+	close(other.done)
+	pending := cloneOf("src", "default", "pending")
+	if err := f.claims.Add(pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.prov.releaseSource(ctx, "default", "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("released while a pending claim clones it")
+	}
+	if err := f.claims.Delete(pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.prov.releaseSource(ctx, "default", "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
+		t.Error("kept when nothing needs it")
+	}
+	// A source gone since it was read is not taken as protected.
+	if err := f.prov.cfg.Claims.Protect(ctx, "default", "src", "another-uid"); err == nil {
+		t.Error("Protect of a claim with another UID succeeded")
+	}
+}
+
+// No claim is placed in the staging directory, where copies in progress are.
+func TestStagingNeverPlaced(t *testing.T) {
+	f := newFixture(t)
+	for _, dir := range []string{StagingDir, StagingDir + "/abc/pvc-x"} {
+		claim := claimIn("evil", "spy", map[string]string{"dir": dir})
+		_, err := f.provisionAs(claim, map[string]string{"pathPattern": "${.PVC.annotations.dir}"}, "pvc-spy", false)
+		if err == nil || !strings.Contains(err.Error(), "copies of clones") {
+			t.Errorf("claim at %s: %v, want a refusal", dir, err)
+		}
 	}
 }

@@ -2,8 +2,10 @@ package provisioner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -56,13 +58,16 @@ func (k KubeClaims) Cached() ([]*v1.PersistentVolumeClaim, error) {
 	return k.Lister.List(labels.Everything())
 }
 
+// errClaimGone is a claim that is not there (any more), or is another of that name.
+var errClaimGone = errors.New("the claim is gone")
+
 // change applies edit to the current claim and updates it, again on a conflict; a claim gone,
-// or another claim of that name (uid set and different), is left alone.
+// or another claim of that name (uid set and different), is errClaimGone.
 func (k KubeClaims) change(ctx context.Context, namespace, name string, uid types.UID, edit func(*v1.PersistentVolumeClaim) bool) error {
 	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		claim, err := k.Client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) || err == nil && uid != "" && claim.UID != uid {
-			return nil
+			return errClaimGone
 		}
 		if err != nil {
 			return err
@@ -72,38 +77,58 @@ func (k KubeClaims) change(ctx context.Context, namespace, name string, uid type
 		}
 		_, err = k.Client.CoreV1().PersistentVolumeClaims(namespace).Update(ctx, claim, metav1.UpdateOptions{})
 		if apierrors.IsNotFound(err) {
-			return nil
+			return errClaimGone
 		}
 		return err
 	})
 }
 
+// Protect fails when the claim is gone or is another one: a source deleted since it was read is
+// not copied unprotected.
 func (k KubeClaims) Protect(ctx context.Context, namespace, name string, uid types.UID) error {
-	return k.change(ctx, namespace, name, uid, func(c *v1.PersistentVolumeClaim) bool {
-		if slices.Contains(c.Finalizers, FinalizerCloneSource) {
+	err := k.change(ctx, namespace, name, uid, func(c *v1.PersistentVolumeClaim) bool {
+		if c.DeletionTimestamp != nil || slices.Contains(c.Finalizers, FinalizerCloneSource) {
 			return false
 		}
 		c.Finalizers = append(c.Finalizers, FinalizerCloneSource)
 		return true
 	})
+	if err == nil {
+		claim, gerr := k.Client.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case gerr != nil:
+			err = gerr
+		case claim.UID != uid || !slices.Contains(claim.Finalizers, FinalizerCloneSource):
+			err = fmt.Errorf("%w: it is being deleted", errClaimGone)
+		}
+	}
+	return err
 }
 
 func (k KubeClaims) Unprotect(ctx context.Context, namespace, name string) error {
-	return k.change(ctx, namespace, name, "", func(c *v1.PersistentVolumeClaim) bool {
+	err := k.change(ctx, namespace, name, "", func(c *v1.PersistentVolumeClaim) bool {
 		n := len(c.Finalizers)
 		c.Finalizers = slices.DeleteFunc(c.Finalizers, func(f string) bool { return f == FinalizerCloneSource })
 		return len(c.Finalizers) != n
 	})
+	if errors.Is(err, errClaimGone) {
+		return nil
+	}
+	return err
 }
 
 func (k KubeClaims) Annotate(ctx context.Context, namespace, name string, uid types.UID, key, value string) error {
-	return k.change(ctx, namespace, name, uid, func(c *v1.PersistentVolumeClaim) bool {
+	err := k.change(ctx, namespace, name, uid, func(c *v1.PersistentVolumeClaim) bool {
 		if c.Annotations[key] == value {
 			return false
 		}
 		metav1.SetMetaDataAnnotation(&c.ObjectMeta, key, value)
 		return true
 	})
+	if errors.Is(err, errClaimGone) {
+		return nil
+	}
+	return err
 }
 
 // cloneSource is the claim a clone copies, and where its directory is.
@@ -199,6 +224,9 @@ func (p *Provisioner) cloneSourceOf(ctx context.Context, claim *v1.PersistentVol
 	loc, err := p.locate(pv)
 	if err != nil {
 		return nil, refuse("where its volume %s is cannot be read: %v", pv.Name, err)
+	}
+	if slices.Contains(strings.Split(loc.dir, "/"), StagingDir) {
+		return nil, refuse("its volume %s lies in %s, where copies in progress are", pv.Name, StagingDir)
 	}
 	want := claim.Spec.Resources.Requests[v1.ResourceStorage]
 	if have, ok := pv.Spec.Capacity[v1.ResourceStorage]; ok && have.Cmp(want) > 0 {

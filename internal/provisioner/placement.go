@@ -67,6 +67,9 @@ func isArchiveName(name string) bool { return strings.HasPrefix(name, archivePre
 // checkPlacement applies rules 1 and 2 (no NFS call: the informer's index).
 func (p *Provisioner) checkPlacement(v claimVolume) error {
 	for _, e := range strings.Split(v.dir, "/") {
+		if e == StagingDir {
+			return refusePlacement("directory %s has the element %s, which is kept for copies of clones in progress; change pathPattern, or the namespace, label or annotation it uses", v.dir, e)
+		}
 		if isArchiveName(e) {
 			return refusePlacement("directory %s has the element %s, and names beginning with %q are kept for archives of deleted volumes (a claim is never given one, and a live volume must not look like one); change pathPattern, or the namespace, label or annotation it uses",
 				v.dir, e, archivePrefix)

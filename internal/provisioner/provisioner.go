@@ -146,7 +146,10 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		if v.claim.Annotations[AnnRestoreFrom] != "" {
 			return nil, controller.ProvisioningFinished, fmt.Errorf("the claim asks both to restore an archive (annotation %s) and to be a clone (data source); remove one", AnnRestoreFrom)
 		}
-		return p.provisionClone(ctx, opts, v, class)
+		pv, state, err := p.provisionClone(ctx, opts, v, class)
+		var refused *placementError
+		made = !errors.As(err, &refused) // a copy runs or is in place: keep the path reserved
+		return pv, state, err
 	}
 	source, err := p.restoreSource(ctx, v.claim)
 	if err != nil {
@@ -165,13 +168,9 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonDirectoryReused,
 			"existing directory %s on %s:%s was given to this claim as it is (StorageClass parameter %s=%s)", v.dir, v.server, v.share, ParamReuseDirectory, class.Reuse)
 	}
-	pv := newVolume(opts, v.server, v.share, v.dir, class.OnDelete)
-	if class.Retention > 0 && p.cfg.Namespaces != nil {
-		uid, err := p.cfg.Namespaces.NamespaceUID(ctx, v.claim.Namespace)
-		if err != nil {
-			return nil, controller.ProvisioningInBackground, err // the directory is made; the retry finds it
-		}
-		pv.Annotations[AnnNamespaceUID] = uid
+	pv, err := p.volumeFor(ctx, opts, v, class)
+	if err != nil {
+		return nil, controller.ProvisioningInBackground, err // the directory is made; the retry finds it
 	}
 	klog.FromContext(ctx).V(2).Info("provisioned", "pvc", klog.KObj(v.claim), "pv", pv.Name, "server", v.server, "path", pv.Spec.NFS.Path, "reused", reused)
 	return pv, controller.ProvisioningFinished, nil
@@ -279,6 +278,20 @@ func (p *Provisioner) onExport(ctx context.Context, server, share string, timeou
 	err = op(ctx, fsys)
 	p.gate.leave(server, probe, err)
 	return err
+}
+
+// volumeFor is the PV of v's directory, which exists; with archiveRetention, stamped with the
+// namespace's UID, so that its archive is restored only into this very namespace.
+func (p *Provisioner) volumeFor(ctx context.Context, opts controller.ProvisionOptions, v claimVolume, class ClassOptions) (*v1.PersistentVolume, error) {
+	pv := newVolume(opts, v.server, v.share, v.dir, class.OnDelete)
+	if class.Retention > 0 && p.cfg.Namespaces != nil {
+		uid, err := p.cfg.Namespaces.NamespaceUID(ctx, v.claim.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		pv.Annotations[AnnNamespaceUID] = uid
+	}
+	return pv, nil
 }
 
 func (p *Provisioner) target(class ClassOptions) (server, share string) {

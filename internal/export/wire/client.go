@@ -137,15 +137,18 @@ func (c *client) reapLocked() {
 // rarely keeps) answers it with the first reply. Otherwise the server may
 // execute it twice, so every procedure above is safe to repeat:
 //
-//	NULL, GETATTR, LOOKUP, READDIRPLUS, FSSTAT, GETPORT, MNT   read only
+//	NULL, GETATTR, LOOKUP, READDIRPLUS, FSSTAT, FSINFO, READ, READLINK,
+//	GETPORT, MNT   read only
 //	SETATTR    sets absolute values: the repeat changes nothing
 //	REMOVE, RMDIR   the repeat's NOENT means done (remove.go)
 //	RENAME     the repeat's NOENT is done when from is gone and to is there (rename.go)
 //	MKDIR      the repeat's EXIST is looked up by MkdirAll; an exclusive
 //	           Mkdir reports it as ErrExist marked export.ErrMaybeDone, and
 //	           the provisioner decides (makeDirectory)
-//
-// No other procedure is used (no CREATE, WRITE or SYMLINK, which are not).
+//	CREATE, SYMLINK, and MKDIR in a copy   the repeat's EXIST is the object the
+//	           first attempt made in the copy's own new directory (tree.go)
+//	WRITE      writes the same bytes at the same offset again
+//	COMMIT     commits again; the verifier says whether the writes survived
 func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -129,11 +129,20 @@ func TestLostReplies(t *testing.T) {
 		{nfsc.NFSProc3Rename,
 			func(ctx context.Context, f *FS) error { return f.Rename(ctx, "vol", "archived-vol") },
 			func(dir string) error { _, err := os.Stat(filepath.Join(dir, "archived-vol")); return err }},
+		// In a copy, the repeat's EXIST is the object the lost call made: the copy goes on.
+		{nfsc.NFSProc3Create, copyVol, copied},
+		{nfsc.NFSProc3Symlink, copyVol, copied},
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%d-%s", i, procName(tc.proc)), func(t *testing.T) {
 			srv := wiretest.Start(t, "")
 			if err := os.Mkdir(filepath.Join(srv.Dir, "vol"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(srv.Dir, "vol", "f"), []byte("data"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("f", filepath.Join(srv.Dir, "vol", "l")); err != nil {
 				t.Fatal(err)
 			}
 			px := newLossyProxy(t, srv.Addr(), tc.proc)
@@ -169,7 +178,22 @@ func TestLostReplies(t *testing.T) {
 }
 
 func procName(p uint32) string {
-	return map[uint32]string{nfsc.NFSProc3Mkdir: "MKDIR", nfsc.NFSProc3RmDir: "RMDIR", nfsc.NFSProc3Rename: "RENAME"}[p]
+	return map[uint32]string{nfsc.NFSProc3Mkdir: "MKDIR", nfsc.NFSProc3RmDir: "RMDIR", nfsc.NFSProc3Rename: "RENAME",
+		nfsc.NFSProc3Create: "CREATE", nfsc.NFSProc3Symlink: "SYMLINK"}[p]
+}
+
+func copyVol(ctx context.Context, f *FS) error {
+	return export.CopyTree(ctx, f.Tree(), "vol", f.Tree(), "copy", export.CopyOptions{})
+}
+
+func copied(dir string) error {
+	if data, err := os.ReadFile(filepath.Join(dir, "copy", "f")); err != nil || string(data) != "data" {
+		return fmt.Errorf("copy/f: %q, %v", data, err)
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "copy", "l")); err != nil || target != "f" {
+		return fmt.Errorf("copy/l: %q, %v", target, err)
+	}
+	return nil
 }
 
 func absent(p string) error {

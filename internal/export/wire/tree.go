@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -159,6 +160,9 @@ func (t *tree) Mkdir(ctx context.Context, n export.Node, name string, a export.F
 		}
 		return err
 	})
+	if repeatMet(err) {
+		ref, err = t.ours(ctx, parent, name, nf3Dir)
+	}
 	if err == nil && (ref.attrs.mode != copyDirMode || ref.attrs.uid != a.UID || ref.attrs.gid != a.GID) {
 		// A umask, or an inherited owner: the directory must be writable to all while it fills.
 		err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return t.f.s.nfs.setattr(ctx, ref.fh, sa, cr) })
@@ -195,6 +199,9 @@ func (t *tree) Create(ctx context.Context, n export.Node, name string, a export.
 		}
 		return err
 	})
+	if repeatMet(err) {
+		ref, err = t.ours(ctx, parent, name, nf3Reg)
+	}
 	if err != nil {
 		return nil, t.wrap("create "+name, err)
 	}
@@ -252,7 +259,26 @@ func (t *tree) Symlink(ctx context.Context, n export.Node, name, target string, 
 	err = withCreds(mkdirCreds(parent.attrs, a.UID, a.GID), func(cr *cred) error {
 		return t.f.s.nfs.symlink(ctx, parent.fh, name, target, sa, cr)
 	})
+	if repeatMet(err) {
+		_, err = t.ours(ctx, parent, name, nf3Lnk)
+	}
 	return t.wrap("symlink "+name, err)
+}
+
+// repeatMet reports an EXIST that answered a call sent again after its connection dropped: the
+// first attempt made the object. A copy makes objects only in its own new directories, so what
+// is there is its own.
+func repeatMet(err error) bool {
+	return errors.Is(err, export.ErrMaybeDone) && errors.Is(err, export.ErrExist)
+}
+
+// ours looks up what a repeated call met, which must be of the type the call makes.
+func (t *tree) ours(ctx context.Context, parent dirRef, name string, typ uint32) (dirRef, error) {
+	ref, err := t.f.s.lookupIn(ctx, parent, name)
+	if err == nil && ref.attrs.typ != typ {
+		err = fmt.Errorf("%s: something else than what was made is there: %w", name, export.ErrExist)
+	}
+	return ref, err
 }
 
 // Finish commits a file's unstable writes (checking the server kept them)

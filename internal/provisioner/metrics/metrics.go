@@ -70,7 +70,7 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 	m.ClonesInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "clones_in_flight", Help: "Clones (claims with a PVC data source) being copied now."})
 	m.CloneBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "clone_copied_bytes_total", Help: "File content copied by clones, by target server, counted as a copy goes."}, []string{"server"})
 	m.CloneDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "clone_duration_seconds", Help: "How long clones' copies took, by result.",
-		Buckets: prometheus.ExponentialBuckets(0.1, 4, 10)}, []string{"result"})
+		Buckets: prometheus.ExponentialBuckets(1, 4, 10)}, []string{"result"})
 	reg.MustRegister(m.ClonesInFlight, m.CloneBytes, m.CloneDuration)
 	reg.MustRegister(m.Duration, m.Removed, m.ExportSize, m.ExportFree, m.ExportAvailable, m.ExportInodes, m.ExportFreeInodes,
 		m.VolumeUsed, m.VolumeInodes, m.VolumeCapacity, m.ScanDuration, m.ScanErrors, m.Archives, m.ArchivesPurged)
