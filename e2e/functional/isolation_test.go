@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/nfs-subdir/provisioner/e2e/framework"
-
 )
 
 // The tenant-isolation suite: two tenants as two namespaces on one export, the hostile one doing
