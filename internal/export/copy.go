@@ -172,17 +172,27 @@ func (c *copier) err() error {
 type copyDir struct {
 	src, dst Node
 	info     FileInfo
-	name     string // for errors: the source path
+	parent   *copyDir // nil for the top
+	name     string   // its name in parent (the top: the source path); path() for errors
 	cursor   DirCursor
 	files    sync.WaitGroup
 	pending  []*copyDir // subdirectories of the last page, made and still to walk
 	listed   bool       // the listing reached its end
 }
 
+// path is the directory's source path, for errors; built only then, so that a deep tree of long
+// names costs memory linear in its depth.
+func (d *copyDir) path() string {
+	if d.parent == nil {
+		return d.name
+	}
+	return d.parent.path() + "/" + d.name
+}
+
 // keepPagesAbove bounds the depth at which a directory keeps the subdirectories of a page to walk
 // them one after the other (one listing page per level at most); deeper, the listing is read
 // again after each subdirectory, so memory stays bounded whatever the depth.
-const keepPagesAbove = 256
+const keepPagesAbove = 16
 
 // walk copies the tree below top depth first: the subdirectories met in a
 // listing page are made and walked before the next page of their parent's
@@ -192,7 +202,7 @@ func (c *copier) walk(top *copyDir) {
 	stack := []*copyDir{top}
 	for len(stack) > 0 && c.ctx.Err() == nil {
 		if len(stack) > MaxUsageDepth {
-			c.fail(fmt.Errorf("%s: tree deeper than %d levels", top.name, MaxUsageDepth))
+			c.fail(fmt.Errorf("%s: tree deeper than %d levels", top.path(), MaxUsageDepth))
 			return
 		}
 		d := stack[len(stack)-1]
@@ -207,7 +217,7 @@ func (c *copier) walk(top *copyDir) {
 			continue
 		}
 		if err := c.copyPage(d, len(stack) <= keepPagesAbove); err != nil {
-			c.fail(fmt.Errorf("%s: %w", d.name, err))
+			c.fail(fmt.Errorf("%s: %w", d.path(), err))
 			return
 		}
 	}
@@ -231,7 +241,7 @@ func (c *copier) copyPage(d *copyDir, keep bool) error {
 				return fmt.Errorf("make directory %s: %w", e.Name, err)
 			}
 			c.progress.Dirs.Add(1)
-			d.pending = append(d.pending, &copyDir{src: e.Node, dst: made, info: e.Info, name: d.name + "/" + e.Name})
+			d.pending = append(d.pending, &copyDir{src: e.Node, dst: made, info: e.Info, parent: d, name: e.Name})
 			if !keep {
 				return nil // the rest of the page is read again after this subdirectory
 			}
@@ -266,7 +276,7 @@ func (c *copier) start(d *copyDir, e DirEntry) {
 			err = c.copyFile(d, e)
 		}
 		if err != nil {
-			c.fail(fmt.Errorf("%s/%s: %w", d.name, e.Name, err))
+			c.fail(fmt.Errorf("%s/%s: %w", d.path(), e.Name, err))
 		}
 	}()
 }
@@ -411,7 +421,7 @@ func (c *copier) finishDirs() {
 			continue
 		}
 		if err := c.to.Finish(c.ctx, d.dst, d.info); err != nil {
-			c.fail(fmt.Errorf("%s: finish: %w", d.name, err))
+			c.fail(fmt.Errorf("%s: finish: %w", d.path(), err))
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,9 @@ type cloneJobs struct {
 	jobs  map[types.UID]*cloneJob
 	slots chan struct{} // copies running at once
 	root  string        // stagingRoot, once known
+	// sourceMu is held from the check to the change of a source's protection, and from
+	// protecting a source to registering the job that copies it.
+	sourceMu sync.Mutex
 }
 
 func newCloneJobs(parallel int) *cloneJobs {
@@ -133,6 +137,8 @@ const (
 // place the PV is returned. A failed copy is the error of the calls until its backoff ends (the
 // library retries them with its own), and the next call after it starts again from nothing.
 func (p *Provisioner) provisionClone(ctx context.Context, opts controller.ProvisionOptions, v claimVolume, class ClassOptions) (*v1.PersistentVolume, controller.ProvisioningState, error) {
+	ctx, cancel := context.WithTimeout(ctx, cloneCallTimeout) // never waits for the copy itself
+	defer cancel()
 	claim := v.claim
 	_, _, sourceName, _ := dataSourceOf(claim)
 	if p.cfg.Claims == nil {
@@ -152,22 +158,16 @@ func (p *Provisioner) provisionClone(ctx context.Context, opts controller.Provis
 		p.clones.forget(claim.UID, job)
 		failures = job.failures
 	}
-	// The copy is renamed into place as its last step, at a path only this claim has: a
-	// directory there is this claim's finished copy (a retry after the PV was not saved).
-	var exists bool
-	err := p.onExport(ctx, v.server, v.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
-		_, err := fsys.Stat(ctx, v.dir)
-		exists = err == nil
-		if errors.Is(err, export.ErrNotExist) {
-			return nil
-		}
-		return err
-	})
+	// A finished copy waits in staging (<pv>.<attempt>.done) and is renamed into place here, in
+	// the call that returns its PV, at a path only this claim has: a directory there is this
+	// claim's copy, renamed by a call whose PV was not saved. So a copy is in the claim's place
+	// only when its PV is made, and every copy that never gets there is the staging sweep's.
+	placed, err := p.placeFinishedCopy(ctx, v)
 	if err != nil {
-		return nil, controller.ProvisioningNoChange, fmt.Errorf("look for the clone's directory %s on %s:%s: %w", v.dir, v.server, v.share, err)
+		return nil, controller.ProvisioningNoChange, err
 	}
-	if exists {
-		if err := p.releaseSource(ctx, claim.Namespace, sourceName, nil); err != nil {
+	if placed {
+		if err := p.releaseSource(ctx, claim.Namespace, sourceName, nil, claim.UID); err != nil {
 			return nil, controller.ProvisioningInBackground, err
 		}
 		pv, err := p.volumeFor(ctx, opts, v, class)
@@ -195,16 +195,102 @@ func (p *Provisioner) provisionClone(ctx context.Context, opts controller.Provis
 	if _, err := p.stagingRoot(ctx); err != nil {
 		return nil, controller.ProvisioningNoChange, err
 	}
-	if err := p.cfg.Claims.Protect(ctx, src.claim.Namespace, src.claim.Name, src.claim.UID); err != nil {
+	// Protect and register under the source lock: a release (the sweep's, another job's) sees
+	// either no protection to keep or this job.
+	p.clones.sourceMu.Lock()
+	defer p.clones.sourceMu.Unlock()
+	pctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	if err := p.cfg.Claims.Protect(pctx, src.claim.Namespace, src.claim.Name, src.claim.UID); err != nil {
 		return nil, controller.ProvisioningNoChange, fmt.Errorf("protect the source claim %s from deletion during the copy: %w", src.claim.Name, err)
 	}
 	p.startClone(v, src, failures)
 	return nil, controller.ProvisioningInBackground, errCloneRunning
 }
 
+// placeFinishedCopy renames this claim's finished copy from staging into its place, and reports
+// whether the claim's directory is there (renamed now or by an earlier call).
+func (p *Provisioner) placeFinishedCopy(ctx context.Context, v claimVolume) (placed bool, err error) {
+	root, err := p.stagingRoot(ctx)
+	if err != nil {
+		return false, err
+	}
+	err = p.onExport(ctx, v.server, v.share, p.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
+		if _, err := fsys.Stat(ctx, v.dir); err == nil || !errors.Is(err, export.ErrNotExist) {
+			placed = err == nil
+			return err
+		}
+		done, err := finishedCopy(ctx, fsys, root, v.pv)
+		if err != nil || done == "" {
+			return err
+		}
+		if parent := path.Dir(v.dir); parent != "." {
+			if err := fsys.MkdirAll(ctx, parent, v.parentAttrs); err != nil {
+				return fmt.Errorf("create the parent directories of %s: %w%s", v.dir, err, hint(err))
+			}
+		}
+		if err := fsys.Rename(ctx, done, v.dir); err != nil {
+			return fmt.Errorf("move the copy %s into place at %s: %w", done, v.dir, err)
+		}
+		placed = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("the clone's directory %s on %s:%s: %w", v.dir, v.server, v.share, err)
+	}
+	return placed, nil
+}
+
+// doneSuffix marks a staging directory whose copy is complete.
+const doneSuffix = ".done"
+
+// finishedCopy is the staging path of a complete copy for PV pv, "" when there is none.
+func finishedCopy(ctx context.Context, fsys export.FS, root, pv string) (string, error) {
+	var found string
+	err := listStaging(ctx, fsys, root, func(name string) error {
+		if found == "" && strings.HasPrefix(name, pv+".") && strings.HasSuffix(name, doneSuffix) {
+			found = path.Join(root, name)
+		}
+		return nil
+	})
+	return found, err
+}
+
+// listStaging calls each with the name of every entry of the staging directory root (none when
+// it does not exist), one listing page at a time.
+func listStaging(ctx context.Context, fsys export.FS, root string, each func(name string) error) error {
+	tree := fsys.Tree()
+	dir, _, err := tree.OpenDir(ctx, root)
+	if errors.Is(err, export.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var at export.DirCursor
+	for {
+		ents, next, eof, err := tree.ReadDir(ctx, dir, at)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if err := each(e.Name); err != nil {
+				return err
+			}
+		}
+		if eof || len(ents) == 0 && next == at {
+			return nil
+		}
+		at = next
+	}
+}
+
 // releaseSource removes the clone protection from the claim namespace/name unless a running job
-// other than except still copies it or a pending claim (its copy to come) names it.
-func (p *Provisioner) releaseSource(ctx context.Context, namespace, name string, except *cloneJob) error {
+// other than except still copies it or a pending claim other than exceptClaim (its copy to come)
+// names it.
+func (p *Provisioner) releaseSource(ctx context.Context, namespace, name string, except *cloneJob, exceptClaim types.UID) error {
+	p.clones.sourceMu.Lock()
+	defer p.clones.sourceMu.Unlock()
 	if p.clones.sourcing(namespace, name, except) {
 		return nil
 	}
@@ -213,10 +299,10 @@ func (p *Provisioner) releaseSource(ctx context.Context, namespace, name string,
 		return err
 	}
 	for _, c := range claims {
-		if except != nil && c.UID == except.v.claim.UID {
+		if c.UID == exceptClaim {
 			continue
 		}
-		if _, kind, n, ns := dataSourceOf(c); kind == "PersistentVolumeClaim" && ns == namespace && n == name && c.Spec.VolumeName == "" && c.DeletionTimestamp == nil {
+		if _, kind, n, ns := dataSourceOf(c); kind == "PersistentVolumeClaim" && ns == namespace && c.Namespace == namespace && n == name && c.Spec.VolumeName == "" && c.DeletionTimestamp == nil {
 			return nil
 		}
 	}
@@ -227,6 +313,9 @@ func (p *Provisioner) releaseSource(ctx context.Context, namespace, name string,
 	}
 	return nil
 }
+
+// cloneCallTimeout bounds one Provision of a clone: a few API and NFS calls.
+const cloneCallTimeout = 2 * time.Minute
 
 // apiTimeout bounds each API call a clone makes outside the library's.
 const apiTimeout = 30 * time.Second
@@ -309,7 +398,7 @@ func (p *Provisioner) runClone(ctx context.Context, job *cloneJob) (err error) {
 				p.cfg.Recorder.Eventf(v.claim, v1.EventTypeWarning, ReasonCloneFailed, "copy of %s failed after %s (%s; it starts again from nothing): %v", job.source, time.Since(start).Round(time.Second), removed, err)
 			}
 		}
-		if uerr := p.releaseSource(cleanup, job.source.claim.Namespace, job.source.claim.Name, job); uerr != nil {
+		if uerr := p.releaseSource(cleanup, job.source.claim.Namespace, job.source.claim.Name, job, v.claim.UID); uerr != nil {
 			logger.Error(uerr, "release the source claim; the clone sweep retries")
 		}
 	}()
@@ -334,14 +423,13 @@ func (p *Provisioner) runClone(ctx context.Context, job *cloneJob) (err error) {
 // copy that stopped moving ends.
 const cloneTimeout = 24 * time.Hour
 
-// copyClone does the copy itself: the staging directory and the target's parents made, the tree
-// copied with progress Events (its top directory with the claim's owner and mode, at most the
-// claim's request), the placement checked again, and the rename. A claim deleted meanwhile gets
-// no copy: what was renamed is removed again.
+// copyClone does the copy itself: the staging directory made, the tree copied with progress
+// Events (its top directory with the claim's owner and mode, at most the claim's request), and
+// the copy marked complete (<staging>.done), for the Provision that returns its PV to rename.
 func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, from, to export.FS, staging string) (copied export.Copied, err error) {
 	v := job.v
 	defer func() {
-		if err != nil && copied.Dirs > 0 && !errors.Is(err, context.Canceled) {
+		if err != nil && copied.Dirs > 0 && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			err = answeredError{err} // both servers answered: a failure of the copy, not of a server
 		}
 	}()
@@ -351,11 +439,6 @@ func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, from, to exp
 	}
 	if err := to.MkdirAll(ctx, path.Dir(staging), export.DirAttrs{Mode: stagingMode, UID: v.parentAttrs.UID, GID: v.parentAttrs.GID}); err != nil {
 		return copied, fmt.Errorf("create %s on %s:%s: %w%s", path.Dir(staging), v.server, v.share, err, hint(err))
-	}
-	if parent := path.Dir(v.dir); parent != "." {
-		if err := to.MkdirAll(ctx, parent, v.parentAttrs); err != nil {
-			return copied, fmt.Errorf("create the parent directories of %s: %w%s", v.dir, err, hint(err))
-		}
 	}
 	p.cfg.Recorder.Eventf(v.claim, v1.EventTypeNormal, ReasonCloneStarted, "copying %s: %d entries, %s used", job.source, total.Inodes, bytesText(total.Bytes))
 	progress := &export.CopyProgress{}
@@ -370,18 +453,8 @@ func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, from, to exp
 	if err != nil {
 		return copied, fmt.Errorf("copy %s after %s: %w", job.source, copiedText(copied), err)
 	}
-	if err := p.checkPlacement(v); err != nil {
-		return copied, err // something took a place around the claim's meanwhile
-	}
-	if err := to.Rename(ctx, staging, v.dir); err != nil {
-		return copied, fmt.Errorf("move the copy into place at %s: %w", v.dir, err)
-	}
-	if p.claimGone(ctx, v) {
-		job.claimGone.Store(true)
-		if err := to.RemoveAll(ctx, v.dir, nil); err != nil {
-			return copied, fmt.Errorf("the claim was deleted; remove its copy %s: %w", v.dir, err)
-		}
-		return copied, errors.New("the claim was deleted during its copy")
+	if err := to.Rename(ctx, staging, staging+doneSuffix); err != nil {
+		return copied, fmt.Errorf("mark the copy %s complete: %w", staging, err)
 	}
 	return copied, nil
 }

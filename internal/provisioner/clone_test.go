@@ -98,6 +98,16 @@ func (f *cloneFixture) wait(claim *v1.PersistentVolumeClaim) {
 	case <-time.After(30 * time.Second):
 		f.t.Fatal("clone did not end within 30s")
 	}
+	// The end is announced on the claim just after; wait for that too (a deleted claim has none).
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := f.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Get(context.Background(), claim.Name, metav1.GetOptions{})
+		if err != nil || strings.HasSuffix(c.Annotations[AnnCloneStatus], job.attempt) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.t.Fatal("the clone's end was not announced on its claim")
 }
 
 func (f *cloneFixture) current(name string) *v1.PersistentVolumeClaim {
@@ -388,34 +398,56 @@ func TestCloneClaimDeletedStops(t *testing.T) {
 	}
 }
 
-// A claim deleted while its copy is renamed into place gets no copy: the renamed directory is
-// removed again, and no Warning is sent about a failure no one waits for.
+// A claim deleted at the end of its copy gets no copy: the finished copy waits in staging for the
+// Provision that makes the PV, which never comes, and the sweep removes it and forgets the job.
 func TestCloneClaimDeletedAtTheEnd(t *testing.T) {
 	f, clone, _ := slowClone(t, 3)
-	CloneProgressInterval = time.Hour // only the check after the rename can see the deletion
+	CloneProgressInterval = time.Hour // only the sweep sees the deletion
 	if err := f.client.CoreV1().PersistentVolumeClaims("default").Delete(context.Background(), clone.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
-	}
-	f.wait(clone)
-	job := f.prov.clones.get(clone.UID)
-	if job.err == nil || !job.claimGone.Load() {
-		t.Errorf("copy of a claim deleted meanwhile ended with %v, want it undone", job.err)
-	}
-	if _, err := os.Stat(filepath.Join(f.dir, "default-copy-pvc-copy")); !os.IsNotExist(err) {
-		t.Errorf("the copy of a deleted claim is still in place: %v", err)
-	}
-	if got := f.entries(f.staging()); len(got) != 0 {
-		t.Errorf("staging directories left: %v", got)
-	}
-	if events := strings.Join(drain(f.fixture), "\n"); strings.Contains(events, ReasonCloneFailed) {
-		t.Errorf("a CloneFailed Warning for a deleted claim: %s", events)
 	}
 	if err := f.claims.Delete(clone); err != nil {
 		t.Fatal(err)
 	}
+	f.wait(clone)
+	if _, err := os.Stat(filepath.Join(f.dir, "default-copy-pvc-copy")); !os.IsNotExist(err) {
+		t.Errorf("a copy is in the place of a deleted claim: %v", err)
+	}
+	if got := f.entries(f.staging()); len(got) != 1 || !strings.HasSuffix(got[0], doneSuffix) {
+		t.Errorf("staging after the copy: %v, want the one finished copy", got)
+	}
 	f.prov.sweepClones(context.Background())
+	if got := f.entries(f.staging()); len(got) != 0 {
+		t.Errorf("staging directories left after the sweep: %v", got)
+	}
 	if f.prov.clones.get(clone.UID) != nil {
 		t.Error("the sweep kept the ended job of a deleted claim")
+	}
+	if events := strings.Join(drain(f.fixture), "\n"); strings.Contains(events, ReasonCloneFailed) {
+		t.Errorf("a CloneFailed Warning for a deleted claim: %s", events)
+	}
+}
+
+// A finished copy waiting in staging survives the sweep while its claim is pending, and a restarted
+// provisioner (no job in memory) puts it in place.
+func TestCloneFinishedCopyAfterRestart(t *testing.T) {
+	f := newCloneFixture(t)
+	clone := cloneOf("src", "default", "copy")
+	f.create(clone)
+	opts := controller.ProvisionOptions{StorageClass: newClass(nil), PVName: "pvc-" + string(clone.UID), PVC: clone} // the library's naming, which the sweep reads
+	if _, _, err := f.prov.Provision(context.Background(), opts); !errors.As(err, new(*controller.IgnoredError)) {
+		t.Fatalf("first Provision: %v", err)
+	}
+	f.wait(clone)
+	f.prov.clones.forget(clone.UID, f.prov.clones.get(clone.UID)) // as after a restart
+	f.prov.sweepClones(context.Background())
+	pv, state, err := f.prov.Provision(context.Background(), opts)
+	if err != nil || state != controller.ProvisioningFinished {
+		t.Fatalf("Provision after a restart: %v (%s)", err, state)
+	}
+	f.mustHave(pv.Annotations[AnnDirectory]+"/hello.txt", "hello")
+	if got := f.entries(f.staging()); len(got) != 0 {
+		t.Errorf("staging directories left: %v", got)
 	}
 }
 
@@ -431,7 +463,7 @@ func TestCloneSourceReleasedOnlyWhenUnused(t *testing.T) {
 	protect()
 	other := &cloneJob{v: claimVolume{claim: cloneOf("src", "default", "other")}, source: &cloneSource{claim: f.src}, done: make(chan struct{})}
 	f.prov.clones.jobs["other-uid"] = other
-	if err := f.prov.releaseSource(ctx, "default", "src", nil); err != nil {
+	if err := f.prov.releaseSource(ctx, "default", "src", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
@@ -442,7 +474,7 @@ func TestCloneSourceReleasedOnlyWhenUnused(t *testing.T) {
 	if err := f.claims.Add(pending); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.prov.releaseSource(ctx, "default", "src", nil); err != nil {
+	if err := f.prov.releaseSource(ctx, "default", "src", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {
@@ -451,7 +483,7 @@ func TestCloneSourceReleasedOnlyWhenUnused(t *testing.T) {
 	if err := f.claims.Delete(pending); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.prov.releaseSource(ctx, "default", "src", nil); err != nil {
+	if err := f.prov.releaseSource(ctx, "default", "src", nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if slices.Contains(f.current("src").Finalizers, FinalizerCloneSource) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -56,7 +57,8 @@ func (p *Provisioner) releaseSources(ctx context.Context) error {
 	}
 	wanted := map[string]bool{}
 	for _, c := range claims {
-		if _, kind, name, namespace := dataSourceOf(c); kind == "PersistentVolumeClaim" && c.Spec.VolumeName == "" && c.DeletionTimestamp == nil {
+		// Only a claim of the source's own namespace: another's is refused, never copies it.
+		if _, kind, name, namespace := dataSourceOf(c); kind == "PersistentVolumeClaim" && namespace == c.Namespace && c.Spec.VolumeName == "" && c.DeletionTimestamp == nil {
 			wanted[namespace+"/"+name] = true
 		}
 	}
@@ -66,12 +68,11 @@ func (p *Provisioner) releaseSources(ctx context.Context) error {
 		for _, f := range c.Finalizers {
 			protected = protected || f == FinalizerCloneSource
 		}
-		if !protected || wanted[c.Namespace+"/"+c.Name] || p.clones.sourcing(c.Namespace, c.Name, nil) {
+		if !protected || wanted[c.Namespace+"/"+c.Name] {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(ctx, apiTimeout)
-		err := p.cfg.Claims.Unprotect(ctx, c.Namespace, c.Name)
-		cancel()
+		// A copy started since the list above re-checks under the lock.
+		err := p.releaseSource(ctx, c.Namespace, c.Name, nil, "")
 		if err != nil {
 			failed = errors.Join(failed, err) // the others are released all the same
 			continue
@@ -81,9 +82,9 @@ func (p *Provisioner) releaseSources(ctx context.Context) error {
 	return failed
 }
 
-// forgetEndedClones drops the ended jobs of claims gone since; a copy renamed into place for a
-// claim deleted before its PV was made (no PV uses it) is removed.
-func (p *Provisioner) forgetEndedClones(ctx context.Context) error {
+// forgetEndedClones drops the ended jobs of claims gone since (their copies, complete or not,
+// are in staging, which sweepStaging clears).
+func (p *Provisioner) forgetEndedClones(context.Context) error {
 	claims, err := p.cfg.Claims.Cached()
 	if err != nil {
 		return err
@@ -93,75 +94,57 @@ func (p *Provisioner) forgetEndedClones(ctx context.Context) error {
 		live[c.UID] = c.DeletionTimestamp == nil
 	}
 	p.clones.mu.Lock()
-	var ended []*cloneJob
+	defer p.clones.mu.Unlock()
 	for uid, j := range p.clones.jobs {
 		if !j.running() && !live[uid] {
-			ended = append(ended, j)
+			delete(p.clones.jobs, uid)
 		}
 	}
-	p.clones.mu.Unlock()
-	var failed error
-	for _, j := range ended {
-		if j.err == nil {
-			full := path.Join(j.v.share, j.v.dir)
-			users, err := p.volumeUsers(j.v.server, full, "")
-			if err != nil || len(users) > 0 || p.cfg.Volumes == nil {
-				failed = errors.Join(failed, err)
-				p.clones.forget(j.v.claim.UID, j)
-				continue
-			}
-			err = p.onExport(ctx, j.v.server, j.v.share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
-				return fsys.RemoveAll(ctx, j.v.dir, nil)
-			})
-			if err != nil {
-				failed = errors.Join(failed, err)
-				continue // tried again at the next sweep
-			}
-			klog.FromContext(ctx).Info("removed the copy of a clone whose claim was deleted before its PV was made", "pvc", klog.KObj(j.v.claim), "dir", j.v.dir)
-		}
-		p.clones.forget(j.v.claim.UID, j)
-	}
-	return failed
+	return nil
 }
 
 // sweepStaging removes this install's staging directories of one export that no running copy
-// writes.
+// writes and no pending claim waits for (a complete copy, <pv>.<attempt>.done, of the claim of
+// PV pv-name "pvc-<claim UID>").
 func (p *Provisioner) sweepStaging(ctx context.Context, server, share string) error {
 	root, err := p.stagingRoot(ctx)
 	if err != nil {
 		return err
 	}
+	claims, err := p.cfg.Claims.Cached()
+	if err != nil {
+		return err
+	}
+	waiting := map[string]bool{}
+	for _, c := range claims {
+		if c.Spec.VolumeName == "" && c.DeletionTimestamp == nil {
+			waiting["pvc-"+string(c.UID)] = true
+		}
+	}
 	return p.onExport(ctx, server, share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
-		tree := fsys.Tree()
-		dir, _, err := tree.OpenDir(ctx, root)
-		if err != nil {
-			if errors.Is(err, export.ErrNotExist) {
-				return nil
+		var leftovers []string
+		err := listStaging(ctx, fsys, root, func(name string) error {
+			pv, _, _ := strings.Cut(name, ".")
+			switch {
+			case p.clones.stagedBy(name):
+			case strings.HasSuffix(name, doneSuffix) && waiting[pv]:
+			default:
+				leftovers = append(leftovers, name)
 			}
-			return err
+			return nil
+		})
+		for _, name := range leftovers {
+			if p.clones.stagedBy(name) {
+				continue
+			}
+			if users, uerr := p.volumeUsers(server, path.Join(share, root, name), ""); uerr != nil || len(users) > 0 {
+				continue // never a directory a PV uses (none should be placed here)
+			}
+			klog.FromContext(ctx).Info("removing a clone's leftover staging directory", "server", server, "share", share, "dir", path.Join(root, name))
+			if rerr := fsys.RemoveAll(ctx, path.Join(root, name), nil); rerr != nil {
+				return errors.Join(err, rerr)
+			}
 		}
-		var at export.DirCursor
-		for {
-			ents, next, eof, err := tree.ReadDir(ctx, dir, at)
-			if err != nil {
-				return err
-			}
-			for _, e := range ents {
-				if p.clones.stagedBy(e.Name) {
-					continue
-				}
-				if users, err := p.volumeUsers(server, path.Join(share, root, e.Name), ""); err != nil || len(users) > 0 {
-					continue // never a directory a PV uses (none should be placed here)
-				}
-				klog.FromContext(ctx).Info("removing a clone's leftover staging directory", "server", server, "share", share, "dir", path.Join(root, e.Name))
-				if err := fsys.RemoveAll(ctx, path.Join(root, e.Name), nil); err != nil {
-					return err
-				}
-			}
-			if eof || len(ents) == 0 && next == at {
-				return nil
-			}
-			at = next
-		}
+		return err
 	})
 }

@@ -132,20 +132,26 @@ func (t *tree) ReadDir(ctx context.Context, n export.Node, at export.DirCursor) 
 }
 
 func (t *tree) ReadAt(ctx context.Context, n export.Node, p []byte, off uint64) (int, bool, error) {
-	// O_NONBLOCK: a FIFO a tenant renamed over the file must not block the open; only a
-	// regular file is read.
-	fd, err := t.open(n, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	// Opened with O_PATH first: a FIFO or device a tenant renamed over the file is never
+	// opened for reading (which could block, or act on a device); only a regular file is.
+	pfd, err := t.open(n, unix.O_PATH, 0)
 	if err != nil {
 		return 0, false, err
 	}
-	defer unix.Close(fd)
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, false, fmt.Errorf("stat: %w", err)
+	err = unix.Fstat(pfd, &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+		err = fmt.Errorf("no longer a regular file (mode %o)", st.Mode)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, false, fmt.Errorf("read: no longer a regular file (mode %o)", st.Mode)
+	var fd int
+	if err == nil {
+		fd, err = unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	}
+	unix.Close(pfd)
+	if err != nil {
+		return 0, false, fmt.Errorf("read: %w", err)
+	}
+	defer unix.Close(fd)
 	got := 0
 	for got < len(p) {
 		m, err := unix.Pread(fd, p[got:], int64(off)+int64(got))
