@@ -360,25 +360,28 @@ func cloneSourceDeleted(t *testing.T) {
 	assertNoStaging(t, pv.Name)
 }
 
-// A provisioner SIGKILLed in the middle of two copies leaves their staging directories and the
-// source's finalizer; restarted, it starts the copy of the claim still there again and binds it,
-// and its sweep removes what the copy of the claim deleted meanwhile left.
+// A provisioner SIGKILLed in the middle of two copies (two namespaces: copies of one namespace
+// run one at a time) leaves their staging directories and the sources' finalizers; restarted, it
+// starts the copy of the claim still there again and binds it, and its sweep removes what the copy
+// of the claim deleted meanwhile left, and releases that claim's source.
 func TestCloneProvisionerKilled(t *testing.T) {
 	const files = 5000
 	in := fw.NewInstance(t, "clone-kill")
 	first := in.Start(t, true)
+	other := fw.CreateNamespace(t, "clone-kill-other")
 	srcDir := bigSource(t, in.Namespace, in.Class.Name, files)
+	bigSource(t, other, in.Class.Name, files)
 	kept := fw.CreateClaim(t, in.Namespace, framework.ClaimOptions{Name: "kept", Class: in.Class.Name, DataSource: pvcSource("src")})
-	gone := fw.CreateClaim(t, in.Namespace, framework.ClaimOptions{Name: "gone", Class: in.Class.Name, DataSource: pvcSource("src")})
+	gone := fw.CreateClaim(t, other, framework.ClaimOptions{Name: "gone", Class: in.Class.Name, DataSource: pvcSource("src")})
 	fw.WaitEvent(t, kept, corev1.EventTypeNormal, "CloneStarted")
 	fw.WaitEvent(t, gone, corev1.EventTypeNormal, "CloneStarted")
 	first.Kill(t)
 	for _, c := range []*corev1.PersistentVolumeClaim{kept, gone} {
-		if len(staged(t, "pvc-"+string(c.UID))) != 1 {
-			t.Fatalf("no staged copy of claim %s after the kill: it did not land mid-copy", c.Name)
+		if left := staged(t, "pvc-"+string(c.UID)); len(left) != 1 || strings.HasSuffix(left[0], ".done") {
+			t.Fatalf("staged copies of claim %s after the kill: %v; want one in progress (the kill did not land mid-copy)", c.Name, left)
 		}
 	}
-	claims := fw.Cluster.Clientset.CoreV1().PersistentVolumeClaims(in.Namespace)
+	claims := fw.Cluster.Clientset.CoreV1().PersistentVolumeClaims(other)
 	if err := claims.Delete(framework.Context(t), "gone", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -396,6 +399,7 @@ func TestCloneProvisionerKilled(t *testing.T) {
 		return len(left) == 0, fmt.Errorf("left: %v", left)
 	})
 	assertReleased(t, in.Namespace, "src")
+	assertReleased(t, other, "src")
 	if n := in.CountPanics(t); n != 0 {
 		t.Errorf("%d panics in the provisioner logs", n)
 	}

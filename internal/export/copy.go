@@ -27,10 +27,17 @@ type CopyOptions struct {
 	// MaxBytes, when not 0, ends the copy with ErrTooBig once the files read hold more (by
 	// their length: holes and hard links counted as what they read as).
 	MaxBytes uint64
+	// MaxEntries, when not 0, ends the copy with ErrTooManyEntries once it has made more
+	// entries (a tree that grows faster than it is copied).
+	MaxEntries uint64
 }
 
-// ErrTooBig ends a copy whose files hold more than CopyOptions.MaxBytes.
-var ErrTooBig = errors.New("the source holds more than the copy may")
+// ErrTooBig ends a copy whose files hold more than CopyOptions.MaxBytes; ErrTooManyEntries one
+// with more entries than CopyOptions.MaxEntries.
+var (
+	ErrTooBig         = errors.New("the source holds more than the copy may")
+	ErrTooManyEntries = errors.New("the source has more entries than the copy may make")
+)
 
 // CopyProgress is a copy's running total, safe to read while it runs.
 type CopyProgress struct {
@@ -89,21 +96,22 @@ func CopyTree(ctx context.Context, from Tree, src string, to Tree, dst string, o
 }
 
 type copier struct {
-	ctx      context.Context
-	cancel   context.CancelFunc
-	from, to Tree
-	chunk    int
-	perFile  int
-	files    chan struct{} // a slot per file being copied
-	chunks   chan struct{} // a slot per chunk in flight
-	buffers  sync.Pool
-	progress *CopyProgress
-	maxBytes uint64
-	jobs     sync.WaitGroup // file jobs
-	finish   chan *copyDir  // directories whose listing is done, children first
-	finished chan struct{}
-	errMu    sync.Mutex
-	first    error
+	ctx        context.Context
+	cancel     context.CancelFunc
+	from, to   Tree
+	chunk      int
+	perFile    int
+	files      chan struct{} // a slot per file being copied
+	chunks     chan struct{} // a slot per chunk in flight
+	buffers    sync.Pool
+	progress   *CopyProgress
+	maxBytes   uint64
+	maxEntries uint64
+	jobs       sync.WaitGroup // file jobs
+	finish     chan *copyDir  // directories whose listing is done, children first
+	finished   chan struct{}
+	errMu      sync.Mutex
+	first      error
 }
 
 func newCopier(ctx context.Context, from, to Tree, o CopyOptions) (*copier, error) {
@@ -115,7 +123,7 @@ func newCopier(ctx context.Context, from, to Tree, o CopyOptions) (*copier, erro
 	if o.Progress == nil {
 		o.Progress = &CopyProgress{}
 	}
-	c := &copier{from: from, to: to, chunk: chunk, perFile: o.ChunksPerFile, progress: o.Progress, maxBytes: o.MaxBytes,
+	c := &copier{from: from, to: to, chunk: chunk, perFile: o.ChunksPerFile, progress: o.Progress, maxBytes: o.MaxBytes, maxEntries: o.MaxEntries,
 		files: make(chan struct{}, o.Files), chunks: make(chan struct{}, o.Chunks),
 		finish: make(chan *copyDir, o.Files), finished: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(ctx)
@@ -233,6 +241,9 @@ func (c *copier) copyPage(d *copyDir, keep bool) error {
 		return fmt.Errorf("listing: %w", err)
 	}
 	for _, e := range ents {
+		if n := c.progress.Snapshot(); c.maxEntries > 0 && n.Files+n.Dirs+n.Symlinks+n.Skipped > c.maxEntries {
+			return fmt.Errorf("%w: more than %d entries", ErrTooManyEntries, c.maxEntries)
+		}
 		d.cursor = e.Next
 		switch e.Info.Type {
 		case TypeDir:

@@ -198,3 +198,16 @@ func TestCopyTreeMaxBytes(t *testing.T) {
 		t.Errorf("error %q does not say the limit", err)
 	}
 }
+
+// A tree with more entries than MaxEntries (one growing while it is copied) ends the copy.
+func TestCopyTreeMaxEntries(t *testing.T) {
+	src, dst := newMemTree(), newMemTree()
+	src.put("src", dir())
+	for i := 0; i < 300; i++ {
+		src.put(fmt.Sprintf("src/f%03d", i), file(nil))
+	}
+	err := export.CopyTree(context.Background(), src, "src", dst, "copy", export.CopyOptions{MaxEntries: 100})
+	if !errors.Is(err, export.ErrTooManyEntries) || !strings.Contains(err.Error(), "100 entries") {
+		t.Fatalf("copy of 300 entries with MaxEntries 100: %v, want ErrTooManyEntries saying the limit", err)
+	}
+}

@@ -69,6 +69,24 @@ type cloneJobs struct {
 	// sourceMu is held from the check to the change of a source's protection, and from
 	// protecting a source to registering the job that copies it.
 	sourceMu sync.Mutex
+	// byNamespace is a slot per namespace: its copies run one at a time.
+	byNamespace map[string]chan struct{}
+}
+
+// namespaceSlot is the namespace's one slot (made on first use; the map grows with the
+// namespaces that ever cloned, a channel each).
+func (c *cloneJobs) namespaceSlot(namespace string) chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byNamespace == nil {
+		c.byNamespace = map[string]chan struct{}{}
+	}
+	slot, ok := c.byNamespace[namespace]
+	if !ok {
+		slot = make(chan struct{}, 1)
+		c.byNamespace[namespace] = slot
+	}
+	return slot
 }
 
 func newCloneJobs(parallel int) *cloneJobs {
@@ -363,11 +381,16 @@ func newAttempt() string {
 func (p *Provisioner) runClone(ctx context.Context, job *cloneJob) (err error) {
 	v := job.v
 	logger := klog.FromContext(ctx).WithValues("pvc", klog.KObj(v.claim), "source", job.source.String())
-	select {
-	case p.clones.slots <- struct{}{}:
-		defer func() { <-p.clones.slots }()
-	case <-ctx.Done():
-		return ctx.Err()
+	// One copy per namespace at a time, then one of the install's slots: a tenant with many
+	// clones does not keep another's waiting behind all of them.
+	own := p.clones.namespaceSlot(v.claim.Namespace)
+	for _, slots := range []chan struct{}{own, p.clones.slots} {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	root, err := p.stagingRoot(ctx)
 	if err != nil {
@@ -444,9 +467,16 @@ func (p *Provisioner) copyClone(ctx context.Context, job *cloneJob, from, to exp
 	progress := &export.CopyProgress{}
 	stop := p.reportClone(ctx, job, progress, total)
 	request := v.claim.Spec.Resources.Requests[v1.ResourceStorage]
-	err = export.CopyTree(ctx, from.Tree(), job.source.loc.dir, to.Tree(), staging, export.CopyOptions{Progress: progress, Top: &v.attrs, MaxBytes: uint64(max(request.Value(), 0))})
+	// Bounded by the request and by the tree's size when measured (plus what a live volume may
+	// add meanwhile), so that a tree grown without end is never copied without end.
+	maxEntries := 2*total.Inodes + 10000
+	err = export.CopyTree(ctx, from.Tree(), job.source.loc.dir, to.Tree(), staging, export.CopyOptions{Progress: progress, Top: &v.attrs,
+		MaxBytes: uint64(max(request.Value(), 0)), MaxEntries: maxEntries})
 	stop()
 	copied = progress.Snapshot()
+	if errors.Is(err, export.ErrTooManyEntries) {
+		return copied, fmt.Errorf("copy %s: its tree grew past %d entries while it was copied (it had %d); stop what writes to it", job.source, maxEntries, total.Inodes)
+	}
 	if errors.Is(err, export.ErrTooBig) {
 		return copied, fmt.Errorf("copy %s: its files hold more than the %s this claim requests (hard links and holes count as what they read as); request more", job.source, request.String())
 	}

@@ -506,3 +506,28 @@ func TestStagingNeverPlaced(t *testing.T) {
 		}
 	}
 }
+
+// Copies of one namespace run one at a time (another namespace's take the other slot): the second
+// copy starts only once the first has finished.
+func TestCloneOnePerNamespace(t *testing.T) {
+	f, first, _ := slowClone(t, 40)
+	second := cloneOf("src", "default", "second")
+	f.create(second)
+	if _, _, err := f.prov.Provision(context.Background(), controller.ProvisionOptions{StorageClass: newClass(nil), PVName: "pvc-second", PVC: second}); !errors.As(err, new(*controller.IgnoredError)) {
+		t.Fatalf("Provision of the second clone: %v", err)
+	}
+	f.wait(first)
+	f.wait(second)
+	var order []string
+	for _, e := range drain(f.fixture) {
+		for _, reason := range []string{ReasonCloneStarted, ReasonCloneFinished} {
+			if strings.Contains(e, reason) {
+				order = append(order, reason)
+			}
+		}
+	}
+	want := []string{ReasonCloneStarted, ReasonCloneFinished, ReasonCloneStarted, ReasonCloneFinished}
+	if !slices.Equal(order, want) {
+		t.Errorf("clone Events in order %v, want %v: two copies of one namespace ran at once", order, want)
+	}
+}
