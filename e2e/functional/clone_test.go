@@ -322,7 +322,7 @@ func countFiles(t *testing.T, dir string) int {
 // until the copy is done, then goes; the copy is complete and the source's data was never touched:
 // its directory is archived as it was.
 func cloneSourceDeleted(t *testing.T) {
-	const files = 3000
+	const files = 5000 // a copy of some seconds: the deletion lands while it runs
 	class := fw.CreateClass(t, framework.ClassOptions{})
 	ns := fw.CreateNamespace(t, "clone-srcdel")
 	srcDir := bigSource(t, ns, class.Name, files)
