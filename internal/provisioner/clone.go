@@ -210,9 +210,6 @@ func (p *Provisioner) provisionClone(ctx context.Context, opts controller.Provis
 			return nil, controller.ProvisioningInBackground, err
 		}
 	}
-	if _, err := p.stagingRoot(ctx); err != nil {
-		return nil, controller.ProvisioningNoChange, err
-	}
 	// Protect and register under the source lock: a release (the sweep's, another job's) sees
 	// either no protection to keep or this job.
 	p.clones.sourceMu.Lock()

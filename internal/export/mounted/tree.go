@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +32,23 @@ func nodeOf(n export.Node) (string, error) {
 		return "", fmt.Errorf("%w: not a node of this backend (%T)", export.ErrInvalidPath, n)
 	}
 	return string(p), nil
+}
+
+// childOf is the node of name in the directory n; name must be one path element, as the *at
+// calls below use it in the directory at() opens.
+func childOf(n export.Node, name string) (treeNode, error) {
+	parent, err := nodeOf(n)
+	if err != nil {
+		return "", err
+	}
+	if strings.Contains(name, "/") || name == "." || name == ".." {
+		return "", fmt.Errorf("%w: %q is not a name in a directory", export.ErrInvalidPath, name)
+	}
+	child := treeNode(path.Join(parent, name))
+	if _, err := export.SplitPath(string(child), false); err != nil {
+		return "", err
+	}
+	return child, nil
 }
 
 // at opens the parent of node with O_PATH and returns the name in it; the caller releases it.
@@ -184,12 +202,8 @@ func (t *tree) ReadLink(ctx context.Context, n export.Node) (string, error) {
 }
 
 func (t *tree) Mkdir(ctx context.Context, n export.Node, name string, a export.FileInfo) (export.Node, error) {
-	parent, err := nodeOf(n)
+	child, err := childOf(n, name)
 	if err != nil {
-		return nil, err
-	}
-	child := treeNode(path.Join(parent, name))
-	if _, err := export.SplitPath(string(child), false); err != nil {
 		return nil, err
 	}
 	dirfd, _, err := t.at(child)
@@ -212,12 +226,8 @@ func (t *tree) Mkdir(ctx context.Context, n export.Node, name string, a export.F
 }
 
 func (t *tree) Create(ctx context.Context, n export.Node, name string, a export.FileInfo) (export.Node, error) {
-	parent, err := nodeOf(n)
+	child, err := childOf(n, name)
 	if err != nil {
-		return nil, err
-	}
-	child := treeNode(path.Join(parent, name))
-	if _, err := export.SplitPath(string(child), false); err != nil {
 		return nil, err
 	}
 	fd, err := t.open(child, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
@@ -251,11 +261,10 @@ func (t *tree) WriteAt(ctx context.Context, n export.Node, p []byte, off uint64,
 }
 
 func (t *tree) Symlink(ctx context.Context, n export.Node, name, target string, a export.FileInfo) error {
-	parent, err := nodeOf(n)
+	child, err := childOf(n, name)
 	if err != nil {
 		return err
 	}
-	child := treeNode(path.Join(parent, name))
 	dirfd, _, err := t.at(child)
 	if err != nil {
 		return err
