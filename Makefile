@@ -40,6 +40,7 @@ build: ## static binary in bin/ (the Dockerfile runs this same command)
 
 .PHONY: lint
 lint: packages $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) $(GOBIN_CACHE)/actionlint-$(ACTIONLINT_VERSION)
+	tools/check-tracked.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go vet -tags e2e ./e2e/...

@@ -1,4 +1,4 @@
-module github.com/nfs-subdir/provisioner
+module github.com/nfs-subdir/nfs-subdir-provisioner
 
 go 1.26.8
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/internal/provisioner"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner"
 )
 
 // Config is the provisioner's configuration, from flags and from the

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/internal/export"
-	"github.com/nfs-subdir/provisioner/internal/provisioner"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner"
 )
 
 const dashboardFile = "../../charts/nfs-subdir-provisioner/dashboards/nfs-subdir-provisioner.json"

@@ -38,12 +38,12 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 	libmetrics "sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller/metrics"
 
-	"github.com/nfs-subdir/provisioner/internal/export"
-	"github.com/nfs-subdir/provisioner/internal/export/mounted"
-	"github.com/nfs-subdir/provisioner/internal/export/wire"
-	"github.com/nfs-subdir/provisioner/internal/provisioner"
-	"github.com/nfs-subdir/provisioner/internal/provisioner/health"
-	"github.com/nfs-subdir/provisioner/internal/provisioner/metrics"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/mounted"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/health"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

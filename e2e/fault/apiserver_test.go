@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 // apiRenewDeadline is the default --leader-election-renew-deadline, which the case runs with.

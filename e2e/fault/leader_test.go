@@ -10,7 +10,7 @@ import (
 
 	"k8s.io/client-go/tools/leaderelection"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 // TestFaultLeaderKilled runs two replicas with leader election and SIGKILLs the leader during a

@@ -10,7 +10,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 var fw *framework.Framework

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 // TestFaultNFSServerKilled SIGKILLs NFS-Ganesha while a burst of claims is being provisioned, and

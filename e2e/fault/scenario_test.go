@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 // phase is what a burst does to a case's claims.

@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/nfs-subdir/provisioner/internal/export/wire/wiretest"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire/wiretest"
 )
 
 // stallNFSTimeout is the fault provisioner's --nfs-timeout; a Provision's NFS work is bounded by

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nfs-subdir/provisioner/e2e/testbed"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/testbed"
 )
 
 // DefaultProvisionerName is the anchor project's PROVISIONER_NAME, which the functional suite's

@@ -5,7 +5,7 @@ package functional
 import (
 	"testing"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 // TestBadClassParameters provisions on classes with one wrong parameter each: the claim gets a

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"

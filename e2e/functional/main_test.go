@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 var (

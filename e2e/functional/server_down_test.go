@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 // serverRecoveryTimeout covers the provisioning library's retry backoff after failed attempts.

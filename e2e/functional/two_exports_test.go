@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nfs-subdir/provisioner/e2e/framework"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 // TestTwoExports serves two exports from one provisioner: the default one from NFS_SERVER and

@@ -1,4 +1,4 @@
-module github.com/nfs-subdir/provisioner/tools/ocibuild
+module github.com/nfs-subdir/nfs-subdir-provisioner/tools/ocibuild
 
 go 1.26
 

@@ -62,7 +62,7 @@ func runBuild(args []string) error {
 	fs.StringVar(&spec.Version, "version", "dev", "image version (label org.opencontainers.image.version)")
 	fs.StringVar(&spec.Name, "name", "ghcr.io/nfs-subdir/nfs-subdir-provisioner", "repository the layout names the image by (name:version), for kind load image-archive")
 	fs.StringVar(&spec.Revision, "revision", "", "source revision (label org.opencontainers.image.revision)")
-	fs.StringVar(&spec.Source, "source", "https://github.com/nfs-subdir/provisioner", "source repository (label org.opencontainers.image.source)")
+	fs.StringVar(&spec.Source, "source", "https://github.com/nfs-subdir/nfs-subdir-provisioner", "source repository (label org.opencontainers.image.source)")
 	fs.Int64Var(&created, "created", 0, "creation time, Unix seconds (SOURCE_DATE_EPOCH): the same input gives the same digest")
 	fs.Var(spec.Binaries.(binaries), "binary", "os/arch=path of a static binary; repeat per platform")
 	if err := fs.Parse(args); err != nil {

@@ -1,0 +1,216 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"k8s.io/klog/v2"
+)
+
+// ErrClosed is returned by calls on a closed Opener or session.
+var ErrClosed = errors.New("nfs client closed")
+
+// procedure names one remote procedure.
+type procedure struct {
+	prog, vers, proc uint32
+	name             string // operation name given to the Observer
+}
+
+// client calls one RPC program at one address over a connection it keeps,
+// redialling on the next call after the connection was dropped.
+type client struct {
+	server    string // for the observer and errors (host only)
+	dial      func(ctx context.Context) (net.Conn, error)
+	timeout   time.Duration
+	machine   string
+	maxRecord int
+	observe   Observer
+
+	xid atomic.Uint32
+
+	mu      sync.Mutex
+	cur     *conn
+	dialing chan struct{}
+	closed  bool
+	old     []*conn // dropped connections whose readers may still run
+}
+
+func newClient(server string, dial func(context.Context) (net.Conn, error), o *Options) *client {
+	c := &client{
+		server:    server,
+		dial:      dial,
+		timeout:   o.Timeout,
+		machine:   o.MachineName,
+		maxRecord: o.MaxReplySize,
+		observe:   o.Observer,
+	}
+	c.xid.Store(rand.Uint32())
+	return c
+}
+
+// conn returns the live connection, dialling one when there is none. One
+// caller dials; the others wait for it or for their own deadline.
+func (c *client) conn(ctx context.Context) (*conn, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c.cur != nil && c.cur.alive() {
+			cc := c.cur
+			c.mu.Unlock()
+			return cc, nil
+		}
+		if c.cur != nil {
+			c.old = append(c.old, c.cur)
+			c.cur = nil
+		}
+		if ch := c.dialing; ch != nil {
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		c.dialing = ch
+		c.mu.Unlock()
+
+		nc, err := c.dial(ctx)
+
+		c.mu.Lock()
+		c.dialing = nil
+		close(ch)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: %w: %v", ErrConnection, errDial, err)
+		}
+		if c.closed {
+			c.mu.Unlock()
+			nc.Close()
+			return nil, ErrClosed
+		}
+		local, remote := nc.LocalAddr().String(), nc.RemoteAddr().String()
+		cc := newConn(nc, c.maxRecord, func(err error) {
+			klog.V(2).InfoS("NFS client connection dropped", "server", c.server, "local", local, "remote", remote, "reason", err.Error())
+		})
+		c.cur = cc
+		c.reapLocked()
+		c.mu.Unlock()
+		return cc, nil
+	}
+}
+
+// reapLocked forgets dropped connections whose reader has exited.
+func (c *client) reapLocked() {
+	keep := c.old[:0]
+	for _, o := range c.old {
+		select {
+		case <-o.done:
+		default:
+			keep = append(keep, o)
+		}
+	}
+	c.old = keep
+}
+
+// call sends one call with AUTH_SYS credential cr (AUTH_NONE when nil),
+// bounded by ctx and by the client's timeout, and hands the procedure's
+// results (which alias the reply record) to decode. The Observer sees the
+// round trip with decode's error, so NFS statuses are part of its result.
+//
+// When the connection dies under a call (typically the server closed it
+// while idle, or restarted) the call is sent once more on a fresh
+// connection, with the same XID, as NFS clients do: a server whose
+// duplicate request cache matches the repeat (Ganesha's keys on the XID;
+// Linux knfsd's also on the client's port, which a new connection
+// rarely keeps) answers it with the first reply. Otherwise the server may
+// execute it twice, so every procedure above is safe to repeat:
+//
+//	NULL, GETATTR, LOOKUP, READDIRPLUS, FSSTAT, FSINFO, READ, READLINK,
+//	GETPORT, MNT   read only
+//	SETATTR    sets absolute values: the repeat changes nothing
+//	REMOVE, RMDIR   the repeat's NOENT means done (remove.go)
+//	RENAME     the repeat's NOENT is done when from is gone and to is there (rename.go)
+//	MKDIR      the repeat's EXIST is looked up by MkdirAll; an exclusive
+//	           Mkdir reports it as ErrExist marked export.ErrMaybeDone, and
+//	           the provisioner decides (makeDirectory)
+//	CREATE, SYMLINK, and MKDIR in a copy   the repeat's EXIST is the object the
+//	           first attempt made in the copy's own new directory (tree.go)
+//	WRITE      writes the same bytes at the same offset again
+//	COMMIT     commits again; the verifier says whether the writes survived
+func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	xid := c.xid.Add(1)
+	err := c.callOnce(ctx, xid, p, cr, args, decode)
+	if errors.Is(err, ErrConnection) && !errors.Is(err, errDial) && ctx.Err() == nil {
+		if err = c.callOnce(ctx, xid, p, cr, args, decode); err != nil {
+			err = &errRepeated{err}
+		}
+	}
+	return err
+}
+
+// errRepeated is the error of a call sent a second time after its
+// connection died: the first may have been executed. It matches
+// export.ErrMaybeDone.
+type errRepeated struct{ err error }
+
+func (e *errRepeated) Error() string        { return e.err.Error() }
+func (e *errRepeated) Unwrap() error        { return e.err }
+func (e *errRepeated) Is(target error) bool { return target == export.ErrMaybeDone }
+
+func (c *client) callOnce(ctx context.Context, xid uint32, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
+	start := time.Now()
+	res, err := c.exchange(ctx, xid, p, cr, args)
+	if err == nil && decode != nil {
+		err = decode(res)
+	}
+	if c.observe != nil {
+		c.observe(c.server, p.name, time.Since(start), err)
+	}
+	return err
+}
+
+func (c *client) exchange(ctx context.Context, xid uint32, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
+	cc, err := c.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := encoder{b: make([]byte, 4, 256)}
+	appendCall(&e, xid, p.prog, p.vers, p.proc, cr, c.machine)
+	if args != nil {
+		args(&e)
+	}
+	frame(e.b)
+	rec, err := cc.roundTrip(ctx, xid, e.b)
+	if err != nil {
+		return nil, err
+	}
+	return decodeReply(rec, xid)
+}
+
+// close drops the connection and waits for every reader goroutine.
+func (c *client) close() {
+	c.mu.Lock()
+	c.closed = true
+	conns := append(c.old, c.cur)
+	c.cur, c.old = nil, nil
+	c.mu.Unlock()
+	for _, cc := range conns {
+		if cc != nil {
+			cc.close()
+		}
+	}
+}

@@ -1,0 +1,465 @@
+package wire
+
+import (
+	"fmt"
+
+	nfsc "github.com/willscott/go-nfs-client/nfs"
+
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+)
+
+// NFS v3 (RFC 1813) arguments and result decoders for the procedures this
+// package uses. Decoders copy what they return out of the reply record.
+
+const (
+	fhSize      = 64   // NFS3_FHSIZE
+	maxNameSize = 4096 // generous; servers limit names to 255 bytes
+	nf3Dir      = nfsc.NF3Dir
+)
+
+func nfsProc(proc uint32, name string) procedure {
+	return procedure{prog: nfsc.Nfs3Prog, vers: nfsc.Nfs3Vers, proc: proc, name: name}
+}
+
+var (
+	procNull        = nfsProc(0, "NULL")
+	procGetattr     = nfsProc(nfsc.NFSProc3GetAttr, "GETATTR")
+	procSetattr     = nfsProc(nfsc.NFSProc3SetAttr, "SETATTR")
+	procLookup      = nfsProc(nfsc.NFSProc3Lookup, "LOOKUP")
+	procMkdir       = nfsProc(nfsc.NFSProc3Mkdir, "MKDIR")
+	procRemove      = nfsProc(nfsc.NFSProc3Remove, "REMOVE")
+	procRmdir       = nfsProc(nfsc.NFSProc3RmDir, "RMDIR")
+	procRename      = nfsProc(nfsc.NFSProc3Rename, "RENAME")
+	procReaddirplus = nfsProc(nfsc.NFSProc3ReadDirPlus, "READDIRPLUS")
+	procFsstat      = nfsProc(18, "FSSTAT") // NFSPROC3_FSSTAT
+	procReadlink    = nfsProc(nfsc.NFSProc3Readlink, "READLINK")
+	procRead        = nfsProc(nfsc.NFSProc3Read, "READ")
+	procWrite       = nfsProc(nfsc.NFSProc3Write, "WRITE")
+	procCreate      = nfsProc(nfsc.NFSProc3Create, "CREATE")
+	procSymlink     = nfsProc(nfsc.NFSProc3Symlink, "SYMLINK")
+	procFsinfo      = nfsProc(nfsc.NFSProc3FSInfo, "FSINFO")
+	procCommit      = nfsProc(nfsc.NFSProc3Commit, "COMMIT")
+)
+
+// ftype3 values besides NF3DIR.
+const (
+	nf3Reg = 1
+	nf3Lnk = 5
+)
+
+// attrs is the part of fattr3 this package uses.
+type attrs struct {
+	typ, mode, uid, gid uint32
+	nlink               uint32
+	size, used          uint64 // bytes; used is the space the object takes on the server
+	atime, mtime        nfsTime
+}
+
+// nfsTime is nfstime3.
+type nfsTime struct{ sec, nsec uint32 }
+
+func (d *decoder) nfsTime() nfsTime { return nfsTime{sec: d.uint32(), nsec: d.uint32()} }
+
+func (a attrs) isDir() bool { return a.typ == nf3Dir }
+
+func (d *decoder) fattr() attrs {
+	var a attrs
+	a.typ = d.uint32()
+	a.mode = d.uint32() & 0o7777
+	a.nlink = d.uint32()
+	a.uid = d.uint32()
+	a.gid = d.uint32()
+	a.size = d.uint64()
+	a.used = d.uint64()
+	d.skip(8 + 8 + 8) // rdev, fsid, fileid
+	a.atime, a.mtime = d.nfsTime(), d.nfsTime()
+	d.skip(8) // ctime
+	if d.err == nil && (a.typ < 1 || a.typ > 7) {
+		d.fail(fmt.Errorf("%w: bad ftype3 %d", ErrProtocol, a.typ))
+	}
+	return a
+}
+
+func (d *decoder) postOpAttr() (attrs, bool) {
+	if !d.bool() {
+		return attrs{}, false
+	}
+	return d.fattr(), true
+}
+
+func (d *decoder) wcc() {
+	if d.bool() { // pre_op_attr: size, mtime, ctime
+		d.skip(8 + 8 + 8)
+	}
+	d.postOpAttr()
+}
+
+func (d *decoder) fh() []byte {
+	p := d.opaque(fhSize)
+	if d.err != nil {
+		return nil
+	}
+	if len(p) == 0 {
+		d.fail(fmt.Errorf("%w: empty file handle", ErrProtocol))
+		return nil
+	}
+	return append([]byte(nil), p...)
+}
+
+func (d *decoder) postOpFH() []byte {
+	if !d.bool() {
+		return nil
+	}
+	return d.fh()
+}
+
+func (d *decoder) status() uint32 { return d.uint32() }
+
+func decodeErr(d *decoder, what string) error {
+	if d.err != nil {
+		return fmt.Errorf("%w: %s reply: %v", ErrProtocol, what, d.err)
+	}
+	return nil
+}
+
+// sattr is what MKDIR, CREATE, SYMLINK and SETATTR set: the mode unless
+// noMode, the owner when setOwner, the size when setSize, the times when
+// setTimes.
+type sattr struct {
+	mode         uint32
+	uid, gid     uint32
+	setOwner     bool
+	noMode       bool
+	setSize      bool
+	size         uint64
+	setTimes     bool
+	atime, mtime nfsTime
+}
+
+func (e *encoder) sattr3(s sattr) {
+	e.bool(!s.noMode)
+	if !s.noMode {
+		e.uint32(s.mode & 0o7777)
+	}
+	e.bool(s.setOwner)
+	if s.setOwner {
+		e.uint32(s.uid)
+	}
+	e.bool(s.setOwner)
+	if s.setOwner {
+		e.uint32(s.gid)
+	}
+	e.bool(s.setSize)
+	if s.setSize {
+		e.uint64(s.size)
+	}
+	for _, t := range []nfsTime{s.atime, s.mtime} {
+		if !s.setTimes {
+			e.uint32(0) // DONT_CHANGE
+			continue
+		}
+		e.uint32(2) // SET_TO_CLIENT_TIME
+		e.uint32(t.sec)
+		e.uint32(t.nsec)
+	}
+}
+
+func diropArgs(fh []byte, name string) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.string(name)
+	}
+}
+
+func fhArgs(fh []byte) func(*encoder) {
+	return func(e *encoder) { e.opaque(fh) }
+}
+
+func mkdirArgs(fh []byte, name string, s sattr) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.string(name)
+		e.sattr3(s)
+	}
+}
+
+func setattrArgs(fh []byte, s sattr) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.sattr3(s)
+		e.bool(false) // no guard
+	}
+}
+
+func renameArgs(fromFH []byte, from string, toFH []byte, to string) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fromFH)
+		e.string(from)
+		e.opaque(toFH)
+		e.string(to)
+	}
+}
+
+func readdirplusArgs(fh []byte, cookie uint64, verf [8]byte, maxcount uint32) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.uint64(cookie)
+		e.fixed(verf[:])
+		e.uint32(maxcount / 2) // dircount
+		e.uint32(maxcount)
+	}
+}
+
+// okResult starts decoding a procedure's result: the decoder after a
+// status of NFS3_OK, or the status (and any malformation) as the error.
+func okResult(res []byte, proc string) (*decoder, error) {
+	d := &decoder{b: res}
+	if st := d.status(); st != nfsc.NFS3Ok {
+		return nil, firstErr(decodeErr(d, proc), nfsStatus(st))
+	}
+	return d, nil
+}
+
+// decodeLookup decodes LOOKUP3res.
+func decodeLookup(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
+	defer recoverTo(&err, "LOOKUP")
+	d, err := okResult(res, "LOOKUP")
+	if err != nil {
+		return nil, attrs{}, false, err
+	}
+	fh = d.fh()
+	a, haveAttrs = d.postOpAttr()
+	d.postOpAttr() // dir_attributes
+	if err := decodeErr(d, "LOOKUP"); err != nil {
+		return nil, attrs{}, false, err
+	}
+	return fh, a, haveAttrs, nil
+}
+
+// decodeGetattr decodes GETATTR3res.
+func decodeGetattr(res []byte) (a attrs, err error) {
+	defer recoverTo(&err, "GETATTR")
+	d, err := okResult(res, "GETATTR")
+	if err != nil {
+		return attrs{}, err
+	}
+	a = d.fattr()
+	return a, decodeErr(d, "GETATTR")
+}
+
+// decodeMkdir decodes MKDIR3res; the handle and attributes are optional.
+func decodeMkdir(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
+	defer recoverTo(&err, "MKDIR")
+	d, err := okResult(res, "MKDIR")
+	if err != nil {
+		return nil, attrs{}, false, err
+	}
+	fh = d.postOpFH()
+	a, haveAttrs = d.postOpAttr()
+	d.wcc()
+	if err := decodeErr(d, "MKDIR"); err != nil {
+		return nil, attrs{}, false, err
+	}
+	return fh, a, haveAttrs, nil
+}
+
+// decodeWcc decodes the results of SETATTR, REMOVE and RMDIR (status and
+// one wcc_data) and of RENAME (status and two).
+func decodeWcc(res []byte, what string, n int) (err error) {
+	defer recoverTo(&err, what)
+	d := decoder{b: res}
+	st := d.status()
+	if d.err == nil {
+		for i := 0; i < n; i++ {
+			d.wcc()
+		}
+		if st != nfsc.NFS3Ok {
+			// Error bodies are not needed; only a missing status is fatal.
+			return nfsStatus(st)
+		}
+	}
+	return decodeErr(&d, what)
+}
+
+type dirEntry struct {
+	name      string
+	cookie    uint64
+	fh        []byte // nil when the server sent none
+	attrs     attrs
+	haveAttrs bool
+}
+
+// decodeReaddirplus decodes READDIRPLUS3res.
+func decodeReaddirplus(res []byte) (ents []dirEntry, verf [8]byte, eof bool, err error) {
+	defer recoverTo(&err, "READDIRPLUS")
+	d, err := okResult(res, "READDIRPLUS")
+	if err != nil {
+		return nil, verf, false, err
+	}
+	d.postOpAttr()
+	copy(verf[:], d.fixed(8))
+	for d.err == nil && d.bool() {
+		var en dirEntry
+		d.uint64() // fileid
+		en.name = string(d.opaque(maxNameSize))
+		en.cookie = d.uint64()
+		en.attrs, en.haveAttrs = d.postOpAttr()
+		en.fh = d.postOpFH()
+		if d.err == nil {
+			ents = append(ents, en)
+		}
+	}
+	eof = d.bool()
+	if err := decodeErr(d, "READDIRPLUS"); err != nil {
+		return nil, verf, false, err
+	}
+	return ents, verf, eof, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeFsstat decodes FSSTAT3res.
+func decodeFsstat(res []byte) (c export.Capacity, err error) {
+	defer recoverTo(&err, "FSSTAT")
+	d := decoder{b: res}
+	st := d.status()
+	d.postOpAttr()
+	if st != nfsc.NFS3Ok {
+		return c, firstErr(decodeErr(&d, "FSSTAT"), nfsStatus(st))
+	}
+	c.SizeBytes, c.FreeBytes, c.AvailableBytes = d.uint64(), d.uint64(), d.uint64()
+	c.TotalInodes, c.FreeInodes = d.uint64(), d.uint64()
+	d.uint64() // afiles
+	d.uint32() // invarsec
+	return c, decodeErr(&d, "FSSTAT")
+}
+
+// stable_how of WRITE.
+const (
+	writeUnstable = 0
+	writeFileSync = 2
+)
+
+func readArgs(fh []byte, off uint64, count uint32) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.uint64(off)
+		e.uint32(count)
+	}
+}
+
+func writeArgs(fh []byte, off uint64, stable uint32, data []byte) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.uint64(off)
+		e.uint32(uint32(len(data)))
+		e.uint32(stable)
+		e.opaque(data)
+	}
+}
+
+// createArgs asks for a GUARDED create: anything at name is NFS3ERR_EXIST.
+func createArgs(dir []byte, name string, s sattr) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(dir)
+		e.string(name)
+		e.uint32(1) // GUARDED
+		e.sattr3(s)
+	}
+}
+
+func symlinkArgs(dir []byte, name, target string, s sattr) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(dir)
+		e.string(name)
+		e.sattr3(s)
+		e.string(target)
+	}
+}
+
+func commitArgs(fh []byte) func(*encoder) {
+	return func(e *encoder) {
+		e.opaque(fh)
+		e.uint64(0)
+		e.uint32(0) // to the end of the file
+	}
+}
+
+// decodeRead decodes READ3res into p; more data than p holds is a protocol error.
+func decodeRead(res []byte, p []byte) (n int, eof bool, err error) {
+	defer recoverTo(&err, "READ")
+	d, err := okResult(res, "READ")
+	if err != nil {
+		return 0, false, err
+	}
+	d.postOpAttr()
+	d.uint32() // count, repeated by the data's length
+	eof = d.bool()
+	data := d.opaque(uint32(len(p)))
+	if err := decodeErr(d, "READ"); err != nil {
+		return 0, false, err
+	}
+	return copy(p, data), eof, nil
+}
+
+// decodeWrite decodes WRITE3res: how much the server took, how stably, and its write verifier.
+func decodeWrite(res []byte) (count uint32, committed uint32, verf [8]byte, err error) {
+	defer recoverTo(&err, "WRITE")
+	d := decoder{b: res}
+	st := d.status()
+	d.wcc()
+	if st != nfsc.NFS3Ok {
+		return 0, 0, verf, firstErr(decodeErr(&d, "WRITE"), nfsStatus(st))
+	}
+	count, committed = d.uint32(), d.uint32()
+	copy(verf[:], d.fixed(8))
+	return count, committed, verf, decodeErr(&d, "WRITE")
+}
+
+// decodeCommit decodes COMMIT3res: the server's write verifier.
+func decodeCommit(res []byte) (verf [8]byte, err error) {
+	defer recoverTo(&err, "COMMIT")
+	d := decoder{b: res}
+	st := d.status()
+	d.wcc()
+	if st != nfsc.NFS3Ok {
+		return verf, firstErr(decodeErr(&d, "COMMIT"), nfsStatus(st))
+	}
+	copy(verf[:], d.fixed(8))
+	return verf, decodeErr(&d, "COMMIT")
+}
+
+// decodeReadlink decodes READLINK3res.
+func decodeReadlink(res []byte) (target string, err error) {
+	defer recoverTo(&err, "READLINK")
+	d, err := okResult(res, "READLINK")
+	if err != nil {
+		return "", err
+	}
+	d.postOpAttr()
+	target = string(d.opaque(maxNameSize))
+	return target, decodeErr(d, "READLINK")
+}
+
+// decodeFsinfo decodes FSINFO3res: the largest read and write the server takes.
+func decodeFsinfo(res []byte) (rtmax, wtmax uint32, err error) {
+	defer recoverTo(&err, "FSINFO")
+	d := decoder{b: res}
+	st := d.status()
+	d.postOpAttr()
+	if st != nfsc.NFS3Ok {
+		return 0, 0, firstErr(decodeErr(&d, "FSINFO"), nfsStatus(st))
+	}
+	rtmax = d.uint32()
+	d.uint32() // rtpref
+	d.uint32() // rtmult
+	wtmax = d.uint32()
+	return rtmax, wtmax, decodeErr(&d, "FSINFO")
+}
