@@ -83,7 +83,7 @@ func usedPermissions(t *testing.T) map[permission][]string {
 	dirs := moduleDirs(t, "sigs.k8s.io/sig-storage-lib-external-provisioner/v13", "k8s.io/client-go")
 	libController := filepath.Join(dirs[0], "controller")
 	var ours strings.Builder
-	files := goFiles(t, "../cmd", "../internal")
+	files := goFiles(t, "../cmd", "../provisioner")
 	for _, file := range files {
 		ours.Write(readFile(t, file))
 	}

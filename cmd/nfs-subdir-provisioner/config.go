@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/class"
 )
 
 // Config is the provisioner's configuration, from flags and from the
@@ -17,7 +17,7 @@ type Config struct {
 	ProvisionerName string
 	NFSServer       string
 	NFSPath         string
-	Defaults        provisioner.OwnerOverride
+	Defaults        class.OwnerOverride
 
 	Kubeconfig   string
 	KubeAPIQPS   float64
@@ -158,7 +158,7 @@ func (c *Config) registerFlags(fs *flag.FlagSet, env *envDefaults, owner *ownerF
 
 func (c *Config) setDefaults(mode, uid, gid string) error {
 	if mode != "" {
-		m, err := provisioner.ParseMode(mode)
+		m, err := class.ParseMode(mode)
 		if err != nil {
 			return badConfig("NFS_DEFAULT_MODE (--default-mode): %v", err)
 		}
@@ -171,7 +171,7 @@ func (c *Config) setDefaults(mode, uid, gid string) error {
 		if f.v == "" {
 			continue
 		}
-		id, err := provisioner.ParseID(f.v)
+		id, err := class.ParseID(f.v)
 		if err != nil {
 			return badConfig("%s (%s): %v", f.name, f.flag, err)
 		}
@@ -209,7 +209,7 @@ func (c *Config) validate() error {
 	case c.LeaderElection && !(c.LeaseDuration > c.RenewDeadline && c.RenewDeadline > c.RetryPeriod && c.RetryPeriod > 0):
 		return badConfig("leader election needs lease-duration > renew-deadline > retry-period > 0")
 	}
-	share, err := provisioner.CleanShare(c.NFSPath)
+	share, err := class.CleanShare(c.NFSPath)
 	if err != nil {
 		return badConfig("NFS_PATH (--nfs-path): %v", err)
 	}

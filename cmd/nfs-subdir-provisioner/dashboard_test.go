@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
-	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/usage"
 )
 
 const dashboardFile = "../../charts/nfs-subdir-provisioner/dashboards/nfs-subdir-provisioner.json"
@@ -77,7 +77,7 @@ func servedMetrics(t *testing.T) map[string]bool {
 	nfs.Observe("s", "MKDIR", time.Millisecond, "ok")
 	nfs.RemovedEntries("s", 1, 1)
 	nfs.ExportCapacity("s", "/x", export.Capacity{SizeBytes: 1})
-	nfs.VolumeUsage([]provisioner.VolumeUsage{{Namespace: "n", Claim: "c", PV: "p"}}, time.Second, 0)
+	nfs.VolumeUsage([]usage.VolumeUsage{{Namespace: "n", Claim: "c", PV: "p"}}, time.Second, 0)
 	nfs.ArchivesSwept(map[string]int{"c": 1}, map[string]int{"c": 1})
 	nfs.ClonesRunning(1)
 	nfs.CloneCopied("s", 1)

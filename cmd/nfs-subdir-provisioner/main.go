@@ -38,12 +38,17 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 	libmetrics "sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller/metrics"
 
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/archive"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/clone"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/mounted"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire"
-	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/health"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/metrics"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/resize"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/usage"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/volume"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -94,21 +99,21 @@ func run(ctx context.Context, cfg *Config) error {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "nfs-subdir-provisioner"})
-	prov, err := newProvisioner(ctx, cfg, client, cached, opener, recorder, nfsMetrics)
+	parts, err := newParts(ctx, cfg, client, cached, opener, recorder, nfsMetrics)
 	if err != nil {
 		return err
 	}
-	ctrl, workers := newController(ctx, cfg, client, prov, cached, libMetrics)
-	resizer, err := provisioner.NewResizer(client, cached.claims, cached.volumes, cfg.ProvisionerName, recorder, newRateLimiter(cfg))
+	ctrl, workers := newController(ctx, cfg, client, parts.provisioner, cached, libMetrics)
+	resizer, err := resize.New(client, cached.claims, cached.volumes, cfg.ProvisionerName, recorder, newRateLimiter(cfg))
 	if err != nil {
 		return err
 	}
 	// Leader only, like provisioning: all run in the elected function.
 	lead := func(ctx context.Context) {
 		go resizer.Run(ctx, resizeWorkers)
-		go prov.Monitor(ctx, cfg.UsageInterval, prov.NewUsageScanner(cfg.UsageCallsPerSecond))
-		go prov.SweepArchives(ctx, cfg.ArchiveSweep)
-		go prov.SweepClones(ctx, cloneSweepInterval)
+		go parts.monitor.Run(ctx, cfg.UsageInterval)
+		go parts.archives.Sweep(ctx, cfg.ArchiveSweep)
+		go parts.clones.Sweep(ctx, cloneSweepInterval)
 		ctrl.Run(ctx)
 	}
 
@@ -174,39 +179,51 @@ func (c *caches) start(ctx context.Context) error {
 	return nil
 }
 
-// newProvisioner is the domain object, with the volume index on the PV cache and the handler
-// that tells it which PVs the API server has.
-func newProvisioner(ctx context.Context, cfg *Config, client kubernetes.Interface, cached *caches, opener export.Opener, recorder record.EventRecorder, nfsMetrics *metrics.NFS) (*provisioner.Provisioner, error) {
-	volumeIndex, err := provisioner.NewVolumeIndex(cached.volumes)
+// parts are the domain objects: the provisioner the controller calls and the lifecycles whose
+// loops the leader runs, on one server gate, one locator and one PV index.
+type parts struct {
+	provisioner *provisioner.Provisioner
+	archives    *archive.Keeper
+	clones      *clone.Cloner
+	monitor     *usage.Monitor
+}
+
+// newParts wires the domain objects, with the volume index on the PV cache and the handler that
+// tells the provisioner which PVs the API server has.
+func newParts(ctx context.Context, cfg *Config, client kubernetes.Interface, cached *caches, opener export.Opener, recorder record.EventRecorder, nfsMetrics *metrics.NFS) (*parts, error) {
+	volumes, err := volume.NewIndex(cached.volumes)
 	if err != nil {
 		return nil, err
 	}
-	prov := provisioner.New(provisioner.Config{
-		Name:          cfg.ProvisionerName,
-		DefaultServer: cfg.NFSServer,
-		DefaultShare:  cfg.NFSPath,
-		Defaults:      cfg.Defaults,
-		Opener:        opener,
-		Volumes:       volumeIndex,
-		Classes:       cached.factory.Storage().V1().StorageClasses().Lister(),
-		Recorder:      recorder,
-		// One Provision or Delete makes a few NFS calls in a row (a
-		// LOOKUP, a MKDIR, a SETATTR when the server changed the mode).
-		Timeout:       callsPerOperation * cfg.NFSTimeout,
-		RemoveTimeout: cfg.RemoveTimeout,
-		Observe:       nfsMetrics,
+	gate := export.NewGate(opener)
+	locator := &volume.Locator{Name: cfg.ProvisionerName, DefaultServer: cfg.NFSServer, DefaultShare: cfg.NFSPath,
+		Classes: cached.factory.Storage().V1().StorageClasses().Lister()}
+	namespaces := volume.KubeNamespaces{Client: client}
+	// One Provision or Delete makes a few NFS calls in a row (a LOOKUP, a MKDIR, a SETATTR when
+	// the server changed the mode).
+	timeout := callsPerOperation * cfg.NFSTimeout
+	p := &parts{
 		// Records of archives live in the provisioner's namespace, where no tenant writes.
-		Archives:    &provisioner.ConfigMapRecords{Client: client, Namespace: ownNamespace(cfg), Provisioner: cfg.ProvisionerName},
-		Namespaces:  provisioner.KubeNamespaces{Client: client},
-		SweepDryRun: cfg.ArchiveSweepDryRun,
-		Claims:      provisioner.KubeClaims{Client: client, Lister: cached.factory.Core().V1().PersistentVolumeClaims().Lister()},
-		Background:  ctx,
-		Namespace:   ownNamespace(cfg),
+		archives: archive.New(archive.Config{Gate: gate, Locator: locator, Volumes: volumes,
+			Records:    &archive.ConfigMapRecords{Client: client, Namespace: ownNamespace(cfg), Provisioner: cfg.ProvisionerName},
+			Namespaces: namespaces, Recorder: recorder, Observe: nfsMetrics,
+			Timeout: timeout, RemoveTimeout: cfg.RemoveTimeout, DryRun: cfg.ArchiveSweepDryRun}),
+		clones: clone.New(clone.Config{Name: cfg.ProvisionerName, Namespace: ownNamespace(cfg), Gate: gate, Locator: locator, Volumes: volumes,
+			Claims:     clone.KubeClaims{Client: client, Lister: cached.factory.Core().V1().PersistentVolumeClaims().Lister()},
+			Namespaces: namespaces, Recorder: recorder, Observe: nfsMetrics, Background: ctx,
+			Timeout: timeout, RemoveTimeout: cfg.RemoveTimeout}),
+		monitor: usage.New(usage.Config{Gate: gate, Locator: locator, Volumes: volumes, Observe: nfsMetrics, Recorder: recorder,
+			Timeout: timeout, WalkTimeout: cfg.RemoveTimeout, CallsPerSecond: cfg.UsageCallsPerSecond}),
+	}
+	p.provisioner = provisioner.New(provisioner.Config{
+		Gate: gate, Locator: locator, Defaults: cfg.Defaults, Volumes: volumes, Recorder: recorder,
+		Timeout: timeout, RemoveTimeout: cfg.RemoveTimeout, Observe: nfsMetrics,
+		Archives: p.archives, Clones: p.clones, Namespaces: namespaces,
 	})
-	if _, err := cached.volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: prov.VolumeSeen}); err != nil {
+	if _, err := cached.volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: p.provisioner.VolumeSeen}); err != nil {
 		return nil, fmt.Errorf("watch PVs: %w", err)
 	}
-	return prov, nil
+	return p, nil
 }
 
 // newController is the library's provision controller around prov, and the wait group of its

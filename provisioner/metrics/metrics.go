@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
-	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/usage"
 )
 
 const namespace = "nfs_subdir_provisioner"
@@ -78,8 +78,8 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 }
 
 // VolumeUsage replaces the per-volume gauges with a scan's results
-// (provisioner.Observer): volumes gone since the last scan drop out.
-func (m *NFS) VolumeUsage(volumes []provisioner.VolumeUsage, took time.Duration, failed int) {
+// (usage.Observer): volumes gone since the last scan drop out.
+func (m *NFS) VolumeUsage(volumes []usage.VolumeUsage, took time.Duration, failed int) {
 	m.VolumeUsed.Reset()
 	m.VolumeInodes.Reset()
 	m.VolumeCapacity.Reset()
@@ -92,7 +92,7 @@ func (m *NFS) VolumeUsage(volumes []provisioner.VolumeUsage, took time.Duration,
 	m.ScanErrors.Add(float64(failed))
 }
 
-// ExportCapacity records an export's FSSTAT (provisioner.Observer).
+// ExportCapacity records an export's FSSTAT (usage.Observer).
 func (m *NFS) ExportCapacity(server, share string, c export.Capacity) {
 	m.ExportSize.WithLabelValues(server, share).Set(float64(c.SizeBytes))
 	m.ExportFree.WithLabelValues(server, share).Set(float64(c.FreeBytes))
@@ -101,7 +101,7 @@ func (m *NFS) ExportCapacity(server, share string, c export.Capacity) {
 	m.ExportFreeInodes.WithLabelValues(server, share).Set(float64(c.FreeInodes))
 }
 
-// ArchivesSwept sets the archive gauges after a sweep (provisioner.Observer).
+// ArchivesSwept sets the archive gauges after a sweep (usage.Observer).
 func (m *NFS) ArchivesSwept(recorded, purged map[string]int) {
 	m.Archives.Reset()
 	for class, n := range recorded {
@@ -112,7 +112,7 @@ func (m *NFS) ArchivesSwept(recorded, purged map[string]int) {
 	}
 }
 
-// RemovedEntries counts entries a Delete removed (provisioner.Observer).
+// RemovedEntries counts entries a Delete removed (usage.Observer).
 func (m *NFS) RemovedEntries(server string, files, dirs uint64) {
 	m.Removed.WithLabelValues(server, "file").Add(float64(files))
 	m.Removed.WithLabelValues(server, "dir").Add(float64(dirs))
@@ -124,15 +124,15 @@ func (m *NFS) Observe(server, op string, d time.Duration, result string) {
 	m.Duration.WithLabelValues(server, op, result).Observe(d.Seconds())
 }
 
-// ClonesRunning implements provisioner.Observer.
+// ClonesRunning implements clone.Observer.
 func (m *NFS) ClonesRunning(delta int) { m.ClonesInFlight.Add(float64(delta)) }
 
-// CloneCopied implements provisioner.Observer.
+// CloneCopied implements clone.Observer.
 func (m *NFS) CloneCopied(server string, bytes uint64) {
 	m.CloneBytes.WithLabelValues(server).Add(float64(bytes))
 }
 
-// CloneEnded implements provisioner.Observer.
+// CloneEnded implements clone.Observer.
 func (m *NFS) CloneEnded(took time.Duration, err error) {
 	result := "copied"
 	if err != nil {
