@@ -499,8 +499,24 @@ func (c *Cloner) runClone(ctx context.Context, job *cloneJob) (err error) {
 }
 
 // cloneTimeout bounds one clone: long enough for terabytes at a slow pace, short enough that a
-// copy that stopped moving ends.
+// copy that stopped moving ends. Each copy is bounded further by what its source justifies
+// (copyTimeout).
 const cloneTimeout = 24 * time.Hour
+
+// What a copy's source justifies: a base, plus its used bytes at a slow rate, plus a time per
+// entry. A tree whose files read as far more than they use (a huge sparse file: its holes read as
+// zeros) cannot hold one of the install's copy slots for long.
+var (
+	copyTimeBase     = 10 * time.Minute
+	copyTimePerEntry = 20 * time.Millisecond
+	copyMinRate      = float64(8 << 20) // bytes per second
+)
+
+// copyTimeout is how long copying a source of that usage may take.
+func copyTimeout(total export.Usage) time.Duration {
+	d := copyTimeBase + time.Duration(float64(total.Bytes)/copyMinRate*float64(time.Second)) + time.Duration(total.Inodes)*copyTimePerEntry
+	return min(d, cloneTimeout)
+}
 
 // copyClone does the copy itself: the staging directory made, the tree copied with progress
 // Events (its top directory with the claim's owner and mode, at most the claim's request), and
@@ -524,12 +540,20 @@ func (c *Cloner) copyClone(ctx context.Context, job *cloneJob, from, to export.F
 	stop := c.reportClone(ctx, job, progress, total)
 	request := v.Claim.Spec.Resources.Requests[v1.ResourceStorage]
 	// Bounded by the request and by the tree's size when measured (plus what a live volume may
-	// add meanwhile), so that a tree grown without end is never copied without end.
+	// add meanwhile), so that a tree grown without end is never copied without end; and in time
+	// by what the measured tree justifies.
 	maxEntries := 2*total.Inodes + 10000
-	err = export.CopyTree(ctx, from.Tree(), job.source.loc.Dir, to.Tree(), staging, export.CopyOptions{Progress: progress, Top: &v.Attrs,
+	limit := copyTimeout(total)
+	copyCtx, cancel := context.WithTimeout(ctx, limit)
+	err = export.CopyTree(copyCtx, from.Tree(), job.source.loc.Dir, to.Tree(), staging, export.CopyOptions{Progress: progress, Top: &v.Attrs,
 		MaxBytes: uint64(max(request.Value(), 0)), MaxEntries: maxEntries})
+	overtime := copyCtx.Err() != nil && ctx.Err() == nil
+	cancel()
 	stop()
 	copied = progress.Snapshot()
+	if overtime {
+		return copied, fmt.Errorf("copy %s: it took longer than the %s its source's %d entries and %s used justify, after %s (files that read as far more than they use, such as sparse ones, are read in full); it starts again later", job.source, limit.Round(time.Second), total.Inodes, bytesText(total.Bytes), copiedText(copied))
+	}
 	if errors.Is(err, export.ErrTooManyEntries) {
 		return copied, fmt.Errorf("copy %s: its tree grew past %d entries while it was copied (it had %d); stop what writes to it", job.source, maxEntries, total.Inodes)
 	}

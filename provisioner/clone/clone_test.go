@@ -598,3 +598,33 @@ func TestCloneSourceNotHeldByClonesThatCannotRun(t *testing.T) {
 		t.Error("the sweep keeps the source protected for claims that can never copy it")
 	}
 }
+
+// A source whose files read as far more than they use (a huge sparse file) holds a copy slot only
+// for what its used bytes justify: the copy ends, says why, and the slot is free for others.
+func TestCloneTimeBoundedBySource(t *testing.T) {
+	f := newCloneFixture(t)
+	defer clone.SetCopyTime(200*time.Millisecond, 0, 8<<20)()
+	sparse := filepath.Join(f.Dir, f.srcDir, "sparse.img")
+	if err := os.WriteFile(sparse, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(sparse, 1536<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Opener.Set(slowed{f.Opener.Get(), 50 * time.Millisecond})
+	cl := cloneOf("src", "default", "copy")
+	cl.Spec.Resources.Requests[v1.ResourceStorage] = resource.MustParse("2Gi")
+	f.create(cl)
+	opts := controller.ProvisionOptions{StorageClass: provtest.Class(nil), PVName: "pvc-copy", PVC: cl}
+	start := time.Now()
+	if _, _, err := f.Prov.Provision(context.Background(), opts); !errors.As(err, new(*controller.IgnoredError)) {
+		t.Fatalf("first Provision: %v", err)
+	}
+	f.wait(cl)
+	if err := f.Clones.Job(cl.UID).Err(); err == nil || !strings.Contains(err.Error(), "took longer than") {
+		t.Fatalf("copy of a 1.5 GiB sparse file read at 20 chunks/s: %v after %s, want it ended for taking longer than its source justifies", err, time.Since(start))
+	}
+	if events := f.Events(); !strings.Contains(events, clone.ReasonCloneFailed) || !strings.Contains(events, "sparse") {
+		t.Errorf("no CloneFailed Event saying why: %s", events)
+	}
+}

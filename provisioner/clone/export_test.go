@@ -2,6 +2,7 @@ package clone
 
 import (
 	"context"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -39,3 +40,10 @@ func (j *cloneJob) Err() error            { return j.err }
 
 // SkipBackoff lets the next attempt after a failure start at once.
 func (j *cloneJob) SkipBackoff() { j.retryAt = j.retryAt.AddDate(-1, 0, 0) }
+
+// SetCopyTime sets what a copy's source justifies, returning how to restore it.
+func SetCopyTime(base, perEntry time.Duration, rate float64) (restore func()) {
+	b, e, r := copyTimeBase, copyTimePerEntry, copyMinRate
+	copyTimeBase, copyTimePerEntry, copyMinRate = base, perEntry, rate
+	return func() { copyTimeBase, copyTimePerEntry, copyMinRate = b, e, r }
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -188,13 +189,20 @@ type copyDir struct {
 	listed   bool       // the listing reached its end
 }
 
-// path is the directory's source path, for errors; built only then, so that a deep tree of long
-// names costs memory linear in its depth.
+// path names the directory for an error message: its last few path elements below the copy's
+// source, so that the message stays short (and its cost small) however deep the tree.
 func (d *copyDir) path() string {
-	if d.parent == nil {
-		return d.name
+	const show = 3
+	var names []string
+	c := d
+	for ; c.parent != nil && len(names) < show; c = c.parent {
+		names = append(names, c.name)
 	}
-	return d.parent.path() + "/" + d.name
+	if c.parent == nil && len(names) < show {
+		names = append(names, c.name)
+	}
+	slices.Reverse(names)
+	return TreePath(names, c.parent != nil)
 }
 
 // keepPagesAbove bounds the depth at which a directory keeps the subdirectories of a page to walk
@@ -210,7 +218,7 @@ func (c *copier) walk(top *copyDir) {
 	stack := []*copyDir{top}
 	for len(stack) > 0 && c.ctx.Err() == nil {
 		if len(stack) > MaxUsageDepth {
-			c.fail(fmt.Errorf("%s: tree deeper than %d levels", top.path(), MaxUsageDepth))
+			c.fail(fmt.Errorf("%s: deeper than %d levels: %w", top.path(), MaxUsageDepth, ErrTooDeep))
 			return
 		}
 		d := stack[len(stack)-1]

@@ -34,6 +34,10 @@ var (
 	// the server's answer to the repeat. A Mkdir's ErrExist so marked may
 	// be the Mkdir's own directory; the caller decides (makeDirectory).
 	ErrMaybeDone = errors.New("an earlier attempt may have taken effect")
+
+	// ErrTooDeep is matched by the error of a walk (a copy, a usage scan) that met a tree deeper
+	// than it goes: the tree's doing, not the server's.
+	ErrTooDeep = errors.New("tree too deep")
 )
 
 // Mode is permission bits as stat(2) and NFS carry them: 0o7777, with

@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 )
 
 // Gate reaches exports through an Opener and keeps a server that stops answering from tying up
 // every worker, so that a dead or stalled server slows only the volumes on it. After an
 // operation on a server fails without an answer (deadline, connection refused, garbage),
-// operations on that server fail at once for a back-off that doubles up to maxGateBackoff; when
+// operations on that server fail at once for a back-off that doubles up to 8 s; when
 // it has passed, one operation at a time probes the server, and the first answer — success or
 // any NFS status — closes the gate again. The caller's retries (a work queue) bring back what
 // was turned away.
@@ -28,13 +30,13 @@ type gateState struct {
 	failures  int
 	openUntil time.Time
 	probing   bool
-	lastErr   error // what the last failed operation got, for the turned-away ones
+	lastErr   error        // what the last failed operation got, for the turned-away ones
+	backoff   wait.Backoff // 1 s, doubling with each failed probe, at most 8 s
 }
 
-const (
-	minGateBackoff = time.Second
-	maxGateBackoff = 8 * time.Second
-)
+func newGateState() *gateState {
+	return &gateState{backoff: wait.Backoff{Duration: time.Second, Factor: 2, Cap: 8 * time.Second, Steps: math.MaxInt32}}
+}
 
 // NewGate returns a gate in front of o.
 func NewGate(o Opener) *Gate { return NewGateWithClock(o, clock.RealClock{}) }
@@ -121,7 +123,7 @@ func (g *Gate) leave(server string, probe bool, err error) {
 		if !noAnswer(err) {
 			return
 		}
-		s = &gateState{}
+		s = newGateState()
 		g.servers[key] = s
 	}
 	if probe {
@@ -136,11 +138,7 @@ func (g *Gate) leave(server string, probe bool, err error) {
 		}
 		s.failures++
 		s.lastErr = err
-		backoff := maxGateBackoff
-		if s.failures < 4 {
-			backoff = min(minGateBackoff<<(s.failures-1), maxGateBackoff)
-		}
-		s.openUntil = g.clock.Now().Add(backoff)
+		s.openUntil = g.clock.Now().Add(s.backoff.Step())
 	case err == nil || answered(err):
 		delete(g.servers, key)
 	}

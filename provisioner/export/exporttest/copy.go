@@ -34,7 +34,7 @@ type spec struct {
 
 // copySource is a tree that exercises every rule: nested and read-only directories, a file
 // spanning several chunks, an empty file, a sparse file, a symlink out of the tree (never followed)
-// and one to a directory, unusual modes and old times.
+// and one to a directory, names that are not UTF-8, unusual modes and old times.
 func copySource() []spec {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	big := make([]byte, 3<<20+12345)
@@ -55,6 +55,10 @@ func copySource() []spec {
 		{path: "ro/inside", data: []byte("in a read-only directory"), mode: 0o444, mtime: old},
 		{path: "out", link: "../../secret/precious", mtime: old},
 		{path: "to-a", link: "a", mtime: old},
+		// Names a POSIX directory holds but that are not UTF-8 (Latin-1 é): copied as they are.
+		{path: "caf\xe9.txt", data: []byte("latin-1 name"), mode: 0o644, mtime: old},
+		{path: "r\xe9pertoire", dir: true, mode: 0o755, mtime: old},
+		{path: "r\xe9pertoire/na\xefve", data: []byte("inside"), mode: 0o644, mtime: old},
 	}
 }
 
@@ -209,10 +213,13 @@ func (c *contract) copyTreeExact(t *testing.T) {
 		t.Errorf("the copy's top directory: mode %s, owner %d:%d; want CopyOptions.Top's %s %d:%d", g.Mode, g.UID, g.GID, top.Mode, top.UID, top.GID)
 	}
 	n := p.Snapshot()
-	if n.Files != 8 || n.Dirs != 4 || n.Symlinks != 2 {
-		t.Errorf("progress: %+v, want 8 files, 4 directories (the top included) and 2 symlinks", n)
+	if n.Files != 10 || n.Dirs != 5 || n.Symlinks != 2 {
+		t.Errorf("progress: %+v, want 10 files, 5 directories (the top included) and 2 symlinks", n)
 	}
-	if n.Bytes != uint64(len(got["a/big.bin"].data)+len(got["sparse"].data)+13+10+4+24+23) {
+	if string(got["caf\xe9.txt"].data) != "latin-1 name" || string(got["r\xe9pertoire/na\xefve"].data) != "inside" {
+		t.Error("files whose names are not UTF-8 were not copied as they are")
+	}
+	if n.Bytes != uint64(len(got["a/big.bin"].data)+len(got["sparse"].data)+13+10+4+24+23+12+6) {
 		t.Errorf("progress: %d bytes copied, want every file's length", n.Bytes)
 	}
 	if strings.Contains(fmt.Sprint(got), "not to be copied") {

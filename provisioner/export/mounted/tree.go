@@ -3,7 +3,7 @@ package mounted
 import (
 	"context"
 	"fmt"
-	"path"
+	"errors"
 	"strings"
 	"time"
 
@@ -12,69 +12,110 @@ import (
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
 )
 
-// Tree is the export's objects for export.CopyTree. A node is a path
-// below the mount, walked again by each operation one component at a time
-// without following a symlink anywhere (O_NOFOLLOW), so a directory
-// swapped for a link during a copy is an error, never a way out.
+// Tree is the export's objects for export.CopyTree. A node is a name in its parent's node, walked
+// again by each operation one component at a time from the mount root without following a symlink
+// anywhere (O_NOFOLLOW), so a directory swapped for a link during a copy is an error, never a way
+// out. A node holds its own name only (its parent is shared), so a copy's memory does not grow
+// with the depth times the names of a tenant's tree; nodes deeper than maxTreeDepth are refused
+// (export.ErrTooDeep), so that every walk of one stays bounded.
 func (f *FS) Tree() export.Tree { return &tree{f: f} }
 
 type tree struct{ f *FS }
 
-// treeNode is a path relative to the mount root, "." for the root.
-type treeNode string
+// maxTreeDepth is how deep below the export root a copy goes: the README's "at most 128 levels"
+// for the mounted backend.
+const maxTreeDepth = 128
+
+// treeNode is a directory entry: its name in the parent (nil and "" for the export root).
+type treeNode struct {
+	parent *treeNode
+	name   string
+	depth  int // components below the export root
+}
+
+// String is the node's path below the export root ("." for the root), for errors.
+func (n *treeNode) String() string {
+	if n.parent == nil {
+		return "."
+	}
+	return strings.Join(n.elems(), "/")
+}
+
+// elems are the node's path components from the export root.
+func (n *treeNode) elems() []string {
+	elems := make([]string, n.depth)
+	for c := n; c.parent != nil; c = c.parent {
+		elems[c.depth-1] = c.name
+	}
+	return elems
+}
 
 // listingBytes is one getdents buffer: one page of a listing.
 const listingBytes = 32 << 10
 
-func nodeOf(n export.Node) (string, error) {
-	p, ok := n.(treeNode)
-	if !ok {
-		return "", fmt.Errorf("%w: not a node of this backend (%T)", export.ErrInvalidPath, n)
+func nodeOf(n export.Node) (*treeNode, error) {
+	p, ok := n.(*treeNode)
+	if !ok || p == nil {
+		return nil, fmt.Errorf("%w: not a node of this backend (%T)", export.ErrInvalidPath, n)
 	}
-	return string(p), nil
+	return p, nil
 }
 
-// childOf is the node of name in the directory n; name must be one path element, as the *at
-// calls below use it in the directory at() opens.
-func childOf(n export.Node, name string) (treeNode, error) {
+// nodeAt is the node of the path p (checked as every FS path is).
+func nodeAt(p string) (*treeNode, error) {
+	elems, err := export.SplitPath(p, true)
+	if err != nil {
+		return nil, err
+	}
+	n := &treeNode{}
+	for _, e := range elems {
+		if n, err = childNode(n, e); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// childOf is the node of name in the directory n. name is any name a POSIX directory can hold
+// (bytes, not necessarily UTF-8) but one path element: the *at calls below use it as it is.
+func childOf(n export.Node, name string) (*treeNode, error) {
 	parent, err := nodeOf(n)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if strings.Contains(name, "/") || name == "." || name == ".." {
-		return "", fmt.Errorf("%w: %q is not a name in a directory", export.ErrInvalidPath, name)
+	return childNode(parent, name)
+}
+
+func childNode(parent *treeNode, name string) (*treeNode, error) {
+	if name == "" || name == "." || name == ".." || len(name) > export.MaxNameBytes || strings.ContainsAny(name, "/\x00") {
+		return nil, fmt.Errorf("%w: %q is not a name in a directory", export.ErrInvalidPath, name)
 	}
-	child := treeNode(path.Join(parent, name))
-	if _, err := export.SplitPath(string(child), false); err != nil {
-		return "", err
+	if parent.depth >= maxTreeDepth {
+		return nil, fmt.Errorf("%s/…: deeper than %d levels below the export root: %w", export.TreePath(parent.elems(), true), maxTreeDepth, export.ErrTooDeep)
 	}
-	return child, nil
+	return &treeNode{parent: parent, name: name, depth: parent.depth + 1}, nil
 }
 
 // at opens the parent of node with O_PATH and returns the name in it; the caller releases it.
 func (t *tree) at(n export.Node) (dirfd int, name string, err error) {
-	p, err := nodeOf(n)
+	node, err := nodeOf(n)
 	if err != nil {
 		return -1, "", err
 	}
-	elems, err := export.SplitPath(p, true)
-	if err != nil {
-		return -1, "", err
-	}
-	if len(elems) == 0 {
+	if node.parent == nil {
 		return -1, "", fmt.Errorf("%w: the export root is not a file", export.ErrInvalidPath)
 	}
-	dirfd, err = t.f.walk(elems[:len(elems)-1])
-	return dirfd, elems[len(elems)-1], err
+	dirfd, err = t.f.walk(node.parent.elems())
+	return dirfd, node.name, err
 }
 
 // open opens node (O_NOFOLLOW) with flags and returns its descriptor.
 func (t *tree) open(n export.Node, flags int, mode uint32) (int, error) {
-	p, err := nodeOf(n)
+	node, err := nodeOf(n)
 	if err != nil {
 		return -1, err
 	}
-	if p == "." {
+	if node.parent == nil {
 		return unix.FcntlInt(uintptr(t.f.root), unix.F_DUPFD_CLOEXEC, 0)
 	}
 	dirfd, name, err := t.at(n)
@@ -84,13 +125,23 @@ func (t *tree) open(n export.Node, flags int, mode uint32) (int, error) {
 	defer t.f.release(dirfd)
 	fd, err := unix.Openat(dirfd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	if err != nil {
-		return -1, t.f.wrap("open", p, err)
+		return -1, t.f.wrap("open", node.String(), err)
 	}
 	return fd, nil
 }
 
+// openDir opens the directory node for reading, not following a symlink anywhere.
+func (t *tree) openDir(n *treeNode) (int, error) {
+	fd, err := t.open(n, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return -1, t.f.wrap("open", n.String(), unix.ENOTDIR)
+	}
+	return fd, err
+}
+
 func (t *tree) OpenDir(ctx context.Context, dir string) (export.Node, export.FileInfo, error) {
-	if _, err := export.SplitPath(dir, true); err != nil {
+	node, err := nodeAt(dir)
+	if err != nil {
 		return nil, export.FileInfo{}, err
 	}
 	fd, err := t.f.openTree(ctx, dir)
@@ -102,15 +153,19 @@ func (t *tree) OpenDir(ctx context.Context, dir string) (export.Node, export.Fil
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, export.FileInfo{}, t.f.wrap("stat", dir, err)
 	}
-	return treeNode(path.Clean(dir)), fileInfo(&st), nil
+	return node, fileInfo(&st), nil
 }
 
 func (t *tree) ReadDir(ctx context.Context, n export.Node, at export.DirCursor) ([]export.DirEntry, export.DirCursor, bool, error) {
-	p, err := nodeOf(n)
+	node, err := nodeOf(n)
 	if err != nil {
 		return nil, at, false, err
 	}
-	fd, err := t.f.openTree(ctx, p)
+	if err := ctx.Err(); err != nil {
+		return nil, at, false, err
+	}
+	p := node.String()
+	fd, err := t.openDir(node)
 	if err != nil {
 		return nil, at, false, err
 	}
@@ -144,7 +199,11 @@ func (t *tree) ReadDir(ctx context.Context, n export.Node, at export.DirCursor) 
 		if err := unix.Fstatat(fd, d.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			continue // gone since the listing
 		}
-		ents = append(ents, export.DirEntry{Name: d.name, Node: treeNode(path.Join(p, d.name)), Info: fileInfo(&st), Next: next})
+		child, err := childNode(node, d.name)
+		if err != nil {
+			return nil, at, false, err
+		}
+		ents = append(ents, export.DirEntry{Name: d.name, Node: child, Info: fileInfo(&st), Next: next})
 	}
 	return ents, next, false, nil
 }
@@ -212,15 +271,15 @@ func (t *tree) Mkdir(ctx context.Context, n export.Node, name string, a export.F
 	}
 	defer t.f.release(dirfd)
 	if err := unix.Mkdirat(dirfd, name, 0o700); err != nil {
-		return nil, t.f.wrap("mkdir", string(child), err)
+		return nil, t.f.wrap("mkdir", child.String(), err)
 	}
 	fd, err := openAt(dirfd, name)
 	if err != nil {
-		return nil, t.f.wrap("open", string(child), err)
+		return nil, t.f.wrap("open", child.String(), err)
 	}
 	defer unix.Close(fd)
 	if err := fchown(fd, int(a.UID), int(a.GID)); err != nil {
-		return nil, t.f.wrap("chown", string(child), err)
+		return nil, t.f.wrap("chown", child.String(), err)
 	}
 	return child, nil
 }
@@ -236,7 +295,7 @@ func (t *tree) Create(ctx context.Context, n export.Node, name string, a export.
 	}
 	defer unix.Close(fd)
 	if err := fchown(fd, int(a.UID), int(a.GID)); err != nil {
-		return nil, t.f.wrap("chown", string(child), err)
+		return nil, t.f.wrap("chown", child.String(), err)
 	}
 	return child, nil
 }
@@ -271,13 +330,13 @@ func (t *tree) Symlink(ctx context.Context, n export.Node, name, target string, 
 	}
 	defer t.f.release(dirfd)
 	if err := unix.Symlinkat(target, dirfd, name); err != nil {
-		return t.f.wrap("symlink", string(child), err)
+		return t.f.wrap("symlink", child.String(), err)
 	}
 	if err := unix.Fchownat(dirfd, name, int(a.UID), int(a.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return t.f.wrap("chown", string(child), err)
+		return t.f.wrap("chown", child.String(), err)
 	}
 	if err := unix.UtimesNanoAt(dirfd, name, timespecs(a), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return t.f.wrap("set times of", string(child), err)
+		return t.f.wrap("set times of", child.String(), err)
 	}
 	return nil
 }
@@ -294,7 +353,8 @@ func (t *tree) Finish(ctx context.Context, n export.Node, a export.FileInfo) err
 		return err
 	}
 	defer unix.Close(fd)
-	p, _ := nodeOf(n)
+	node, _ := nodeOf(n)
+	p := node.String()
 	if a.Type == export.TypeFile {
 		if err := unix.Ftruncate(fd, int64(a.Size)); err != nil {
 			return t.f.wrap("truncate", p, err)
