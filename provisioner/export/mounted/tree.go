@@ -2,8 +2,8 @@ package mounted
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
