@@ -54,9 +54,9 @@ func hostileTree(t testing.TB, root string, depth, wideLevels, wide int) {
 	unix.Close(fd)
 }
 
-// copyPeakHeap copies src to dst on one mounted export and returns the copy's error and the peak
-// of the Go heap in use above what it was before, sampled every millisecond.
-func copyPeakHeap(t testing.TB, root string) (error, uint64) {
+// copyPeakHeap copies src to dst on one mounted export and returns the peak of the Go heap in use
+// above what it was before, sampled every millisecond, and the copy's error.
+func copyPeakHeap(t testing.TB, root string) (uint64, error) {
 	t.Helper()
 	fsys, err := mounted.OpenDir(root)
 	if err != nil {
@@ -88,7 +88,7 @@ func copyPeakHeap(t testing.TB, root string) (error, uint64) {
 	err = export.CopyTree(context.Background(), fsys.Tree(), "src", fsys.Tree(), "dst", export.CopyOptions{})
 	close(stop)
 	<-sampled
-	return err, peak.Load()
+	return peak.Load(), err
 }
 
 // A tenant's hostile tree costs a copy memory bounded by a constant, not by its depth times its
@@ -110,7 +110,7 @@ func TestCopyMemoryFlat(t *testing.T) {
 			}
 			root := t.TempDir()
 			hostileTree(t, root, tc.depth, tc.wideLevels, tc.wide)
-			err, peak := copyPeakHeap(t, root)
+			peak, err := copyPeakHeap(t, root)
 			t.Logf("%s: peak Go heap %.1f MiB above baseline, copy: %.300v", tc.name, float64(peak)/(1<<20), err)
 			if tc.tooDeep != (err != nil) || err != nil && !errors.Is(err, export.ErrTooDeep) {
 				t.Errorf("copy of a tree of depth %d: %v; want it refused as too deep: %v", tc.depth, err, tc.tooDeep)

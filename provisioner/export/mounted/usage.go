@@ -40,10 +40,10 @@ func (f *FS) Usage(ctx context.Context, p string, pace func(context.Context) err
 			unix.Close(fr.fd)
 		}
 	}()
-	buf := make([]byte, direntBuf)
+	buf := make([]byte, listingBytes)
 	for len(stack) > 0 {
 		if len(stack) > maxStack {
-			return u, fmt.Errorf("usage of %s in %s: tree deeper than %d levels", p, f.name, maxStack)
+			return u, fmt.Errorf("usage of %s in %s: deeper than %d levels: %w", p, f.name, maxStack, export.ErrTooDeep)
 		}
 		if err := ctx.Err(); err != nil {
 			return u, err

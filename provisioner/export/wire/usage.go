@@ -49,7 +49,7 @@ func (s *session) usage(ctx context.Context, elems []string, pace func(context.C
 	stack := []*usageFrame{{dir: top}}
 	for len(stack) > 0 {
 		if len(stack) > export.MaxUsageDepth {
-			return fmt.Errorf("tree deeper than %d levels", export.MaxUsageDepth)
+			return fmt.Errorf("deeper than %d levels: %w", export.MaxUsageDepth, export.ErrTooDeep)
 		}
 		if pace != nil {
 			if err := pace(ctx); err != nil {
