@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -245,16 +246,7 @@ func newVolume(opts controller.ProvisionOptions, v volume.Volume) *v1.Persistent
 
 // readOnly reports whether the access modes allow only reading: ReadOnlyMany and nothing else.
 func readOnly(modes []v1.PersistentVolumeAccessMode) bool {
-	return len(modes) > 0 && !slicesContainsOther(modes, v1.ReadOnlyMany)
-}
-
-func slicesContainsOther(modes []v1.PersistentVolumeAccessMode, only v1.PersistentVolumeAccessMode) bool {
-	for _, m := range modes {
-		if m != only {
-			return true
-		}
-	}
-	return false
+	return len(modes) > 0 && !slices.ContainsFunc(modes, func(m v1.PersistentVolumeAccessMode) bool { return m != v1.ReadOnlyMany })
 }
 
 func className(sc *storagev1.StorageClass) string {

@@ -362,3 +362,25 @@ func (o *deadOpener) Open(context.Context, string, string) (export.FS, error) {
 	o.opens++
 	return nil, o.err
 }
+
+// A claim that may only read (ReadOnlyMany and nothing else) gets a read-only NFS volume; any
+// claim that may write gets a writable one.
+func TestProvisionReadOnlyMany(t *testing.T) {
+	for _, tc := range []struct {
+		modes    []v1.PersistentVolumeAccessMode
+		readOnly bool
+	}{
+		{[]v1.PersistentVolumeAccessMode{v1.ReadOnlyMany}, true},
+		{[]v1.PersistentVolumeAccessMode{v1.ReadWriteMany}, false},
+		{[]v1.PersistentVolumeAccessMode{v1.ReadOnlyMany, v1.ReadWriteOnce}, false},
+		{nil, false},
+	} {
+		f := provtest.New(t, provtest.Options{})
+		claim := provtest.Claim(nil)
+		claim.Spec.AccessModes = tc.modes
+		pv := f.MustProvision(claim, provtest.Class(nil))
+		if pv.Spec.NFS.ReadOnly != tc.readOnly {
+			t.Errorf("access modes %v: nfs.readOnly %v, want %v", tc.modes, pv.Spec.NFS.ReadOnly, tc.readOnly)
+		}
+	}
+}

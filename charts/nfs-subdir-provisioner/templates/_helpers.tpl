@@ -115,7 +115,7 @@ Input checks the schema cannot express. Included by the Deployment, so `helm tem
 {{- end -}}
 {{- $_ := set $names $c.name true -}}
 {{- if $c.defaultClass -}}{{- $defaults = add1 $defaults -}}{{- end -}}
-{{- if and (eq $.Values.backend.type "mounted") (or $c.server $c.share) -}}
+{{- if and (eq $.Values.backend.type "mounted") (or $c.server $c.share (hasKey (default dict $c.parameters) "server") (hasKey (default dict $c.parameters) "share")) -}}
 {{- fail (printf "extraStorageClasses[%d] (%s): server/share need backend.type=wire; the mounted backend serves only the export mounted at backend.mountRoot" $i $c.name) -}}
 {{- end -}}
 {{- end -}}
