@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +45,8 @@ type Process struct {
 	LogPath    string
 	MetricsURL string
 	exited     chan struct{}
-	ExitErr    error // set once it exited
+	done       atomic.Bool // exited is closed
+	ExitErr    error       // set once it exited
 }
 
 // StartProvisioner runs the binary as options say; with WaitReady it returns once /readyz answers.
@@ -89,6 +91,7 @@ func (f *Framework) StartProvisioner(ctx context.Context, o ProcessOptions) (*Pr
 	go func() {
 		p.ExitErr = cmd.Wait()
 		logFile.Close()
+		p.done.Store(true)
 		close(p.exited)
 	}()
 	if !o.WaitReady {
@@ -118,14 +121,7 @@ func orDefault(value, fallback string) string {
 func (p *Process) Pid() int { return p.Cmd.Process.Pid }
 
 // Running tells whether the process has not exited yet.
-func (p *Process) Running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (p *Process) Running() bool { return !p.done.Load() }
 
 // Stop sends SIGTERM (so the provisioner releases its leader Lease) and waits for the exit.
 func (p *Process) Stop() error {

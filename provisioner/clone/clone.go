@@ -130,7 +130,8 @@ type cloneJob struct {
 	attempt   string // names this attempt's staging directory and its end's annotation
 	cancel    context.CancelFunc
 	claimGone atomic.Bool // the claim was deleted: stopped, and cleaned up
-	done      chan struct{}
+	done      context.Context // ended (canceled) when the copy has ended
+	end       context.CancelFunc
 	err       error     // once done
 	retryAt   time.Time // when a failed attempt may be followed by the next
 }
@@ -184,14 +185,7 @@ func (c *cloneJobs) forget(uid types.UID, job *cloneJob) {
 	}
 }
 
-func (j *cloneJob) running() bool {
-	select {
-	case <-j.done:
-		return false
-	default:
-		return true
-	}
-}
+func (j *cloneJob) running() bool { return j.done.Err() == nil }
 
 // stagedBy reports whether a running job copies into the staging directory name.
 func (c *cloneJobs) stagedBy(name string) bool {
@@ -395,7 +389,8 @@ const apiTimeout = 30 * time.Second
 
 func (c *Cloner) startClone(v volume.Volume, src *cloneSource) {
 	ctx, cancel := context.WithCancel(c.cfg.Background)
-	job := &cloneJob{v: v, source: src, attempt: newAttempt(), cancel: cancel, done: make(chan struct{})}
+	job := &cloneJob{v: v, source: src, attempt: newAttempt(), cancel: cancel}
+	job.done, job.end = context.WithCancel(context.Background())
 	c.jobs.mu.Lock()
 	c.jobs.jobs[v.Claim.UID] = job
 	c.jobs.mu.Unlock()
@@ -409,7 +404,7 @@ func (c *Cloner) startClone(v volume.Volume, src *cloneSource) {
 			job.retryAt = time.Now().Add(c.jobs.retries.When(v.Claim.UID))
 			status = "failed"
 		}
-		close(job.done)
+		job.end()
 		if ctx.Err() != nil && !job.claimGone.Load() {
 			return // the provisioner stops: the next leader starts the copy again
 		}

@@ -27,14 +27,15 @@ func (c *Cloner) ReleaseSource(ctx context.Context, namespace, name string) erro
 
 // AddRunning registers a job of claim copying src that runs until finish is called.
 func (c *Cloner) AddRunning(uid types.UID, claim, src *v1.PersistentVolumeClaim) (finish func()) {
-	job := &cloneJob{v: volume.Volume{Claim: claim}, source: &cloneSource{claim: src}, done: make(chan struct{})}
+	job := &cloneJob{v: volume.Volume{Claim: claim}, source: &cloneSource{claim: src}}
+	job.done, job.end = context.WithCancel(context.Background())
 	c.jobs.mu.Lock()
 	c.jobs.jobs[uid] = job
 	c.jobs.mu.Unlock()
-	return func() { close(job.done) }
+	return job.end
 }
 
-func (j *cloneJob) Done() <-chan struct{} { return j.done }
+func (j *cloneJob) Done() <-chan struct{} { return j.done.Done() }
 func (j *cloneJob) Attempt() string       { return j.attempt }
 func (j *cloneJob) Err() error            { return j.err }
 

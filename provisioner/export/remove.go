@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // ErrNotEmpty is matched by the error of a Rmdir of a directory that still holds entries.
@@ -404,51 +406,24 @@ func (r *remover) rmdirFrame(ctx context.Context, f *frame) (removed bool, err e
 	return true, nil
 }
 
-// removeFiles removes the non-directories of one listing page of dir, r.parallel at once.
+// removeFiles removes the non-directories of one listing page of dir, r.parallel at once; the
+// first failure stops the rest.
 func (r *remover) removeFiles(ctx context.Context, dir Node, files []string) error {
-	if r.parallel <= 1 || len(files) <= 2 {
-		for _, name := range files {
-			if err := r.unlink(ctx, dir, name); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.parallel)
+	for _, name := range files {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := r.unlink(gctx, dir, name); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-		}
-		return nil
+			return nil
+		})
 	}
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan string)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for w := 0; w < min(r.parallel, len(files)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range work {
-				if err := r.unlink(ctx, dir, name); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("%s: %w", name, err)
-					}
-					mu.Unlock()
-					cancel()
-				}
-			}
-		}()
+	if err := g.Wait(); err != nil {
+		return err
 	}
-feed:
-	for _, name := range files {
-		select {
-		case work <- name:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return parent.Err() // files were left unfed only if the caller gave up
+	return ctx.Err() // files were left out only if the caller gave up
 }

@@ -290,10 +290,7 @@ func (c *contract) copyTreeOntoExisting(t *testing.T) {
 // copied and nothing made.
 func (c *contract) copyTreeSymlinkSource(t *testing.T) {
 	victim := c.path(t, "victim")
-	c.mkdir(t, victim, withMode(c.opt.Owner, 0o755))
-	c.opt.Populate(t, victim+"/precious", []byte("keep"))
-	c.mkdir(t, c.path(t, "vol"), withMode(c.opt.Owner, 0o755))
-	c.opt.Symlink(t, c.path(t, "vol", "link"), "../victim")
+	c.linkedVictim(t, victim, c.path(t, "vol"), 0o755, "link", "../victim")
 	ctx, cancel := c.ctx()
 	defer cancel()
 	dst := c.path(t, "dst")

@@ -63,14 +63,21 @@ func (c *contract) setAttrs(t *testing.T) {
 	}
 }
 
+// linkedVictim makes the victim's directory holding precious ("keep"), and the tenant's directory
+// dir (with mode) holding the symlink link → target.
+func (c *contract) linkedVictim(t *testing.T, victim, dir string, mode uint32, link, target string) {
+	t.Helper()
+	c.mkdir(t, victim, withMode(c.opt.Owner, 0o755))
+	c.opt.Populate(t, victim+"/precious", []byte("keep"))
+	c.mkdir(t, dir, withMode(c.opt.Owner, mode))
+	c.opt.Symlink(t, dir+"/"+link, target)
+}
+
 // symlinkComponent: a tenant links ns/sub to a directory of someone else.
 // No operation goes through the link; removing the link removes only it.
 func (c *contract) symlinkComponent(t *testing.T) {
 	victim := c.path(t, "other-ns", "data")
-	c.mkdir(t, victim, withMode(c.opt.Owner, 0o755))
-	c.opt.Populate(t, victim+"/precious", []byte("keep"))
-	c.mkdir(t, c.path(t, "ns"), withMode(c.opt.Owner, 0o777))
-	c.opt.Symlink(t, c.path(t, "ns", "sub"), "../other-ns/data")
+	c.linkedVictim(t, victim, c.path(t, "ns"), 0o777, "sub", "../other-ns/data")
 	ctx, cancel := c.ctx()
 	defer cancel()
 	attrs := withMode(c.opt.Owner, 0o777)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -27,9 +26,6 @@ func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Remov
 	}
 	return nil
 }
-
-// listings are getdents buffers, reused across pages.
-var listings = sync.Pool{New: func() any { b := make([]byte, listingBytes); return &b }}
 
 // removeTree is export.RemoveTree on descriptors: a node is a dirFD.
 type removeTree struct{ f *FS }
@@ -97,38 +93,17 @@ func (t removeTree) List(ctx context.Context, dir export.Node, at export.DirCurs
 	if err := ctx.Err(); err != nil {
 		return nil, at, false, err
 	}
-	if _, err := unix.Seek(fd, int64(at.Cookie), 0); err != nil {
-		return nil, at, false, err
-	}
-	bp := listings.Get().(*[]byte)
-	defer listings.Put(bp)
-	buf := *bp
-	n, err := unix.Getdents(fd, buf)
+	var ents []export.RemoveEntry
+	next, eof, err := readPage(fd, at.Cookie, func(d dirent, next uint64) error {
+		if isDir, gone := direntIsDir(fd, d); !gone {
+			ents = append(ents, export.RemoveEntry{Name: d.name, Dir: isDir, Next: export.DirCursor{Cookie: next}})
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, at, false, err
 	}
-	if n == 0 {
-		return nil, at, true, nil
-	}
-	var ents []export.RemoveEntry
-	next := at
-	for b := buf[:n]; ; {
-		d, rest, ok, err := nextDirent(b)
-		if err != nil {
-			return nil, at, false, err
-		}
-		if !ok {
-			break
-		}
-		b, next.Cookie = rest, uint64(d.next)
-		if d.name == "." || d.name == ".." {
-			continue
-		}
-		if isDir, gone := direntIsDir(fd, d); !gone {
-			ents = append(ents, export.RemoveEntry{Name: d.name, Dir: isDir, Next: next})
-		}
-	}
-	return ents, next, false, nil
+	return ents, export.DirCursor{Cookie: next}, eof, nil
 }
 
 func (t removeTree) Unlink(ctx context.Context, dir export.Node, name string) error {

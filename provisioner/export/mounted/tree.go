@@ -50,9 +50,6 @@ func (n *treeNode) elems() []string {
 	return elems
 }
 
-// listingBytes is one getdents buffer: one page of a listing.
-const listingBytes = 32 << 10
-
 func nodeOf(n export.Node) (*treeNode, error) {
 	p, ok := n.(*treeNode)
 	if !ok || p == nil {
@@ -170,42 +167,23 @@ func (t *tree) ReadDir(ctx context.Context, n export.Node, at export.DirCursor) 
 		return nil, at, false, err
 	}
 	defer unix.Close(fd)
-	if _, err := unix.Seek(fd, int64(at.Cookie), 0); err != nil {
-		return nil, at, false, t.f.wrap("seek in", p, err)
-	}
-	buf := make([]byte, listingBytes)
-	got, err := unix.Getdents(fd, buf)
-	if err != nil {
-		return nil, at, false, t.f.wrap("list", p, err)
-	}
-	if got == 0 {
-		return nil, at, true, nil
-	}
 	var ents []export.DirEntry
-	next := at
-	for b := buf[:got]; ; {
-		d, rest, ok, err := nextDirent(b)
-		if err != nil {
-			return nil, at, false, t.f.wrap("list", p, err)
-		}
-		if !ok {
-			break
-		}
-		b, next.Cookie = rest, uint64(d.next)
-		if d.name == "." || d.name == ".." {
-			continue
-		}
+	next, eof, err := readPage(fd, at.Cookie, func(d dirent, next uint64) error {
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, d.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			continue // gone since the listing
+			return nil // gone since the listing
 		}
 		child, err := childNode(node, d.name)
 		if err != nil {
-			return nil, at, false, err
+			return err
 		}
-		ents = append(ents, export.DirEntry{Name: d.name, Node: child, Info: fileInfo(&st), Next: next})
+		ents = append(ents, export.DirEntry{Name: d.name, Node: child, Info: fileInfo(&st), Next: export.DirCursor{Cookie: next}})
+		return nil
+	})
+	if err != nil {
+		return nil, at, false, t.f.wrap("list", p, err)
 	}
-	return ents, next, false, nil
+	return ents, export.DirCursor{Cookie: next}, eof, nil
 }
 
 func (t *tree) ReadAt(ctx context.Context, n export.Node, p []byte, off uint64) (int, bool, error) {

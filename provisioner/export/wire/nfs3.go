@@ -210,27 +210,34 @@ func readdirplusArgs(fh []byte, cookie uint64, verf [8]byte, maxcount uint32) fu
 	}
 }
 
-// okResult starts decoding a procedure's result: the decoder after a
-// status of NFS3_OK, or the status (and any malformation) as the error.
-func okResult(res []byte, proc string) (*decoder, error) {
+// decodeResult decodes an NFSv3 result: its status; then common, what the result holds whatever
+// the status (wcc_data, a post_op_attr; nil for none); then, for NFS3_OK, ok, the rest. A
+// malformed or truncated reply is ErrProtocol (a panic in a decoder too); another status is its
+// StatusError.
+func decodeResult(res []byte, proc string, common, ok func(*decoder)) (err error) {
+	defer recoverTo(&err, proc)
 	d := &decoder{b: res}
-	if st := d.status(); st != nfsc.NFS3Ok {
-		return nil, firstErr(decodeErr(d, proc), nfsStatus(st))
+	st := d.status()
+	if common != nil {
+		common(d)
 	}
-	return d, nil
+	if st != nfsc.NFS3Ok {
+		return firstErr(decodeErr(d, proc), nfsStatus(st))
+	}
+	if ok != nil {
+		ok(d)
+	}
+	return decodeErr(d, proc)
 }
 
 // decodeLookup decodes LOOKUP3res.
 func decodeLookup(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
-	defer recoverTo(&err, "LOOKUP")
-	d, err := okResult(res, "LOOKUP")
+	err = decodeResult(res, "LOOKUP", nil, func(d *decoder) {
+		fh = d.fh()
+		a, haveAttrs = d.postOpAttr()
+		d.postOpAttr() // dir_attributes
+	})
 	if err != nil {
-		return nil, attrs{}, false, err
-	}
-	fh = d.fh()
-	a, haveAttrs = d.postOpAttr()
-	d.postOpAttr() // dir_attributes
-	if err := decodeErr(d, "LOOKUP"); err != nil {
 		return nil, attrs{}, false, err
 	}
 	return fh, a, haveAttrs, nil
@@ -238,47 +245,34 @@ func decodeLookup(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
 
 // decodeGetattr decodes GETATTR3res.
 func decodeGetattr(res []byte) (a attrs, err error) {
-	defer recoverTo(&err, "GETATTR")
-	d, err := okResult(res, "GETATTR")
+	err = decodeResult(res, "GETATTR", nil, func(d *decoder) { a = d.fattr() })
 	if err != nil {
 		return attrs{}, err
 	}
-	a = d.fattr()
-	return a, decodeErr(d, "GETATTR")
+	return a, nil
 }
 
 // decodeMkdir decodes MKDIR3res; the handle and attributes are optional.
 func decodeMkdir(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
-	defer recoverTo(&err, "MKDIR")
-	d, err := okResult(res, "MKDIR")
+	err = decodeResult(res, "MKDIR", nil, func(d *decoder) {
+		fh = d.postOpFH()
+		a, haveAttrs = d.postOpAttr()
+		d.wcc()
+	})
 	if err != nil {
-		return nil, attrs{}, false, err
-	}
-	fh = d.postOpFH()
-	a, haveAttrs = d.postOpAttr()
-	d.wcc()
-	if err := decodeErr(d, "MKDIR"); err != nil {
 		return nil, attrs{}, false, err
 	}
 	return fh, a, haveAttrs, nil
 }
 
-// decodeWcc decodes the results of SETATTR, REMOVE and RMDIR (status and
-// one wcc_data) and of RENAME (status and two).
-func decodeWcc(res []byte, what string, n int) (err error) {
-	defer recoverTo(&err, what)
-	d := decoder{b: res}
-	st := d.status()
-	if d.err == nil {
+// decodeWcc decodes the results of SETATTR, REMOVE and RMDIR (status and one wcc_data) and of
+// RENAME (status and two). The bodies of errors are not needed: only a missing status is fatal.
+func decodeWcc(res []byte, what string, n int) error {
+	return decodeResult(res, what, nil, func(d *decoder) {
 		for i := 0; i < n; i++ {
 			d.wcc()
 		}
-		if st != nfsc.NFS3Ok {
-			// Error bodies are not needed; only a missing status is fatal.
-			return nfsStatus(st)
-		}
-	}
-	return decodeErr(&d, what)
+	})
 }
 
 type dirEntry struct {
@@ -291,27 +285,24 @@ type dirEntry struct {
 
 // decodeReaddirplus decodes READDIRPLUS3res.
 func decodeReaddirplus(res []byte) (ents []dirEntry, verf [8]byte, eof bool, err error) {
-	defer recoverTo(&err, "READDIRPLUS")
-	d, err := okResult(res, "READDIRPLUS")
-	if err != nil {
-		return nil, verf, false, err
-	}
-	d.postOpAttr()
-	copy(verf[:], d.fixed(8))
-	for d.err == nil && d.bool() {
-		var en dirEntry
-		d.uint64() // fileid
-		en.name = string(d.opaque(maxNameSize))
-		en.cookie = d.uint64()
-		en.attrs, en.haveAttrs = d.postOpAttr()
-		en.fh = d.postOpFH()
-		if d.err == nil {
-			ents = append(ents, en)
+	err = decodeResult(res, "READDIRPLUS", nil, func(d *decoder) {
+		d.postOpAttr()
+		copy(verf[:], d.fixed(8))
+		for d.err == nil && d.bool() {
+			var en dirEntry
+			d.uint64() // fileid
+			en.name = string(d.opaque(maxNameSize))
+			en.cookie = d.uint64()
+			en.attrs, en.haveAttrs = d.postOpAttr()
+			en.fh = d.postOpFH()
+			if d.err == nil {
+				ents = append(ents, en)
+			}
 		}
-	}
-	eof = d.bool()
-	if err := decodeErr(d, "READDIRPLUS"); err != nil {
-		return nil, verf, false, err
+		eof = d.bool()
+	})
+	if err != nil {
+		return nil, [8]byte{}, false, err
 	}
 	return ents, verf, eof, nil
 }
@@ -327,18 +318,13 @@ func firstErr(errs ...error) error {
 
 // decodeFsstat decodes FSSTAT3res.
 func decodeFsstat(res []byte) (c export.Capacity, err error) {
-	defer recoverTo(&err, "FSSTAT")
-	d := decoder{b: res}
-	st := d.status()
-	d.postOpAttr()
-	if st != nfsc.NFS3Ok {
-		return c, firstErr(decodeErr(&d, "FSSTAT"), nfsStatus(st))
-	}
-	c.SizeBytes, c.FreeBytes, c.AvailableBytes = d.uint64(), d.uint64(), d.uint64()
-	c.TotalInodes, c.FreeInodes = d.uint64(), d.uint64()
-	d.uint64() // afiles
-	d.uint32() // invarsec
-	return c, decodeErr(&d, "FSSTAT")
+	err = decodeResult(res, "FSSTAT", func(d *decoder) { d.postOpAttr() }, func(d *decoder) {
+		c.SizeBytes, c.FreeBytes, c.AvailableBytes = d.uint64(), d.uint64(), d.uint64()
+		c.TotalInodes, c.FreeInodes = d.uint64(), d.uint64()
+		d.uint64() // afiles
+		d.uint32() // invarsec
+	})
+	return c, err
 }
 
 // stable_how of WRITE.
@@ -394,16 +380,14 @@ func commitArgs(fh []byte) func(*encoder) {
 
 // decodeRead decodes READ3res into p; more data than p holds is a protocol error.
 func decodeRead(res []byte, p []byte) (n int, eof bool, err error) {
-	defer recoverTo(&err, "READ")
-	d, err := okResult(res, "READ")
+	var data []byte
+	err = decodeResult(res, "READ", nil, func(d *decoder) {
+		d.postOpAttr()
+		d.uint32() // count, repeated by the data's length
+		eof = d.bool()
+		data = d.opaque(uint32(len(p)))
+	})
 	if err != nil {
-		return 0, false, err
-	}
-	d.postOpAttr()
-	d.uint32() // count, repeated by the data's length
-	eof = d.bool()
-	data := d.opaque(uint32(len(p)))
-	if err := decodeErr(d, "READ"); err != nil {
 		return 0, false, err
 	}
 	return copy(p, data), eof, nil
@@ -411,55 +395,38 @@ func decodeRead(res []byte, p []byte) (n int, eof bool, err error) {
 
 // decodeWrite decodes WRITE3res: how much the server took, how stably, and its write verifier.
 func decodeWrite(res []byte) (count uint32, committed uint32, verf [8]byte, err error) {
-	defer recoverTo(&err, "WRITE")
-	d := decoder{b: res}
-	st := d.status()
-	d.wcc()
-	if st != nfsc.NFS3Ok {
-		return 0, 0, verf, firstErr(decodeErr(&d, "WRITE"), nfsStatus(st))
-	}
-	count, committed = d.uint32(), d.uint32()
-	copy(verf[:], d.fixed(8))
-	return count, committed, verf, decodeErr(&d, "WRITE")
+	err = decodeResult(res, "WRITE", func(d *decoder) { d.wcc() }, func(d *decoder) {
+		count, committed = d.uint32(), d.uint32()
+		copy(verf[:], d.fixed(8))
+	})
+	return count, committed, verf, err
 }
 
 // decodeCommit decodes COMMIT3res: the server's write verifier.
 func decodeCommit(res []byte) (verf [8]byte, err error) {
-	defer recoverTo(&err, "COMMIT")
-	d := decoder{b: res}
-	st := d.status()
-	d.wcc()
-	if st != nfsc.NFS3Ok {
-		return verf, firstErr(decodeErr(&d, "COMMIT"), nfsStatus(st))
-	}
-	copy(verf[:], d.fixed(8))
-	return verf, decodeErr(&d, "COMMIT")
+	err = decodeResult(res, "COMMIT", func(d *decoder) { d.wcc() }, func(d *decoder) { copy(verf[:], d.fixed(8)) })
+	return verf, err
 }
 
 // decodeReadlink decodes READLINK3res.
 func decodeReadlink(res []byte) (target string, err error) {
-	defer recoverTo(&err, "READLINK")
-	d, err := okResult(res, "READLINK")
+	err = decodeResult(res, "READLINK", nil, func(d *decoder) {
+		d.postOpAttr()
+		target = string(d.opaque(maxNameSize))
+	})
 	if err != nil {
 		return "", err
 	}
-	d.postOpAttr()
-	target = string(d.opaque(maxNameSize))
-	return target, decodeErr(d, "READLINK")
+	return target, nil
 }
 
 // decodeFsinfo decodes FSINFO3res: the largest read and write the server takes.
 func decodeFsinfo(res []byte) (rtmax, wtmax uint32, err error) {
-	defer recoverTo(&err, "FSINFO")
-	d := decoder{b: res}
-	st := d.status()
-	d.postOpAttr()
-	if st != nfsc.NFS3Ok {
-		return 0, 0, firstErr(decodeErr(&d, "FSINFO"), nfsStatus(st))
-	}
-	rtmax = d.uint32()
-	d.uint32() // rtpref
-	d.uint32() // rtmult
-	wtmax = d.uint32()
-	return rtmax, wtmax, decodeErr(&d, "FSINFO")
+	err = decodeResult(res, "FSINFO", func(d *decoder) { d.postOpAttr() }, func(d *decoder) {
+		rtmax = d.uint32()
+		d.uint32() // rtpref
+		d.uint32() // rtmult
+		wtmax = d.uint32()
+	})
+	return rtmax, wtmax, err
 }

@@ -109,12 +109,17 @@ func (t removeTree) List(ctx context.Context, dir export.Node, at export.DirCurs
 	return out, next, eof, nil
 }
 
-func (t removeTree) Unlink(ctx context.Context, dir export.Node, name string) error {
+// asOwner runs call on the directory dir as its owner, then as root.
+func asOwner(dir export.Node, call func(fh []byte, cr *cred) error) error {
 	ref, err := refOf(dir)
 	if err != nil {
 		return err
 	}
-	err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return t.s.nfs.remove(ctx, ref.fh, name, cr) })
+	return withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return call(ref.fh, cr) })
+}
+
+func (t removeTree) Unlink(ctx context.Context, dir export.Node, name string) error {
+	err := asOwner(dir, func(fh []byte, cr *cred) error { return t.s.nfs.remove(ctx, fh, name, cr) })
 	switch statusOf(err) {
 	case nfsc.NFS3ErrNoEnt, nfsc.NFS3ErrIsDir: // gone, or replaced by a directory the next listing finds
 		return nil
@@ -123,11 +128,7 @@ func (t removeTree) Unlink(ctx context.Context, dir export.Node, name string) er
 }
 
 func (t removeTree) Rmdir(ctx context.Context, dir export.Node, name string) error {
-	ref, err := refOf(dir)
-	if err != nil {
-		return err
-	}
-	err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return t.s.nfs.rmdir(ctx, ref.fh, name, cr) })
+	err := asOwner(dir, func(fh []byte, cr *cred) error { return t.s.nfs.rmdir(ctx, fh, name, cr) })
 	switch statusOf(err) {
 	case nfsc.NFS3ErrNotEmpty, nfsc.NFS3ErrExist, nfsc.NFS3ErrIO: // IO: some servers say ENOTEMPTY so
 		return fmt.Errorf("%w: %w", export.ErrNotEmpty, err)

@@ -152,23 +152,33 @@ func (t *tree) Mkdir(ctx context.Context, n export.Node, name string, a export.F
 		return nil, err
 	}
 	sa := sattr{mode: copyDirMode, uid: a.UID, gid: a.GID, setOwner: true}
-	var ref dirRef
-	err = withCreds(mkdirCreds(parent.attrs, a.UID, a.GID), func(cr *cred) error {
-		fh, got, ok, err := t.f.s.nfs.mkdir(ctx, parent.fh, name, sa, cr)
-		if err == nil {
-			ref, err = t.made(ctx, parent, name, fh, got, ok, cr)
-		}
-		return err
+	ref, err := t.makeObject(ctx, parent, name, a, nf3Dir, func(cr *cred) ([]byte, attrs, bool, error) {
+		return t.f.s.nfs.mkdir(ctx, parent.fh, name, sa, cr)
 	})
-	if repeatMet(err) {
-		ref, err = t.ours(ctx, parent, name, nf3Dir)
-	}
 	if err == nil && (ref.attrs.mode != copyDirMode || ref.attrs.uid != a.UID || ref.attrs.gid != a.GID) {
 		// A umask, or an inherited owner: the directory must be writable to all while it fills.
 		err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return t.f.s.nfs.setattr(ctx, ref.fh, sa, cr) })
 		ref.attrs.mode, ref.attrs.uid, ref.attrs.gid = copyDirMode, a.UID, a.GID
 	}
 	return ref, t.wrap("mkdir "+name, err)
+}
+
+// makeObject makes name in parent with mk, as the owner-to-be (root when it may not write the
+// parent), completes the handle and attributes, and takes the object of typ that the repeat of a
+// call whose reply was lost met.
+func (t *tree) makeObject(ctx context.Context, parent dirRef, name string, a export.FileInfo, typ uint32, mk func(*cred) ([]byte, attrs, bool, error)) (dirRef, error) {
+	var ref dirRef
+	err := withCreds(mkdirCreds(parent.attrs, a.UID, a.GID), func(cr *cred) error {
+		fh, got, ok, err := mk(cr)
+		if err == nil {
+			ref, err = t.made(ctx, parent, name, fh, got, ok, cr)
+		}
+		return err
+	})
+	if repeatMet(err) {
+		ref, err = t.ours(ctx, parent, name, typ)
+	}
+	return ref, err
 }
 
 // made completes what MKDIR or CREATE returned: the handle and attributes a server may leave out.
@@ -191,17 +201,9 @@ func (t *tree) Create(ctx context.Context, n export.Node, name string, a export.
 		return nil, err
 	}
 	sa := sattr{mode: uint32(a.Mode)&0o777 | 0o600, uid: a.UID, gid: a.GID, setOwner: true}
-	var ref dirRef
-	err = withCreds(mkdirCreds(parent.attrs, a.UID, a.GID), func(cr *cred) error {
-		fh, got, ok, err := t.f.s.nfs.create(ctx, parent.fh, name, sa, cr)
-		if err == nil {
-			ref, err = t.made(ctx, parent, name, fh, got, ok, cr)
-		}
-		return err
+	ref, err := t.makeObject(ctx, parent, name, a, nf3Reg, func(cr *cred) ([]byte, attrs, bool, error) {
+		return t.f.s.nfs.create(ctx, parent.fh, name, sa, cr)
 	})
-	if repeatMet(err) {
-		ref, err = t.ours(ctx, parent, name, nf3Reg)
-	}
 	if err != nil {
 		return nil, t.wrap("create "+name, err)
 	}
