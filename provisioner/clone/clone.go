@@ -129,7 +129,7 @@ type cloneJob struct {
 	source    *cloneSource
 	attempt   string // names this attempt's staging directory and its end's annotation
 	cancel    context.CancelFunc
-	claimGone atomic.Bool // the claim was deleted: stopped, and cleaned up
+	claimGone atomic.Bool     // the claim was deleted: stopped, and cleaned up
 	done      context.Context // ended (canceled) when the copy has ended
 	end       context.CancelFunc
 	err       error     // once done
