@@ -234,7 +234,7 @@ func cloneRefusals(t *testing.T) {
 	}{
 		{"larger source", framework.ClaimOptions{Class: class.Name, Size: "10Mi", DataSource: pvcSource("src")}, []string{"request at least 100Mi"}},
 		{"not this provisioner's", framework.ClaimOptions{Class: class.Name, DataSource: pvcSource(foreign)}, []string{"not made by this provisioner"}},
-		{"shared path pattern", framework.ClaimOptions{Class: shared.Name, DataSource: pvcSource("src")}, []string{"directory of its own", "pvname"}},
+		{"shared path pattern", framework.ClaimOptions{Class: shared.Name, DataSource: pvcSource("src")}, []string{"directory of its own", "${.PV.name}"}},
 		{"snapshot", framework.ClaimOptions{Class: class.Name, DataSource: &corev1.TypedLocalObjectReference{
 			APIGroup: ptr.To("snapshot.storage.k8s.io"), Kind: "VolumeSnapshot", Name: "snap"}}, []string{"snapshots need a CSI driver", "clone from a PersistentVolumeClaim"}},
 		// dataSourceRef: the API server drops a dataSource of any other kind.
