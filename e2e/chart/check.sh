@@ -388,7 +388,9 @@ refuse "negative uid" "defaultUid" --set nfs.defaultUid=-1
 refuse "metrics port out of range" "metrics.port" --set metrics.port=70000
 refuse "unknown pullPolicy" "pullPolicy" --set image.pullPolicy=Sometimes
 refuse "extra class without a name" "name" --set 'extraStorageClasses[0].server=10.0.0.2'
-refuse "extra class: server given as a parameter" "parameters.*server" --set 'extraStorageClasses[0].name=x' --set 'extraStorageClasses[0].parameters.server=10.0.0.2'
+refuse "extra class: unknown class parameter" "parameters.*sever" --set 'extraStorageClasses[0].name=x' --set 'extraStorageClasses[0].parameters.sever=10.0.0.2'
+refuse "extra class: bad archiveRetention" "archiveRetention" --set 'extraStorageClasses[0].name=x' --set 'extraStorageClasses[0].parameters.archiveRetention=30d'
+refuse "main class: unknown class parameter" "parameters.*sever" --set 'storageClass.parameters.sever=10.0.0.2'
 refuse "extra class: bad share" "share" --set 'extraStorageClasses[0].name=x' --set 'extraStorageClasses[0].share=relative'
 refuse "lease duration not a duration" "leaseDuration" --set leaderElection.leaseDuration=15
 refuse "nfs.server missing" "nfs.server is required" --set nfs.server=
