@@ -66,5 +66,5 @@ func (e emptyDirectory) Fill(ctx context.Context, v volume.Volume) error {
 		e.recorder.Event(v.Claim, v1.EventTypeNormal, ReasonDirectoryReused,
 			fmt.Sprintf("existing directory %s on %s:%s was given to this claim as it is (StorageClass parameter %s=%s)", v.Dir, v.Server, v.Share, class.ParamReuseDirectory, v.Class.Reuse))
 	}
-	return err
+	return volume.FinalAnswer(err)
 }

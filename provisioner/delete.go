@@ -89,9 +89,9 @@ func (p *Provisioner) remove(ctx context.Context, pv *v1.PersistentVolume, loc v
 	if err == nil {
 		err = p.cfg.Gate.Do(ctx, loc.Server, loc.Share, p.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
 			err := fsys.RemoveAll(ctx, loc.Dir, progress)
-			if last.Files+last.Dirs > 0 {
-				// It ran out of time or failed after the server answered many calls: the server
-				// is up.
+			if ctx.Err() != nil && last.Files+last.Dirs > 0 {
+				// It ran out of its own time after the server answered many calls: the server is
+				// up (the retry continues). A call that got no answer still counts.
 				err = export.Answered(err)
 			}
 			return err

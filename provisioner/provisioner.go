@@ -132,8 +132,8 @@ func stateBefore(err error) controller.ProvisioningState {
 }
 
 // stateAfter is what the library makes of a content's error, and whether the claim's path stays
-// reserved: nothing done (the export could not be reached) leaves the claim as it was; a final
-// refusal, or the server's final word on the path, ends the attempt; work going on in the
+// reserved: nothing done (the export could not be reached) leaves the claim as it was; a refusal
+// (the content's final word, see volume.FinalAnswer) ends the attempt; work going on in the
 // background (a copy: the library's IgnoredError, no Event) keeps the path reserved for it;
 // anything else may have reached the server and is retried.
 func stateAfter(err error) (state controller.ProvisioningState, reserved bool) {
@@ -142,7 +142,7 @@ func stateAfter(err error) (state controller.ProvisioningState, reserved bool) {
 	switch {
 	case errors.As(err, &unreached):
 		return controller.ProvisioningNoChange, false
-	case errors.As(err, &refused) || errors.Is(err, export.ErrPermission) || errors.Is(err, export.ErrNotDir) || errors.Is(err, export.ErrInvalidPath):
+	case errors.As(err, &refused):
 		return controller.ProvisioningFinished, false
 	}
 	_, pending := err.(*controller.IgnoredError)

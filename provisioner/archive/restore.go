@@ -48,11 +48,7 @@ func (k *Keeper) RestoreFor(ctx context.Context, claim *v1.PersistentVolumeClaim
 }
 
 // Fill moves the archive into place as v's directory (Provision's Content).
-func (r *Restore) Fill(ctx context.Context, v volume.Volume) error {
-	return r.k.cfg.Gate.Do(ctx, v.Server, v.Share, r.k.cfg.Timeout, func(ctx context.Context, fsys export.FS) error {
-		return r.k.restoreArchive(ctx, fsys, v, r.rec)
-	})
-}
+func (r *Restore) Fill(ctx context.Context, v volume.Volume) error { return r.k.restore(ctx, v, r.rec) }
 
 func (k *Keeper) restoreSource(ctx context.Context, claim *v1.PersistentVolumeClaim) (*Record, error) {
 	want := strings.TrimSpace(claim.Annotations[AnnRestoreFrom])
@@ -99,23 +95,23 @@ func (k *Keeper) restoreSource(ctx context.Context, claim *v1.PersistentVolumeCl
 	return found, nil
 }
 
-// restoreArchive moves the archive of listed into place as v's directory, then drops its record.
-// The record is read again under the archive's lock: a sweep that marked it purging since it was
+// restore moves the archive of listed into place as v's directory, then drops its record. The
+// record is read again under the archive's lock: a sweep that marked it purging since it was
 // listed (and may have removed part of it before it failed) is never handed over. The archive
 // must still be the recorded directory (its ID) and on v's export; the move never replaces
 // anything at v's path. A retry after the move finds the directory at v's path by its ID and
-// finishes.
-func (k *Keeper) restoreArchive(ctx context.Context, fsys export.FS, v volume.Volume, listed Record) error {
+// finishes. Only the moves are on the export, through the gate: what the API server says counts
+// nothing against the NFS server.
+func (k *Keeper) restore(ctx context.Context, v volume.Volume, listed Record) error {
 	release, ok := k.busy.take(listed.PV)
 	if !ok {
 		return fmt.Errorf("archive %s is being purged or restored right now; this is retried", listed.Archive)
 	}
 	defer release()
-	current, found, err := k.cfg.Records.Get(ctx, listed.PV)
+	rec, found, err := k.cfg.Records.Get(ctx, listed.PV)
 	if err != nil {
 		return err
 	}
-	rec := &current
 	switch {
 	case !found:
 		return volume.Refuse("annotation %s: the record of archive %s of claim %s is gone (restored or purged meanwhile); remove the annotation for an empty volume", AnnRestoreFrom, listed.Archive, listed.Claim)
@@ -123,50 +119,67 @@ func (k *Keeper) restoreArchive(ctx context.Context, fsys export.FS, v volume.Vo
 		return volume.Refuse("annotation %s: archive %s is being removed (past its class's %s); remove the annotation for an empty volume", AnnRestoreFrom, listed.Archive, class.ParamArchiveRetention)
 	case rec.Archive != listed.Archive || rec.ID != listed.ID || rec.Namespace != listed.Namespace || rec.NamespaceUID != listed.NamespaceUID:
 		return fmt.Errorf("the record of archive %s changed since it was read; this is retried", listed.Archive)
-	}
-	if export.NewTarget(rec.Server, rec.Share) != export.NewTarget(v.Server, v.Share) {
+	case export.NewTarget(rec.Server, rec.Share) != export.NewTarget(v.Server, v.Share):
 		return volume.Refuse("archive %s is on %s:%s, and this claim's class puts it on %s:%s; restore it with a class of that export",
 			rec.Archive, rec.Server, rec.Share, v.Server, v.Share)
 	}
-	info, err := fsys.Stat(ctx, rec.Archive)
-	if errors.Is(err, export.ErrNotExist) {
-		if there, serr := fsys.Stat(ctx, v.Dir); serr == nil && there.ID == rec.ID { // moved by an earlier attempt
-			if err := fsys.SetAttrs(ctx, v.Dir, v.Attrs); err != nil {
-				return fmt.Errorf("set owner %d:%d and mode %s on the restored %s: %w%s", v.Attrs.UID, v.Attrs.GID, v.Attrs.Mode, v.Dir, err, volume.Hint(err))
-			}
-			return k.cfg.Records.Delete(ctx, rec.PV)
-		}
-		return volume.Refuse("archive %s of claim %s/%s is gone from %s:%s", rec.Archive, rec.Namespace, rec.Claim, rec.Server, rec.Share)
-	}
-	if err != nil {
-		return fmt.Errorf("look at archive %s: %w%s", rec.Archive, err, volume.Hint(err))
-	}
-	if !info.IsDir || info.ID != rec.ID {
-		return volume.Refuse("what is at %s on %s:%s is not the archive of claim %s/%s that was recorded; it is left alone", rec.Archive, rec.Server, rec.Share, rec.Namespace, rec.Claim)
-	}
-	if users := k.archiveUsers(*rec); len(users) > 0 {
+	if users := k.archiveUsers(rec); len(users) > 0 {
 		return volume.Refuse("archive %s on %s:%s is used by PV %s; it is left where it is", rec.Archive, rec.Server, rec.Share, strings.Join(users, ", "))
 	}
-	if parent := path.Dir(v.Dir); parent != "." {
-		if err := fsys.MkdirAll(ctx, parent, v.ParentAttrs); err != nil {
-			return fmt.Errorf("create the parent directories of %s: %w%s", v.Dir, err, volume.Hint(err))
-		}
-	}
-	if err := fsys.Rename(ctx, rec.Archive, v.Dir); err != nil {
-		if errors.Is(err, export.ErrExist) {
-			return volume.Refuse("directory %s on %s:%s already exists; the archive %s is left where it is", v.Dir, v.Server, v.Share, rec.Archive)
-		}
-		return fmt.Errorf("move archive %s to %s: %w%s", rec.Archive, v.Dir, err, volume.Hint(err))
-	}
-	// The claim's class decides the directory's owner and mode, whatever the archive's were.
-	if err := fsys.SetAttrs(ctx, v.Dir, v.Attrs); err != nil {
-		return fmt.Errorf("set owner %d:%d and mode %s on the restored %s: %w%s", v.Attrs.UID, v.Attrs.GID, v.Attrs.Mode, v.Dir, err, volume.Hint(err))
+	var moved bool // by this call, not an earlier one
+	err = k.cfg.Gate.Do(ctx, v.Server, v.Share, k.cfg.Timeout, func(ctx context.Context, fsys export.FS) (err error) {
+		moved, err = moveArchive(ctx, fsys, v, rec)
+		return err
+	})
+	if err != nil {
+		return volume.FinalAnswer(err)
 	}
 	if err := k.cfg.Records.Delete(ctx, rec.PV); err != nil {
 		return err // the retry finds the directory moved and deletes the record
 	}
-	k.cfg.Recorder.Eventf(v.Claim, v1.EventTypeNormal, ReasonArchiveRestored, "archive %s of claim %s (PV %s, archived %s) is this claim's directory %s on %s:%s",
-		rec.Archive, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format("2006-01-02T15:04:05Z"), v.Dir, v.Server, v.Share)
-	klog.FromContext(ctx).Info("archive restored", "pvc", klog.KObj(v.Claim), "archive", rec.Archive, "dir", v.Dir, "server", v.Server)
+	if moved {
+		k.cfg.Recorder.Eventf(v.Claim, v1.EventTypeNormal, ReasonArchiveRestored, "archive %s of claim %s (PV %s, archived %s) is this claim's directory %s on %s:%s",
+			rec.Archive, rec.Claim, rec.PV, rec.ArchivedAt.UTC().Format("2006-01-02T15:04:05Z"), v.Dir, v.Server, v.Share)
+		klog.FromContext(ctx).Info("archive restored", "pvc", klog.KObj(v.Claim), "archive", rec.Archive, "dir", v.Dir, "server", v.Server)
+	}
+	return nil
+}
+
+// moveArchive renames the archive of rec to v's directory and gives it the claim's owner and mode;
+// moved is false when an earlier attempt had moved it.
+func moveArchive(ctx context.Context, fsys export.FS, v volume.Volume, rec Record) (moved bool, err error) {
+	info, err := fsys.Stat(ctx, rec.Archive)
+	if errors.Is(err, export.ErrNotExist) {
+		if there, serr := fsys.Stat(ctx, v.Dir); serr == nil && there.ID == rec.ID { // moved by an earlier attempt
+			return false, setRestoredAttrs(ctx, fsys, v)
+		}
+		return false, volume.Refuse("archive %s of claim %s/%s is gone from %s:%s", rec.Archive, rec.Namespace, rec.Claim, rec.Server, rec.Share)
+	}
+	if err != nil {
+		return false, fmt.Errorf("look at archive %s: %w%s", rec.Archive, err, volume.Hint(err))
+	}
+	if !info.IsDir || info.ID != rec.ID {
+		return false, volume.Refuse("what is at %s on %s:%s is not the archive of claim %s/%s that was recorded; it is left alone", rec.Archive, rec.Server, rec.Share, rec.Namespace, rec.Claim)
+	}
+	if parent := path.Dir(v.Dir); parent != "." {
+		if err := fsys.MkdirAll(ctx, parent, v.ParentAttrs); err != nil {
+			return false, fmt.Errorf("create the parent directories of %s: %w%s", v.Dir, err, volume.Hint(err))
+		}
+	}
+	if err := fsys.Rename(ctx, rec.Archive, v.Dir); err != nil {
+		if errors.Is(err, export.ErrExist) {
+			return false, volume.Refuse("directory %s on %s:%s already exists; the archive %s is left where it is", v.Dir, v.Server, v.Share, rec.Archive)
+		}
+		return false, fmt.Errorf("move archive %s to %s: %w%s", rec.Archive, v.Dir, err, volume.Hint(err))
+	}
+	return true, setRestoredAttrs(ctx, fsys, v)
+}
+
+// setRestoredAttrs gives the restored directory the claim's owner and mode, whatever the archive's
+// were: the claim's class decides them.
+func setRestoredAttrs(ctx context.Context, fsys export.FS, v volume.Volume) error {
+	if err := fsys.SetAttrs(ctx, v.Dir, v.Attrs); err != nil {
+		return fmt.Errorf("set owner %d:%d and mode %s on the restored %s: %w%s", v.Attrs.UID, v.Attrs.GID, v.Attrs.Mode, v.Dir, err, volume.Hint(err))
+	}
 	return nil
 }

@@ -126,6 +126,7 @@ func (k *Keeper) SweepOnce(ctx context.Context, now time.Time) {
 		sc := k.cfg.Locator.Class(rec.Class)
 		done, err := k.sweepArchive(ctx, rec, sc, now)
 		switch {
+		case errors.Is(err, errRecordGone): // restored meanwhile: neither kept nor purged
 		case err != nil:
 			logger.Error(err, "archive sweep", "archive", rec.Archive, "server", rec.Server, "pv", rec.PV)
 			recorded[rec.Class]++
@@ -162,6 +163,18 @@ func (k *Keeper) sweepArchive(ctx context.Context, rec Record, sc *storagev1.Sto
 		return false, nil // being restored: the next sweep looks again
 	}
 	defer release()
+	// The record as it is now, under the lock: a restore that ended since the listing dropped it
+	// (and the directory at its path may be a new archive by now).
+	listed := rec
+	rec, found, err := k.cfg.Records.Get(ctx, listed.PV)
+	switch {
+	case err != nil:
+		return false, err
+	case !found:
+		return false, errRecordGone
+	case rec.Archive != listed.Archive || rec.ID != listed.ID || !rec.ArchivedAt.Equal(listed.ArchivedAt):
+		return false, nil // archived again since: the next sweep judges the new record
+	}
 	if !rec.Purging && !k.cfg.DryRun {
 		rec.Purging = true
 		if err := k.cfg.Records.Put(ctx, rec); err != nil {
@@ -213,8 +226,8 @@ func (k *Keeper) purgeArchive(ctx context.Context, rec Record, sc *storagev1.Sto
 		err = fsys.RemoveAll(ctx, rec.Archive, volume.RemovalProgress(k.observer(), rec.Server, func(r export.Removed) {
 			k.cfg.Recorder.Eventf(sc, v1.EventTypeNormal, volume.ReasonRemovingDirectory, "purging archive %s: %d files and %d directories removed so far", where, r.Files, r.Dirs)
 		}, func(r export.Removed) { removed = r }))
-		if removed.Files+removed.Dirs > 0 {
-			err = export.Answered(err) // the server answered many calls: it is up
+		if ctx.Err() != nil && removed.Files+removed.Dirs > 0 {
+			err = export.Answered(err) // out of its own time after many answers: the server is up
 		}
 		return err
 	})
@@ -229,6 +242,9 @@ func (k *Keeper) archiveUsers(rec Record) []string {
 	}
 	return users
 }
+
+// errRecordGone says a listed record was gone once its archive was locked.
+var errRecordGone = errors.New("the archive's record is gone")
 
 // errDryRun stops a purge before anything is removed, in a dry run.
 var errDryRun = errors.New("dry run")

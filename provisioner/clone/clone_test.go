@@ -190,7 +190,7 @@ type poisonedTree struct{ export.Tree }
 
 func (t poisonedTree) ReadAt(ctx context.Context, n export.Node, p []byte, off uint64) (int, bool, error) {
 	if strings.HasSuffix(fmt.Sprint(n), "/poison") {
-		return 0, false, errors.New("injected read failure")
+		return 0, false, fmt.Errorf("injected read failure: %w", export.ErrPermission) // the server refused, as for a file the provisioner may not read
 	}
 	return t.Tree.ReadAt(ctx, n, p, off)
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/util"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/class"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
@@ -72,10 +73,7 @@ func (c *Cloner) clonesToCome(claims []*v1.PersistentVolumeClaim, except types.U
 
 // mayCopy reports whether claim, pending, may still become a copy of src.
 func (c *Cloner) mayCopy(claim, src *v1.PersistentVolumeClaim) bool {
-	if claim.Spec.StorageClassName == nil {
-		return false
-	}
-	sc := c.cfg.Locator.Class(*claim.Spec.StorageClassName)
+	sc := c.cfg.Locator.Class(util.GetPersistentVolumeClaimClass(claim)) // as the library reads it
 	if sc == nil || sc.Provisioner != c.cfg.Name {
 		return false
 	}

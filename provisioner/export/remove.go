@@ -9,8 +9,12 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// ErrNotEmpty is matched by the error of a Rmdir of a directory that still holds entries.
-var ErrNotEmpty = errors.New("directory not empty")
+// ErrNotEmpty is matched by the error of a Rmdir of a directory that still holds entries;
+// ErrIsDir by that of an Unlink of a directory.
+var (
+	ErrNotEmpty = errors.New("directory not empty")
+	ErrIsDir    = errors.New("is a directory")
+)
 
 // RemoveTree is what RemoveTree (the streaming removal every backend's RemoveAll runs) needs of a
 // backend: directories opened by handle or descriptor on the way down, one listing page at a time,
@@ -27,8 +31,8 @@ type RemoveTree interface {
 	// List reads one page of dir's listing from at, "." and ".." left out. A listing the server
 	// restarted (a stale cookie) is a page of no entries with the zero cursor as next.
 	List(ctx context.Context, dir Node, at DirCursor) (ents []RemoveEntry, next DirCursor, eof bool, err error)
-	// Unlink removes the non-directory name from dir. A name gone, or now a directory (the next
-	// listing finds it), is not an error.
+	// Unlink removes the non-directory name from dir: ErrNotExist when it is gone, ErrIsDir when
+	// it is a directory now (the next listing finds it).
 	Unlink(ctx context.Context, dir Node, name string) error
 	// Rmdir removes the directory name from dir: ErrNotExist when gone, ErrNotDir when it is not a
 	// directory, ErrNotEmpty when it holds entries.
@@ -102,7 +106,9 @@ func RemoveAll(ctx context.Context, t RemoveTree, p string, o RemoveOptions) err
 	if counted == nil {
 		counted = NewRemoveProgress(nil)
 	}
-	r := &remover{t: t, counted: counted, maxDepth: orDefault(o.MaxDepth, 128), parallel: orDefault(o.Files, 1)}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &remover{t: t, counted: counted, maxDepth: orDefault(o.MaxDepth, 128), parallel: orDefault(o.Files, 1), stop: cancel}
 	if o.Subtrees > 0 {
 		r.trees = make(chan struct{}, o.Subtrees)
 	}
@@ -115,7 +121,8 @@ type remover struct {
 	counted  *RemoveProgress
 	maxDepth int
 	parallel int
-	trees    chan struct{} // slots for subtrees removed concurrently (nil: none)
+	trees    chan struct{}      // slots for subtrees removed concurrently (nil: none)
+	stop     context.CancelFunc // ends the subtrees still running when the walk fails
 }
 
 func (r *remover) removeAll(ctx context.Context, parent Node, name string) error {
@@ -135,12 +142,17 @@ func (r *remover) removeAll(ctx context.Context, parent Node, name string) error
 	return r.removeTree(ctx, parent, name, true)
 }
 
+// unlink removes the non-directory name from dir and counts it when it was there to remove.
 func (r *remover) unlink(ctx context.Context, dir Node, name string) error {
-	if err := r.t.Unlink(ctx, dir, name); err != nil {
-		return err
+	err := r.t.Unlink(ctx, dir, name)
+	switch {
+	case err == nil:
+		r.counted.Add(1, 0)
+		return nil
+	case errors.Is(err, ErrNotExist) || errors.Is(err, ErrIsDir):
+		return nil // gone, or a directory the next listing finds
 	}
-	r.counted.Add(1, 0)
-	return nil
+	return err
 }
 
 // frame is one open directory on the way down: its parent (to Rmdir it once empty), its name
@@ -190,6 +202,9 @@ func (r *remover) walk(ctx context.Context, top *frame, reporting bool) (truncat
 	stack := []*frame{top}
 	var base Node // the directory of the last frame dropped from the bottom
 	defer func() {
+		if err != nil && reporting {
+			r.stop() // the walk failed: the subtrees waited for below end at once
+		}
 		for _, f := range stack {
 			r.closeFrame(f)
 		}
@@ -327,7 +342,7 @@ func (r *remover) checkProgress(f *frame) error {
 	done := r.counted.Done()
 	if done == f.seen && f.cursor == (DirCursor{}) {
 		if f.idle++; f.idle > maxIdleListings {
-			return fmt.Errorf("listing keeps showing entries that cannot be found or removed")
+			return Answered(fmt.Errorf("listing keeps showing entries that cannot be found or removed"))
 		}
 	} else if done != f.seen {
 		f.idle, f.seen = 0, done
@@ -373,7 +388,7 @@ func (r *remover) removePage(ctx context.Context, f *frame) error {
 		// Nothing to remove on this page (only directories beyond the pending bound, or no
 		// entries at all): read on.
 		if next == f.cursor {
-			return fmt.Errorf("the listing made no progress")
+			return Answered(fmt.Errorf("the listing made no progress"))
 		}
 		f.cursor = next
 		return nil

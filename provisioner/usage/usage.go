@@ -7,6 +7,7 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -134,10 +135,10 @@ func (m *Monitor) Scan(ctx context.Context) {
 	m.cfg.Observe.VolumeUsage(results, time.Since(start), failed)
 }
 
-// walk measures one volume, paced by its server's budget. A walk that failed after the server
-// answered a listing — the tenant's tree too deep, too big for the walk's time — is the tree's
+// walk measures one volume, paced by its server's budget. A walk the tenant's tree ended — too
+// deep, or too big for the walk's own time while the server answered its listings — is the tree's
 // failure, not the server's: it does not count against the gate, so one tenant's tree never turns
-// the other tenants of that server away.
+// the other tenants of that server away. A call that got no answer still counts.
 func (m *Monitor) walk(ctx context.Context, loc volume.Location) (export.Usage, error) {
 	limit := m.limiter(loc.Server)
 	var listings atomic.Int64
@@ -151,7 +152,9 @@ func (m *Monitor) walk(ctx context.Context, loc volume.Location) (export.Usage, 
 	var used export.Usage
 	err := m.cfg.Gate.Do(ctx, loc.Server, loc.Share, m.cfg.WalkTimeout, func(ctx context.Context, fsys export.FS) (err error) {
 		used, err = fsys.Usage(ctx, loc.Dir, pace)
-		if err != nil && listings.Load() > 1 { // a second listing was asked for: the first was answered
+		// The walk's own time ran out (not one call's) after a listing was answered (a second one
+		// was asked for), or the tree was too deep.
+		if errors.Is(err, export.ErrTooDeep) || ctx.Err() != nil && listings.Load() > 1 {
 			err = export.Answered(err)
 		}
 		return err

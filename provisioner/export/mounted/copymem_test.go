@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -120,5 +121,42 @@ func TestCopyMemoryFlat(t *testing.T) {
 			}
 			os.RemoveAll(root) // long paths: RemoveAll copes, component by component
 		})
+	}
+}
+
+// chain makes a chain of n directories below root/top (made with its parents).
+func chain(t *testing.T, root, top string, n int) {
+	t.Helper()
+	p := filepath.Join(root, top)
+	for i := 0; i < n; i++ {
+		p = filepath.Join(p, "d")
+	}
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A tree the usage walk measures, the copy copies, wherever the volume and the staging directory
+// lie below the export root; a deeper one both refuse.
+func TestCopyDepthMatchesUsage(t *testing.T) {
+	for _, tc := range []struct {
+		levels int
+		ok     bool
+	}{{126, true}, {127, true}, {129, false}} {
+		root := t.TempDir()
+		chain(t, root, "team/vol/src", tc.levels)
+		if err := os.MkdirAll(filepath.Join(root, ".nfsp-clones/install"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fsys, err := mounted.OpenDir(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, uerr := fsys.Usage(context.Background(), "team/vol/src", nil)
+		cerr := export.CopyTree(context.Background(), fsys.Tree(), "team/vol/src", fsys.Tree(), ".nfsp-clones/install/pvc-x.1", export.CopyOptions{})
+		fsys.Close()
+		if tc.ok && (uerr != nil || cerr != nil) || !tc.ok && (!errors.Is(uerr, export.ErrTooDeep) || !errors.Is(cerr, export.ErrTooDeep)) {
+			t.Errorf("%d levels: usage %v, copy %.200v; want both to succeed: %v", tc.levels, uerr, cerr, tc.ok)
+		}
 	}
 }

@@ -112,10 +112,12 @@ func (t removeTree) Unlink(ctx context.Context, dir export.Node, name string) er
 		return err
 	}
 	switch err := unix.Unlinkat(fd, name, 0); err {
-	case nil, unix.ENOENT, unix.EISDIR: // gone, or a directory the next listing finds
+	case nil:
 		return nil
+	case unix.EISDIR:
+		return fmt.Errorf("unlink %s: %w", name, export.ErrIsDir)
 	default:
-		return t.f.wrap("unlink", name, err)
+		return t.f.wrap("unlink", name, err) // ENOENT is export.ErrNotExist
 	}
 }
 

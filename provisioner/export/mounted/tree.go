@@ -16,21 +16,23 @@ import (
 // again by each operation one component at a time from the mount root without following a symlink
 // anywhere (O_NOFOLLOW), so a directory swapped for a link during a copy is an error, never a way
 // out. A node holds its own name only (its parent is shared), so a copy's memory does not grow
-// with the depth times the names of a tenant's tree; nodes deeper than maxTreeDepth are refused
-// (export.ErrTooDeep), so that every walk of one stays bounded.
+// with the depth times the names of a tenant's tree; nodes more than maxTreeDepth levels below the
+// directory OpenDir gave are refused (export.ErrTooDeep), so that every walk of one stays bounded.
 func (f *FS) Tree() export.Tree { return &tree{f: f} }
 
 type tree struct{ f *FS }
 
-// maxTreeDepth is how deep below the export root a copy goes: the README's "at most 128 levels"
-// for the mounted backend.
-const maxTreeDepth = 128
+// maxTreeDepth is how many levels below its top a copy goes: the README's "at most 128 levels"
+// for the mounted backend, the usage walk's bound (maxStack) too, so a tree the clone measured
+// is a tree it can copy.
+const maxTreeDepth = maxStack
 
 // treeNode is a directory entry: its name in the parent (nil and "" for the export root).
 type treeNode struct {
 	parent *treeNode
 	name   string
 	depth  int // components below the export root
+	level  int // levels below the directory OpenDir gave
 }
 
 // String is the node's path below the export root ("." for the root), for errors.
@@ -64,11 +66,9 @@ func nodeAt(p string) (*treeNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &treeNode{}
+	n := &treeNode{} // the walk's top, level 0, whatever its depth
 	for _, e := range elems {
-		if n, err = childNode(n, e); err != nil {
-			return nil, err
-		}
+		n = &treeNode{parent: n, name: e, depth: n.depth + 1}
 	}
 	return n, nil
 }
@@ -87,10 +87,10 @@ func childNode(parent *treeNode, name string) (*treeNode, error) {
 	if name == "" || name == "." || name == ".." || len(name) > export.MaxNameBytes || strings.ContainsAny(name, "/\x00") {
 		return nil, fmt.Errorf("%w: %q is not a name in a directory", export.ErrInvalidPath, name)
 	}
-	if parent.depth >= maxTreeDepth {
-		return nil, fmt.Errorf("%s/…: deeper than %d levels below the export root: %w", export.TreePath(parent.elems(), true), maxTreeDepth, export.ErrTooDeep)
+	if parent.level >= maxTreeDepth {
+		return nil, fmt.Errorf("%s/…: deeper than %d levels: %w", export.TreePath(parent.elems(), true), maxTreeDepth, export.ErrTooDeep)
 	}
-	return &treeNode{parent: parent, name: name, depth: parent.depth + 1}, nil
+	return &treeNode{parent: parent, name: name, depth: parent.depth + 1, level: parent.level + 1}, nil
 }
 
 // at opens the parent of node with O_PATH and returns the name in it; the caller releases it.

@@ -120,11 +120,10 @@ func asOwner(dir export.Node, call func(fh []byte, cr *cred) error) error {
 
 func (t removeTree) Unlink(ctx context.Context, dir export.Node, name string) error {
 	err := asOwner(dir, func(fh []byte, cr *cred) error { return t.s.nfs.remove(ctx, fh, name, cr) })
-	switch statusOf(err) {
-	case nfsc.NFS3ErrNoEnt, nfsc.NFS3ErrIsDir: // gone, or replaced by a directory the next listing finds
-		return nil
+	if statusOf(err) == nfsc.NFS3ErrIsDir {
+		return fmt.Errorf("%w: %w", export.ErrIsDir, err)
 	}
-	return err
+	return err // NFS3ERR_NOENT is export.ErrNotExist
 }
 
 func (t removeTree) Rmdir(ctx context.Context, dir export.Node, name string) error {
