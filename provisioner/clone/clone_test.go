@@ -358,14 +358,17 @@ func (t slowedTree) ReadAt(ctx context.Context, n export.Node, p []byte, off uin
 	return t.Tree.ReadAt(ctx, n, p, off)
 }
 
-func slowClone(t *testing.T, files int) (*cloneFixture, *v1.PersistentVolumeClaim, controller.ProvisionOptions) {
+// slowClone starts a copy of files small files at 50 ms a read, sending progress Events (and
+// looking for its claim's deletion) every progressEvery; the interval is set before the copy starts,
+// since the copy reads it once.
+func slowClone(t *testing.T, files int, progressEvery time.Duration) (*cloneFixture, *v1.PersistentVolumeClaim, controller.ProvisionOptions) {
 	f := newCloneFixture(t)
 	for i := 0; i < files; i++ {
 		f.Write(fmt.Sprintf("%s/many/f%03d", f.srcDir, i), "data")
 	}
 	f.Opener.Set(slowed{f.Opener.Get(), 50 * time.Millisecond})
 	interval := clone.CloneProgressInterval
-	clone.CloneProgressInterval = 20 * time.Millisecond
+	clone.CloneProgressInterval = progressEvery
 	t.Cleanup(func() { clone.CloneProgressInterval = interval })
 	cl := cloneOf("src", "default", "copy")
 	f.create(cl)
@@ -378,7 +381,7 @@ func slowClone(t *testing.T, files int) (*cloneFixture, *v1.PersistentVolumeClai
 
 // A copy that takes a while says how far it is, in Events on its claim.
 func TestCloneProgress(t *testing.T) {
-	f, cl, opts := slowClone(t, 200)
+	f, cl, opts := slowClone(t, 200, 20*time.Millisecond)
 	f.wait(cl)
 	if _, state, err := f.Prov.Provision(context.Background(), opts); err != nil || state != controller.ProvisioningFinished {
 		t.Fatalf("Provision after the copy: %v (%s)", err, state)
@@ -392,7 +395,7 @@ func TestCloneProgress(t *testing.T) {
 // A claim deleted while it is copied stops its copy: the staging directory goes and the source is
 // released.
 func TestCloneClaimDeletedStops(t *testing.T) {
-	f, cl, _ := slowClone(t, 400)
+	f, cl, _ := slowClone(t, 400, 20*time.Millisecond)
 	if err := f.client.CoreV1().PersistentVolumeClaims("default").Delete(context.Background(), cl.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -411,8 +414,7 @@ func TestCloneClaimDeletedStops(t *testing.T) {
 // A claim deleted at the end of its copy gets no copy: the finished copy waits in staging for the
 // Provision that makes the PV, which never comes, and the sweep removes it and forgets the job.
 func TestCloneClaimDeletedAtTheEnd(t *testing.T) {
-	f, cl, _ := slowClone(t, 3)
-	clone.CloneProgressInterval = time.Hour // only the sweep sees the deletion
+	f, cl, _ := slowClone(t, 3, time.Hour) // only the sweep sees the deletion
 	if err := f.client.CoreV1().PersistentVolumeClaims("default").Delete(context.Background(), cl.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +521,7 @@ func TestStagingNeverPlaced(t *testing.T) {
 // Copies of one namespace run one at a time (another namespace's take the other slot): the second
 // copy starts only once the first has finished.
 func TestCloneOnePerNamespace(t *testing.T) {
-	f, first, _ := slowClone(t, 40)
+	f, first, _ := slowClone(t, 40, 20*time.Millisecond)
 	second := cloneOf("src", "default", "second")
 	f.create(second)
 	if _, _, err := f.Prov.Provision(context.Background(), controller.ProvisionOptions{StorageClass: provtest.Class(nil), PVName: "pvc-second", PVC: second}); !errors.As(err, new(*controller.IgnoredError)) {
