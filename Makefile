@@ -26,7 +26,8 @@ CHART_VERSION ?= $(shell sed -n 's/^version: *//p' $(CHART_DIR)/Chart.yaml)
 CHART_APP_VERSION ?= $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' $(CHART_DIR)/Chart.yaml)
 CHART_TGZ   := bin/nfs-subdir-provisioner-$(CHART_VERSION).tgz
 SBOM        := bin/nfs-subdir-provisioner-$(VERSION).cdx.json
-HELM        := $(CACHE_DIR)/helm-v3.22.0/helm
+# The bed's helm (Helm 4, e2e/testbed/versions.sh); chart-check also runs on Helm 3.
+HELM         = $(shell e2e/testbed/build-helm.sh --path)
 # make image-push REGISTRY=host/repo; plain HTTP with INSECURE=1 (a registry on 127.0.0.1).
 REGISTRY    ?=
 # Charts go beside the image, under charts/: ghcr.io/o/nfs-subdir-provisioner → ghcr.io/o/charts.
@@ -48,7 +49,7 @@ lint: packages $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) $(GOBIN_CACHE)/
 	$(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) -tags e2e ./e2e/...
 	cd tools/ocibuild && go vet ./... && $(GOBIN_CACHE)/staticcheck-$(STATICCHECK_VERSION) ./...
 	$(GOBIN_CACHE)/actionlint-$(ACTIONLINT_VERSION) -shellcheck= .github/workflows/*.yaml
-	shellcheck -x $$(git ls-files '*.sh') .ci/run
+	shellcheck -x $$(git ls-files '*.sh') .ci/run e2e/testbed/node/guest/usr/local/sbin/nfsp-init
 
 $(GOBIN_CACHE)/actionlint-$(ACTIONLINT_VERSION):
 	mkdir -p $(GOBIN_CACHE)
@@ -74,9 +75,10 @@ packages: ## apt-install the Debian packages the tests need (e2e/testbed/version
 	e2e/testbed/packages.sh
 
 .PHONY: testbed-build
-testbed-build: ## build and cache etcd, kube binaries, kwok, helm
+testbed-build: ## build and cache etcd, kube binaries, kwok, helm (4, and 3 for the chart checks)
 	e2e/testbed/build.sh
 	e2e/testbed/build-helm.sh
+	source e2e/testbed/versions.sh && e2e/testbed/build-helm.sh $$HELM3_VERSION
 
 .PHONY: testbed-up
 testbed-up: build testbed-build ## start etcd, apiserver, controller-manager, scheduler, kwok, rpcbind, Ganesha
@@ -85,6 +87,14 @@ testbed-up: build testbed-build ## start etcd, apiserver, controller-manager, sc
 .PHONY: testbed-down
 testbed-down: ## stop every test bed process
 	e2e/testbed/down.sh
+
+.PHONY: node-up
+node-up: testbed-up image ## join one real node to the test bed: a qemu VM with kubelet, containerd and the kernel's NFS client and server
+	e2e/testbed/node/up.sh
+
+.PHONY: node-down
+node-down: ## stop the real node's VM (testbed-down does too)
+	e2e/testbed/node/down.sh
 
 .PHONY: test-e2e
 test-e2e: testbed-up ## end-to-end suite and chart/deploy checks on the test bed
@@ -95,8 +105,9 @@ test-e2e: testbed-up ## end-to-end suite and chart/deploy checks on the test bed
 	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/e2e.log | grep -v '^FAIL-FIGURES' || true; fi; exit $$rc
 
 .PHONY: chart-check
-chart-check: testbed-up ## helm lint/template/schema and deploy/ checks against the test bed's apiserver
+chart-check: testbed-up ## helm lint/template/schema and deploy/ checks against the test bed's apiserver, on Helm 4 and Helm 3
 	e2e/chart/check.sh
+	source e2e/testbed/versions.sh && CHART_CHECK_HELM_VERSION=$$HELM3_VERSION e2e/chart/check.sh
 
 .PHONY: testbed-clean
 testbed-clean: ## stop the test bed and delete its state (etcd data, exports, logs); the build cache stays

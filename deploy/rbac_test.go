@@ -266,12 +266,12 @@ func rulesIn(t *testing.T, manifest []byte) map[permission]bool {
 
 func helmBinary(t *testing.T) string {
 	t.Helper()
-	cache := os.Getenv("CACHE_DIR")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "nfs-subdir-provisioner")
+	// The bed's helm, where e2e/testbed/build-helm.sh builds it (--path: find, do not build).
+	out, err := exec.Command(filepath.Join("..", "e2e", "testbed", "build-helm.sh"), "--path").Output()
+	if err != nil {
+		t.Fatalf("e2e/testbed/build-helm.sh --path: %v", err)
 	}
-	helm := filepath.Join(cache, "helm-v3.22.0", "helm")
+	helm := strings.TrimSpace(string(out))
 	if _, err := os.Stat(helm); err != nil {
 		if os.Getenv("NFSP_REQUIRE_HELM") == "1" {
 			t.Fatalf("helm is required (NFSP_REQUIRE_HELM=1) but %s is missing: run e2e/testbed/build-helm.sh", helm)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test bed's binaries once and caches them outside the repo, keyed by version:
 #   $CACHE_DIR/etcd-<v>/etcd
-#   $CACHE_DIR/kubernetes-<v>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
+#   $CACHE_DIR/kubernetes-<v>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kubelet,kube-proxy}
 #   $CACHE_DIR/kwok-<v>/{kwok,stages/*.yaml}
 # and installs the Debian packages the bed needs (NFS-Ganesha, rpcbind, openssl).
 # A warm run only checks that the files exist and takes seconds.
@@ -52,18 +52,12 @@ write_kubernetes_module() {
 			awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
 		echo ")"
 	} >"$work/go.mod"
-	cat >"$work/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-EOF
+	{
+		printf '//go:build tools\n\npackage tools\n\nimport (\n'
+		local b
+		for b in "${KUBE_BINARIES[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$b"; done
+		printf ')\n'
+	} >"$work/tools.go"
 }
 
 build_kubernetes() {

@@ -8,7 +8,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=e2e/testbed/lib.sh
 source "$here/lib.sh"
 
-COMPONENTS=(demo-provisioner kwok kube-scheduler kube-controller-manager kube-apiserver etcd ganesha rpcbind)
+COMPONENTS=(node-vm demo-provisioner kwok kube-scheduler kube-controller-manager kube-apiserver etcd ganesha rpcbind)
 
 main() {
 	local failed=()

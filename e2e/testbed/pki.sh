@@ -17,7 +17,7 @@ make_serving_cert() {
 basicConstraints=CA:FALSE
 keyUsage=digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,IP:10.0.2.2,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 EOF
 	openssl req -newkey rsa:2048 -nodes -keyout "$PKI_DIR/apiserver.key" \
 		-out "$PKI_DIR/apiserver.csr" -subj "/CN=kube-apiserver" 2>/dev/null

@@ -10,6 +10,12 @@
 //	ocibuild build -out bin/x.oci.tar -version v1 -revision abc -created 1700000000 \
 //	    -binary linux/amd64=bin/linux-amd64/nfs-subdir-provisioner -binary linux/arm64=...
 //	ocibuild push -layout bin/x.oci.tar -ref 127.0.0.1:5000/nfs-subdir-provisioner:v1 [-insecure]
+//
+// It also builds the real test node's images from this machine's own files (Debian's
+// redis-server, busybox-static), each with the libraries it needs:
+//
+//	ocibuild files -out redis.oci.tar -name nfsp.local/redis:7 -user 999:999 \
+//	    -file /usr/bin/redis-server -file /usr/bin/redis-cli -entrypoint /usr/bin/redis-server
 package main
 
 import (
@@ -32,8 +38,10 @@ func main() {
 		err = runBuild(os.Args[2:])
 	case "push":
 		err = runPush(os.Args[2:])
+	case "files":
+		err = runFiles(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: want build or push", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want build, push or files", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ocibuild:", err)
@@ -77,6 +85,42 @@ func runBuild(args []string) error {
 		return err
 	}
 	fmt.Printf("%s %s\n", out, digest)
+	return nil
+}
+
+// strings is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func runFiles(args []string) error {
+	fs := flag.NewFlagSet("files", flag.ContinueOnError)
+	var spec FilesSpec
+	var out string
+	var created int64
+	fs.StringVar(&out, "out", "", "OCI image-layout tarball to write")
+	fs.StringVar(&spec.Name, "name", "", "the image's full reference (repository:tag)")
+	fs.StringVar(&spec.User, "user", "", "uid:gid the image runs as")
+	fs.Int64Var(&created, "created", 0, "creation time, Unix seconds")
+	fs.Var((*stringList)(&spec.Files), "file", "absolute path of a file of this machine to put at the same path (its libraries follow); repeat")
+	fs.Var((*stringList)(&spec.Links), "link", "/path=target symbolic link; repeat")
+	fs.Var((*stringList)(&spec.Dirs), "dir", "empty directory; repeat")
+	fs.Var((*stringList)(&spec.Entrypoint), "entrypoint", "entrypoint argument; repeat")
+	fs.Var((*stringList)(&spec.Cmd), "cmd", "default argument; repeat")
+	fs.Var((*stringList)(&spec.Env), "env", "NAME=value; repeat")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if out == "" || spec.Name == "" || len(spec.Files) == 0 {
+		return errors.New("files needs -out, -name and at least one -file")
+	}
+	spec.Created = time.Unix(created, 0).UTC()
+	digest, err := WriteFilesLayout(spec, out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s %s %s\n", out, spec.Name, digest)
 	return nil
 }
 
