@@ -92,6 +92,14 @@ testbed-down: ## stop every test bed process
 node-up: testbed-up image ## join one real node to the test bed: a qemu VM with kubelet, containerd and the kernel's NFS client and server
 	e2e/testbed/node/up.sh
 
+.PHONY: test-node
+test-node: node-up ## the node suite (e2e/node) on the real node: helm install, redis walkthrough, real mounts, knfsd
+	set -a; source $(TESTBED_DIR)/env; set +a; \
+	  NFSP_REQUIRE_NODE=1 NFSP_REQUIRE_KNFSD=1 go test -count=1 -tags e2e -timeout 30m -v ./e2e/node/ 2>&1 | tee $(TESTBED_DIR)/e2e-node.log; rc=$${PIPESTATUS[0]}; \
+	  if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; e2e/testbed/node/logs.sh; \
+	    echo "== failed node tests (full output: $(TESTBED_DIR)/e2e-node.log):"; \
+	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/e2e-node.log || true; fi; exit $$rc
+
 .PHONY: node-down
 node-down: ## stop the real node's VM (testbed-down does too)
 	e2e/testbed/node/down.sh
@@ -115,11 +123,13 @@ testbed-clean: ## stop the test bed and delete its state (etcd data, exports, lo
 	@test -n "$(TESTBED_DIR)" && test "$(TESTBED_DIR)" != / && rm -rf "$(TESTBED_DIR)"
 
 .PHONY: test
-test: lint ## everything CI runs, on a fresh test bed: lint, unit + contract (Ganesha required), e2e, chart checks
+# The real node boots after the other e2e suites: its emulated CPU would slow their timing.
+test: lint ## everything CI runs, on a fresh test bed: lint, unit + contract (Ganesha required), e2e, the real node and its suite, chart checks
 	$(MAKE) testbed-clean
 	$(MAKE) testbed-up
 	NFSP_REQUIRE_GANESHA=1 NFSP_REQUIRE_HELM=1 $(MAKE) test-unit
 	$(MAKE) test-e2e
+	$(MAKE) test-node
 	$(MAKE) chart-check
 	$(MAKE) test-image
 

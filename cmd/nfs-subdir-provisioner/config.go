@@ -9,7 +9,27 @@ import (
 	"time"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/class"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire"
 )
+
+// sourcePortFlag is --privileged-port: a boolean flag (alone it means true) that also takes auto.
+type sourcePortFlag struct{ p *wire.SourcePort }
+
+func (f sourcePortFlag) IsBoolFlag() bool { return true }
+func (f sourcePortFlag) String() string {
+	if f.p == nil {
+		return wire.SourcePortAuto.String()
+	}
+	return f.p.String()
+}
+func (f sourcePortFlag) Set(s string) error {
+	p, err := wire.ParseSourcePort(s)
+	if err != nil {
+		return err
+	}
+	*f.p = p
+	return nil
+}
 
 // Config is the provisioner's configuration, from flags and from the
 // environment variables of nfs-subdir-external-provisioner.
@@ -40,7 +60,7 @@ type Config struct {
 	ArchiveSweepDryRun  bool          // say what would be purged, purge nothing
 	Backend             string
 	MountRoot           string
-	PrivilegedPort      bool
+	SourcePort          wire.SourcePort
 	NFSPort             int
 	MountPort           int
 
@@ -150,7 +170,7 @@ func (c *Config) registerFlags(fs *flag.FlagSet, env *envDefaults, owner *ownerF
 	fs.DurationVar(&c.RemoveTimeout, "remove-timeout", 10*time.Minute, "bound on removing one volume's directory tree (onDelete=delete); a bigger tree is finished by the retry")
 	fs.StringVar(&c.Backend, "backend", env.str("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)
 	fs.StringVar(&c.MountRoot, "mount-root", env.str("NFS_MOUNT_ROOT", "/persistentvolumes"), "where the export is mounted, for --backend=mounted")
-	fs.BoolVar(&c.PrivilegedPort, "privileged-port", false, "connect from a source port below 1024 (needs CAP_NET_BIND_SERVICE), for servers exporting with 'secure'")
+	fs.Var(sourcePortFlag{&c.SourcePort}, "privileged-port", "connect from a source port below 1024, which servers exporting with 'secure' (Linux knfsd's default) require: auto (the default) when the process may bind one (root, CAP_NET_BIND_SERVICE, or a runtime allowing it, as containerd 2 and Docker do), true always (fail otherwise), false never")
 	fs.IntVar(&c.NFSPort, "nfs-port", 0, "NFS port; 0 asks the server's portmapper")
 	fs.IntVar(&c.MountPort, "mount-port", 0, "MOUNT port; 0 asks the server's portmapper")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
@@ -217,7 +237,7 @@ func (c *Config) validate() error {
 	switch c.Backend {
 	case "wire":
 	case "mounted":
-		if c.PrivilegedPort || c.NFSPort != 0 || c.MountPort != 0 {
+		if c.SourcePort == wire.SourcePortReserved || c.NFSPort != 0 || c.MountPort != 0 {
 			return badConfig("--privileged-port, --nfs-port and --mount-port apply to --backend=wire only")
 		}
 		if fi, err := os.Stat(c.MountRoot); err != nil || !fi.IsDir() {

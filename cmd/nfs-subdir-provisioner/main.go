@@ -346,10 +346,10 @@ func newOpener(cfg *Config, m *metrics.NFS) (export.Opener, func(), error) {
 		return o, func() { _ = o.Close() }, nil
 	}
 	o := wire.NewOpener(wire.Options{
-		NFSPort:        cfg.NFSPort,
-		MountPort:      cfg.MountPort,
-		Timeout:        cfg.NFSTimeout,
-		PrivilegedPort: cfg.PrivilegedPort,
+		NFSPort:    cfg.NFSPort,
+		MountPort:  cfg.MountPort,
+		Timeout:    cfg.NFSTimeout,
+		SourcePort: cfg.SourcePort,
 		Observer: func(server, op string, d time.Duration, err error) {
 			m.Observe(server, op, d, wire.Result(err))
 		},

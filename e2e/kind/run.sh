@@ -3,10 +3,10 @@
 #   1. a kind cluster whose control-plane node has the host directory $KIND_EXPORTS at /exports
 #   2. the provisioner image built (the Dockerfile runs `make build`) and loaded into kind
 #   3. NFS-Ganesha in the cluster (hostNetwork on the control-plane node), two NFSv3 exports
-#   4. the chart installed from charts/ with the loaded image, then a claim on its class is Bound,
-#      written by a real pod through a kubelet NFS mount, and archived on delete - the chart's
-#      ServiceAccount, RBAC, probes and security context on a real kubelet
-#   5. the same Go e2e suite as on the local test bed, pointed at this cluster and NFS server
+#   4. the node suite's redis and shell images (tools/ocibuild files), loaded into kind
+#   5. the same Go e2e suites as on the local test bed, pointed at this cluster and NFS server; the
+#      node suite (e2e/node) installs the chart with helm and runs the walkthrough on the worker,
+#      the same steps the test bed's VM node runs (make test-node)
 # Usage: e2e/kind/run.sh [extra go test args]. KEEP_CLUSTER=1 leaves the cluster running.
 set -euo pipefail
 
@@ -24,7 +24,6 @@ command -v docker >/dev/null || { echo "kind e2e needs Docker" >&2; exit 2; }
 
 kind="$CACHE_DIR/kind-$KIND_VERSION/kind"
 [[ -x "$kind" ]] || GOBIN="$(dirname "$kind")" go install "sigs.k8s.io/kind@$KIND_VERSION"
-helm="$("$root/e2e/testbed/build-helm.sh")"
 kubectl="$(command -v kubectl || echo "$CACHE_DIR/kubernetes-v1.37.2/kubectl")"
 kubeconfig="$KIND_EXPORTS.kubeconfig"
 export KUBECONFIG="$kubeconfig"
@@ -33,7 +32,7 @@ k() { "$kubectl" "$@"; }
 dump_logs() {
 	log "failed; cluster state and logs:"
 	k get pods,pvc,pv -A -o wide || true
-	k -n nfsp-system logs deploy/nfsp-nfs-subdir-provisioner --tail=200 || true
+	k -n nfsp-node-system logs deploy/nfsp-nfs-subdir-provisioner --tail=200 || true
 	k -n nfs-server logs deploy/nfs-server --tail=100 || true
 }
 cleanup() {
@@ -82,28 +81,20 @@ k -n nfs-server rollout status deploy/nfs-server --timeout=180s
 nfs_ip="$(k get node "$CLUSTER-control-plane" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')"
 log "NFS server at $nfs_ip"
 
-# 4. The chart, with its own class and provisioner name (the suite runs its own provisioner).
-log "installing the chart"
-"$helm" upgrade --install nfsp "$root/charts/nfs-subdir-provisioner" --namespace nfsp-system --create-namespace \
-	--set nfs.server="$nfs_ip" --set nfs.path=/exports/rw \
-	--set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE#*:}" --set image.pullPolicy=Never \
-	--set storageClass.name=nfs-chart --set storageClass.provisionerName=nfsp.e2e/chart \
-	--set-json 'nfs.mountOptions=["nfsvers=3","nolock"]' \
-	--wait --timeout 180s
-sed 's/storageClassName: nfs-client/storageClassName: nfs-chart/' "$root/deploy/test-claim.yaml" | k apply -f - >/dev/null
-k wait --for=jsonpath='{.status.phase}'=Bound pvc/test-claim --timeout=60s
-k apply -f "$root/deploy/test-pod.yaml" >/dev/null
-k wait --for=jsonpath='{.status.phase}'=Succeeded pod/test-pod --timeout=180s
-dir="default-test-claim-$(k get pvc test-claim -o jsonpath='{.spec.volumeName}')"
-[[ -f "$KIND_EXPORTS/rw/$dir/SUCCESS" ]] || { log "no $dir/SUCCESS on the export"; exit 1; }
-k delete pod test-pod --wait >/dev/null
-k delete pvc test-claim --wait >/dev/null
-for _ in $(seq 30); do [[ -d "$KIND_EXPORTS/rw/archived-$dir" ]] && break; sleep 1; done
-[[ -d "$KIND_EXPORTS/rw/archived-$dir" ]] || { log "archived-$dir did not appear"; exit 1; }
-log "chart install: claim Bound, written by a pod, archived on delete"
+# 4. The node suite's images (the shell and redis images from this machine's Debian files, as the
+# test bed's node gets them), loaded into kind; the suite installs the chart itself (e2e/node).
+ocibuild="$CACHE_DIR/bin/ocibuild"
+(cd "$root/tools/ocibuild" && go build -o "$ocibuild" .)
+images="$(mktemp -d "${TMPDIR:-/tmp}/nfsp-kind-images.XXXXXX")"
+"$ocibuild" files -out "$images/redis.tar" -name nfsp.local/redis:kind -user 999:999 \
+	-file /usr/bin/redis-server -file /usr/bin/redis-cli -dir /data -dir /tmp -entrypoint /usr/bin/redis-server >/dev/null
+"$ocibuild" files -out "$images/busybox.tar" -name nfsp.local/busybox:kind -file /bin/busybox \
+	-link /bin/sh=busybox -dir /tmp -entrypoint /bin/sh >/dev/null
+for tarball in "$images"/*.tar; do "$kind" load image-archive --name "$CLUSTER" "$tarball"; done
 
 # 5. The e2e suite, as on the local test bed: it runs the binary as a process with a token of
-# deploy/'s ServiceAccount, against this cluster and NFS server.
+# deploy/'s ServiceAccount, against this cluster and NFS server; the node suite (e2e/node) runs on
+# the kind worker as it runs on the test bed's VM: helm install, the redis walkthrough, real mounts.
 make -C "$root" build >/dev/null
 printf -v nfs_stop '%q -n nfs-server scale deploy/nfs-server --replicas=0 && %q -n nfs-server wait --for=delete pod -l app=nfs-server --timeout=120s' "$kubectl" "$kubectl"
 printf -v nfs_start '%q -n nfs-server scale deploy/nfs-server --replicas=1 && %q -n nfs-server rollout status deploy/nfs-server --timeout=120s' "$kubectl" "$kubectl"
@@ -120,4 +111,11 @@ E2E_PROVISIONER_BIN="$root/bin/nfs-subdir-provisioner" \
 	E2E_NFS_STOP_CMD="$nfs_stop" \
 	E2E_NFS_START_CMD="$nfs_start" \
 	E2E_REPO_ROOT="$root" \
+	E2E_NODE_NAME="$CLUSTER-worker" \
+	E2E_NODE_SSH="docker exec $CLUSTER-worker" \
+	E2E_NODE_NFS_SERVER="$nfs_ip" \
+	E2E_NODE_IMAGE_PROVISIONER="$IMAGE" \
+	E2E_NODE_IMAGE_REDIS=nfsp.local/redis:kind \
+	E2E_NODE_IMAGE_SHELL=nfsp.local/busybox:kind \
+	NFSP_REQUIRE_NODE=1 \
 	go test -p 1 -count=1 -tags e2e -timeout 40m -v ./e2e/... "$@"

@@ -77,7 +77,8 @@ func (g *Gate) Do(ctx context.Context, server, share string, timeout time.Durati
 func openHint(err error) string {
 	switch {
 	case errors.Is(err, ErrPermission):
-		return "; the server refused to mount it: give the export path exactly as the server exports it (NFS_PATH or the class's share parameter) and check the server allows this client"
+		return "; the server refused to mount it: give the export path exactly as the server exports it (NFS_PATH or the class's share parameter) and check the server allows this client; " +
+			"a server exporting with 'secure' (Linux knfsd's default) answers only clients on a port below 1024: let the provisioner bind one (chart: nfs.privilegedPort=true; flag --privileged-port) or export with 'insecure'"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "; the NFS server did not answer in time: check it is up and reachable from the provisioner; this is retried"
 	}

@@ -157,3 +157,21 @@ func TestGateCanonicalName(t *testing.T) {
 		}
 	}
 }
+
+// refusingOpener's server refuses every mount, as Linux knfsd refuses a client on an unreserved
+// port of an export with 'secure' (MNT3ERR_ACCES).
+type refusingOpener struct{}
+
+func (refusingOpener) Open(context.Context, string, string) (export.FS, error) {
+	return nil, &wire.StatusError{Mount: true, Status: nfsc.MNT3ErrAcces}
+}
+
+// A refused mount names the setting that lets the provisioner use a reserved port, the usual
+// reason Linux's own server refuses a client that is allowed by its export line.
+func TestGateRefusedMountNamesThePrivilegedPortSetting(t *testing.T) {
+	g := export.NewGate(refusingOpener{})
+	err := g.Do(context.Background(), "knfsd.example", "/srv/nfs", time.Second, func(context.Context, export.FS) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "nfs.privilegedPort") || !strings.Contains(err.Error(), "--privileged-port") {
+		t.Fatalf("refused mount: %v, want the error to name nfs.privilegedPort and --privileged-port", err)
+	}
+}

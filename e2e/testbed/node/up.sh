@@ -39,15 +39,7 @@ node_ready() {
 }
 
 # show_tails: what a failed start needs, the console and the node's own logs.
-show_tails() {
-	echo "== VM console ($NODE_DIR/console.log), last lines:" >&2
-	tail -n 40 "$NODE_DIR/console.log" >&2 2>/dev/null || true
-	local f
-	for f in kubelet containerd kube-proxy images; do
-		echo "== node /var/log/$f.log, last lines:" >&2
-		"$here/ssh.sh" tail -n 30 "/var/log/$f.log" >&2 2>/dev/null || echo "(not reachable)" >&2
-	done
-}
+show_tails() { LOG_LINES=40 "$here/logs.sh" >&2; }
 
 # build: every cached part (each script returns at once when its cache is there).
 build() {
@@ -231,6 +223,20 @@ start_vm() {
 		-device virtio-net-pci,netdev=net0
 }
 
+# import_new_images: a running node gets the images it lacks (a provisioner rebuilt since it booted).
+import_new_images() {
+	local have tarball name
+	have="$("$here/ssh.sh" ctr -n k8s.io images ls -q)"
+	for tarball in "$NODE_DIR/config/images/"*.tar; do
+		name="$(tar -xOf "$tarball" index.json | jq -r '.manifests[0].annotations["org.opencontainers.image.ref.name"]')"
+		grep -qxF "$name" <<<"$have" && continue
+		log "importing $name into the running node"
+		"$here/ssh.sh" ctr -n k8s.io images import --local - <"$tarball" >/dev/null
+	done
+	grep -qxF "$LOCAL_PROVISIONER_IMAGE" <<<"$have" ||
+		"$here/ssh.sh" ctr -n k8s.io images tag --force "$PROVISIONER_IMAGE" "$LOCAL_PROVISIONER_IMAGE" >/dev/null
+}
+
 write_env() {
 	local file="$TESTBED_DIR/env"
 	grep -v '^E2E_NODE_' "$file" >"$file.tmp" || true
@@ -258,6 +264,7 @@ main() {
 	images
 	if is_running node-vm && node_ready; then
 		log "node $NODE_NAME already Ready"
+		import_new_images
 		write_env
 		return 0
 	fi

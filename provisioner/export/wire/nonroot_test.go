@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,8 @@ const nonRootChildEnv = "NFSP_WIRE_NONROOT_CHILD"
 // TestNonRoot re-runs this test binary as uid 65532 with no capabilities,
 // as the chart's pod runs: the wire backend needs no privilege at all, a
 // privileged source port is refused without NET_BIND_SERVICE, and works with
-// that one capability.
+// that one capability; the default (auto) takes a reserved port where it may
+// and any port where it may not, and works either way.
 func TestNonRoot(t *testing.T) {
 	if mode := os.Getenv(nonRootChildEnv); mode != "" {
 		nonRootChild(t, mode)
@@ -65,10 +67,18 @@ func TestNonRoot(t *testing.T) {
 		}
 		return string(out)
 	}
+	const capNetBindService = 10
 	run("plain", nil)
 	run("privileged-denied", nil)
-	const capNetBindService = 10
 	run("privileged", []uintptr{capNetBindService})
+	run("auto-denied", nil)
+	run("auto", []uintptr{capNetBindService})
+}
+
+// nonRootModes are the child runs' source port settings.
+var nonRootModes = map[string]SourcePort{
+	"plain": SourcePortAny, "privileged-denied": SourcePortReserved, "privileged": SourcePortReserved,
+	"auto-denied": SourcePortAuto, "auto": SourcePortAuto,
 }
 
 func nonRootChild(t *testing.T, mode string) {
@@ -76,7 +86,7 @@ func nonRootChild(t *testing.T, mode string) {
 		t.Fatalf("child runs as uid %d, want %d", os.Geteuid(), nonRootUID)
 	}
 	srv := wiretest.Start(t, t.TempDir())
-	op := NewOpener(Options{NFSPort: srv.Port, MountPort: srv.Port, Timeout: 10 * time.Second, PrivilegedPort: mode != "plain"})
+	op := NewOpener(Options{NFSPort: srv.Port, MountPort: srv.Port, Timeout: 10 * time.Second, SourcePort: nonRootModes[mode]})
 	defer op.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -93,6 +103,23 @@ func nonRootChild(t *testing.T, mode string) {
 	}
 	if err != nil {
 		t.Fatalf("open as uid %d (%s): %v", nonRootUID, mode, err)
+	}
+	if strings.HasPrefix(mode, "auto") {
+		// Which port auto took: reserved with the capability, ephemeral without.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		nc, err := dialTCP(ctx, "127.0.0.1", l.Addr().(*net.TCPAddr).Port, SourcePortAuto)
+		if err != nil {
+			t.Fatalf("auto dial as uid %d (%s): %v", nonRootUID, mode, err)
+		}
+		port := nc.LocalAddr().(*net.TCPAddr).Port
+		nc.Close()
+		if reserved := port < 1024; reserved != (mode == "auto") {
+			t.Fatalf("auto (%s) connected from port %d", mode, port)
+		}
 	}
 	// The in-process server runs as the same uid and cannot chown to another.
 	attrs := export.DirAttrs{Mode: 0o770, UID: nonRootUID, GID: nonRootUID}

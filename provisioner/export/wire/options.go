@@ -30,10 +30,9 @@ type Options struct {
 	// earlier deadline; 0 means 10s.
 	Timeout time.Duration
 
-	// PrivilegedPort binds the client end of every connection to a port
-	// below 1024 (needs root or CAP_NET_BIND_SERVICE), for servers that
-	// insist on the "secure" option.
-	PrivilegedPort bool
+	// SourcePort is which client port connections come from; the zero
+	// value, SourcePortAuto, is a reserved one when this process may bind it.
+	SourcePort SourcePort
 
 	// MachineName goes into the AUTH_SYS credential; "" means the host name.
 	MachineName string

@@ -42,7 +42,7 @@ func (s *session) port(ctx context.Context, prog, vers uint32, explicit int) (in
 		return explicit, nil
 	}
 	pm := newClient(s.server, func(ctx context.Context) (net.Conn, error) {
-		return dialTCP(ctx, s.server, s.o.PortmapPort, false)
+		return dialTCP(ctx, s.server, s.o.PortmapPort, SourcePortAny) // the portmapper does not care
 	}, s.o)
 	defer pm.close()
 	var port int
@@ -64,7 +64,7 @@ func (s *session) dialNFS(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dialTCP(ctx, s.server, port, s.o.PrivilegedPort)
+	return dialTCP(ctx, s.server, port, s.o.SourcePort)
 }
 
 // mountRoot asks the MOUNT program for the export's root handle and reads
@@ -75,7 +75,7 @@ func (s *session) mountRoot(ctx context.Context) (dirRef, error) {
 		return dirRef{}, err
 	}
 	mc := newClient(s.server, func(ctx context.Context) (net.Conn, error) {
-		return dialTCP(ctx, s.server, port, s.o.PrivilegedPort)
+		return dialTCP(ctx, s.server, port, s.o.SourcePort)
 	}, s.o)
 	defer mc.close()
 	var fh []byte

@@ -90,7 +90,7 @@ func TestPrivilegedPort(t *testing.T) {
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := dialTCP(ctx, "127.0.0.1", l.Addr().(*net.TCPAddr).Port, true)
+	nc, err := dialTCP(ctx, "127.0.0.1", l.Addr().(*net.TCPAddr).Port, SourcePortReserved)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestDialIPv6Literal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, host := range []string{"::1", "[::1]"} {
-		nc, err := dialTCP(ctx, host, port, false)
+		nc, err := dialTCP(ctx, host, port, SourcePortAny)
 		if err != nil {
 			t.Errorf("dial %s: %v", host, err)
 			continue

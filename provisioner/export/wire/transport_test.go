@@ -462,7 +462,7 @@ func TestTransportDialFailure(t *testing.T) {
 	s.l.Close()
 	o := Options{Timeout: time.Second}.withDefaults()
 	c := newClient("gone", func(ctx context.Context) (net.Conn, error) {
-		return dialTCP(ctx, "127.0.0.1", port, false)
+		return dialTCP(ctx, "127.0.0.1", port, SourcePortAny)
 	}, &o)
 	defer c.close()
 	_, err := callProc(context.Background(), c, 1)
