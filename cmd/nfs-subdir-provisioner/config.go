@@ -86,6 +86,11 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	// A word left over ends the flags silently ("--privileged-port auto" is --privileged-port and
+	// the word auto): refuse it rather than ignore every flag after it.
+	if fs.NArg() > 0 {
+		return nil, badConfig("unexpected argument %q: flags take their value with = (--privileged-port=auto)", fs.Arg(0))
+	}
 	if env.err != nil {
 		return nil, env.err
 	}

@@ -114,3 +114,20 @@ func TestConfigVersionNeedsNothingElse(t *testing.T) {
 		t.Fatalf("--version: %v", err)
 	}
 }
+
+// --privileged-port takes auto, true or false after =; alone it is true; a word after it (or any
+// other stray argument) is refused instead of silently ending the flags.
+func TestPrivilegedPortFlag(t *testing.T) {
+	for args, want := range map[string]string{"": "auto", "--privileged-port": "true", "--privileged-port=auto": "auto", "--privileged-port=false": "false", "--privileged-port=true": "true"} {
+		c, err := parse(t, anchorEnv, strings.Fields(args)...)
+		if err != nil || c.SourcePort.String() != want {
+			t.Errorf("%q: %v %v, want %s", args, c, err, want)
+		}
+	}
+	if _, err := parse(t, anchorEnv, "--privileged-port", "auto", "--nfs-timeout=3s"); err == nil || !strings.Contains(err.Error(), `unexpected argument "auto"`) {
+		t.Errorf("a stray word after the flags: %v, want it refused", err)
+	}
+	if _, err := parse(t, anchorEnv, "--privileged-port=sometimes"); err == nil {
+		t.Error("--privileged-port=sometimes accepted")
+	}
+}

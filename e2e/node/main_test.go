@@ -60,7 +60,7 @@ func runSuite(m *testing.M) int {
 	}
 	helm = strings.TrimSpace(string(out))
 	code := m.Run()
-	if installed.release != nil {
+	if installed.release != nil && installed.ours {
 		if err := installed.release.uninstall(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e teardown:", err)
 			code = 1
@@ -161,10 +161,12 @@ func (r release) pod(t *testing.T) *corev1.Pod {
 }
 
 // installed is the suite's main release: class nfs-client on the bed's no_root_squash export, as
-// the README's quick start installs it. The first test that needs it installs it.
+// the README's quick start installs it. make node-up installs it with helm (e2e/testbed/node/up.sh);
+// where nothing did (kind), the first test that needs it installs it, and the suite removes it.
 var installed struct {
 	sync.Mutex
 	release *release
+	ours    bool // installed by the suite, so uninstalled at its end
 	failed  bool
 }
 
@@ -178,7 +180,14 @@ func mainRelease(t *testing.T) release {
 	if installed.release == nil {
 		r := release{Name: "nfsp", Namespace: "nfsp-node-system", Class: "nfs-client", ProvisionerName: "nfsp.node/chart"}
 		installed.failed = true
-		r.install(t, "--set-json", `nfs.mountOptions=["nfsvers=3","noatime","nolock"]`)
+		if _, err := runHelm(framework.Context(t), "status", r.Name, "--namespace", r.Namespace); err != nil {
+			r.install(t, "--set-json", `nfs.mountOptions=["nfsvers=3","noatime","nolock"]`)
+			installed.ours = true
+		}
+		class, err := fw.Cluster.Clientset.StorageV1().StorageClasses().Get(framework.Context(t), r.Class, metav1.GetOptions{})
+		if err != nil || class.Provisioner != r.ProvisionerName {
+			t.Fatalf("class %s of release %s: %v, want provisioner %s", r.Class, r.Name, err, r.ProvisionerName)
+		}
 		installed.release = &r
 		r.pod(t)
 		installed.failed = false

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Joins one real node to the running test bed (make node-up): a qemu VM with Debian's kernel (its
 # NFS client and server), a debootstrap root file system, and kubelet, kube-proxy, containerd, runc,
-# the CNI plugins and crictl built from Go modules. Idempotent; a node already Ready is left alone.
+# the CNI plugins and crictl built from Go modules, and the chart installed on it with helm (class
+# nfs-client). Idempotent; a node already Ready is left alone.
 #
 # Network: qemu's user network only. In the VM 10.0.2.2 is this machine's loopback (apiserver,
 # Ganesha, rpcbind); the VM has no default route, so it reaches no other address. ssh to the node
@@ -237,6 +238,26 @@ import_new_images() {
 		"$here/ssh.sh" ctr -n k8s.io images tag --force "$PROVISIONER_IMAGE" "$LOCAL_PROVISIONER_IMAGE" >/dev/null
 }
 
+# install_chart: the chart from charts/, installed with helm as a user installs it, into a namespace
+# at the restricted Pod Security level, with the imported image, on this node: class nfs-client on
+# the bed's no_root_squash export, for the node suite and for anyone's own StatefulSets.
+install_chart() {
+	local helm ns=nfsp-node-system export_path
+	helm="$("$here/../build-helm.sh")"
+	export_path="$(sed -n 's/^E2E_NFS_PATH=//p' "$TESTBED_DIR/env")"
+	kubectl_admin create namespace "$ns" --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
+	kubectl_admin label namespace "$ns" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
+	log "helm upgrade --install nfsp (class nfs-client) into $ns"
+	"$helm" upgrade --install nfsp "$REPO_ROOT/charts/nfs-subdir-provisioner" --namespace "$ns" --kubeconfig "$ADMIN_KUBECONFIG" \
+		--set image.repository="${LOCAL_PROVISIONER_IMAGE%:*}" --set image.tag="${LOCAL_PROVISIONER_IMAGE##*:}" --set image.pullPolicy=Never \
+		--set nfs.server="$HOST_FROM_NODE" --set nfs.path="$export_path" \
+		--set storageClass.name=nfs-client --set storageClass.provisionerName=nfsp.node/chart \
+		--set-json 'nfs.mountOptions=["nfsvers=3","noatime","nolock"]' \
+		--set-json "nodeSelector={\"kubernetes.io/hostname\":\"$NODE_NAME\"}" \
+		--set-json 'tolerations=[{"key":"nfsp.dev/real-node","operator":"Exists","effect":"NoSchedule"}]' \
+		--wait --timeout 5m >/dev/null
+}
+
 write_env() {
 	local file="$TESTBED_DIR/env"
 	grep -v '^E2E_NODE_' "$file" >"$file.tmp" || true
@@ -266,6 +287,7 @@ main() {
 		log "node $NODE_NAME already Ready"
 		import_new_images
 		write_env
+		install_chart
 		return 0
 	fi
 	stop_process node-vm
@@ -280,6 +302,8 @@ main() {
 	write_env
 	log "node $NODE_NAME Ready after $((SECONDS - started)) s: $(kubectl_admin get node "$NODE_NAME" \
 		-o jsonpath='kubelet {.status.nodeInfo.kubeletVersion}, {.status.nodeInfo.containerRuntimeVersion}, kernel {.status.nodeInfo.kernelVersion}')"
+	install_chart
+	log "provisioner Running on $NODE_NAME after $((SECONDS - started)) s: class nfs-client is ready for claims"
 }
 
 main "$@"

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"k8s.io/klog/v2"
 )
 
 // SourcePort says which client port a connection to the server comes from. Servers exporting with
@@ -65,18 +68,40 @@ func dialTCP(ctx context.Context, host string, port int, source SourcePort) (net
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	nc, err := dialReserved(ctx, addr)
+	nc, err := dialReserved(ctx, host, port)
 	if source == SourcePortAuto && errors.Is(err, errNoReservedPort) {
+		if !errors.Is(err, errDenied) {
+			klog.V(2).InfoS("no reserved source port free; connecting from an ephemeral one (a server exporting with 'secure' refuses it)", "server", host, "port", port)
+		}
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
 	}
 	return nc, err
 }
 
-// dialReserved connects from a reserved port, 1023 down to 512.
-func dialReserved(ctx context.Context, addr string) (net.Conn, error) {
+// errDenied says that binding a reserved port is not permitted to this process.
+var errDenied = errors.New("binding a reserved port is not permitted")
+
+// nextReserved spreads the reserved ports the dials start from, so that one destination's ports
+// in TIME_WAIT do not make every dial walk past them.
+var nextReserved atomic.Uint32
+
+// dialReserved connects from a reserved port (1023 down to 512, starting at a rotating one).
+// The name is resolved once, not once per port tried.
+func dialReserved(ctx context.Context, host string, port int) (net.Conn, error) {
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("%s has no address", host)
+	}
+	addr := net.JoinHostPort(ips[0].Unmap().String(), strconv.Itoa(port))
+	const first, count = 512, 512
+	start := int(nextReserved.Add(1))
 	var lastErr error
-	for p := 1023; p >= 512; p-- {
+	for i := range count {
+		p := first + (start+i)%count
 		d := net.Dialer{
 			LocalAddr: &net.TCPAddr{Port: p},
 			Control:   reuseAddr,
@@ -87,19 +112,25 @@ func dialReserved(ctx context.Context, addr string) (net.Conn, error) {
 		}
 		lastErr = err
 		if ctx.Err() != nil {
-			break
+			return nil, err
 		}
 		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL) {
 			continue
 		}
-		if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		if bindDenied(err) {
 			reservedDenied.Store(true)
-			return nil, fmt.Errorf("%w: binding one needs root or CAP_NET_BIND_SERVICE: %w", errNoReservedPort, err)
+			return nil, fmt.Errorf("%w: %w: it needs root, CAP_NET_BIND_SERVICE or net.ipv4.ip_unprivileged_port_start=0: %w", errNoReservedPort, errDenied, err)
 		}
 		return nil, err
 	}
-	if ctx.Err() != nil {
-		return nil, lastErr
-	}
 	return nil, fmt.Errorf("%w: all are in use: %w", errNoReservedPort, lastErr)
+}
+
+// bindDenied reports whether err is bind refusing a reserved port. Only bind says whether this
+// process may use one: an EPERM or EACCES of connect (a local firewall rule, a full conntrack
+// table, a BPF hook) is about the destination, and must not switch every later connection to
+// ephemeral ports.
+func bindDenied(err error) bool {
+	var se *os.SyscallError
+	return errors.As(err, &se) && se.Syscall == "bind" && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM))
 }

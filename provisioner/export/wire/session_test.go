@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -213,5 +214,26 @@ func TestDialIPv6Literal(t *testing.T) {
 			continue
 		}
 		nc.Close()
+	}
+}
+
+// Only bind's refusal means "no reserved ports for this process"; connect's EPERM (a firewall
+// rule on one destination) does not, or one blocked server would switch every later connection
+// to ephemeral ports.
+func TestBindDeniedIsBindsOnly(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}, true},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EPERM)}, true},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EPERM)}, false},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EACCES)}, false},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}, false},
+	}
+	for _, c := range cases {
+		if got := bindDenied(c.err); got != c.want {
+			t.Errorf("bindDenied(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
