@@ -210,7 +210,9 @@ func (p *Provisioner) volumeFor(ctx context.Context, opts controller.ProvisionOp
 
 // newVolume is the PV of v: the class's reclaim policy and mount options, the claim's access
 // modes, volume mode and request, and where its directory is. A claim that may only read
-// (ReadOnlyMany alone) gets a read-only mount.
+// (ReadOnlyMany alone) gets a read-only mount: mount option ro, since the kubelet takes a PV's
+// read-only-ness from the pod's claim reference and not from nfs.readOnly (measured on the test
+// bed's real node: nfs.readOnly alone gives a writable mount); nfs.readOnly says it to readers.
 func newVolume(opts controller.ProvisionOptions, v volume.Volume) *v1.PersistentVolume {
 	claim := opts.PVC
 	reclaim := v1.PersistentVolumeReclaimDelete
@@ -220,6 +222,10 @@ func newVolume(opts controller.ProvisionOptions, v volume.Volume) *v1.Persistent
 			reclaim = *sc.ReclaimPolicy
 		}
 		mountOptions = sc.MountOptions
+	}
+	ro := readOnly(claim.Spec.AccessModes)
+	if ro {
+		mountOptions = append(slices.DeleteFunc(slices.Clone(mountOptions), func(o string) bool { return o == "rw" || o == "ro" }), "ro")
 	}
 	capacity := claim.Spec.Resources.Requests[v1.ResourceStorage]
 	return &v1.PersistentVolume{
@@ -238,7 +244,7 @@ func newVolume(opts controller.ProvisionOptions, v volume.Volume) *v1.Persistent
 			VolumeMode:                    claim.Spec.VolumeMode,
 			Capacity:                      v1.ResourceList{v1.ResourceStorage: capacity},
 			PersistentVolumeSource: v1.PersistentVolumeSource{
-				NFS: &v1.NFSVolumeSource{Server: v.Server, Path: path.Join(v.Share, v.Dir), ReadOnly: readOnly(claim.Spec.AccessModes)},
+				NFS: &v1.NFSVolumeSource{Server: v.Server, Path: path.Join(v.Share, v.Dir), ReadOnly: ro},
 			},
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -381,6 +382,10 @@ func TestProvisionReadOnlyMany(t *testing.T) {
 		pv := f.MustProvision(claim, provtest.Class(nil))
 		if pv.Spec.NFS.ReadOnly != tc.readOnly {
 			t.Errorf("access modes %v: nfs.readOnly %v, want %v", tc.modes, pv.Spec.NFS.ReadOnly, tc.readOnly)
+		}
+		// The kubelet mounts read-only only on the mount option (nfs.readOnly is not read for PVs).
+		if slices.Contains(pv.Spec.MountOptions, "ro") != tc.readOnly {
+			t.Errorf("access modes %v: mount options %v, want ro: %v", tc.modes, pv.Spec.MountOptions, tc.readOnly)
 		}
 	}
 }

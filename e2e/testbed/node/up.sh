@@ -224,18 +224,24 @@ start_vm() {
 		-device virtio-net-pci,netdev=net0
 }
 
-# import_new_images: a running node gets the images it lacks (a provisioner rebuilt since it booted).
+# import_new_images: a running node gets the images it lacks, by digest (a provisioner rebuilt
+# since it booted keeps its name when the commit did not change); a changed provisioner image
+# restarts the release's pod.
 import_new_images() {
-	local have tarball name
-	have="$("$here/ssh.sh" ctr -n k8s.io images ls -q)"
+	local have tarball name digest changed=0
+	have="$("$here/ssh.sh" ctr -n k8s.io images ls)"
 	for tarball in "$NODE_DIR/config/images/"*.tar; do
 		name="$(tar -xOf "$tarball" index.json | jq -r '.manifests[0].annotations["org.opencontainers.image.ref.name"]')"
-		grep -qxF "$name" <<<"$have" && continue
-		log "importing $name into the running node"
+		digest="$(tar -xOf "$tarball" index.json | jq -r '.manifests[0].digest')"
+		awk -v n="$name" -v d="$digest" '$1 == n && $3 == d { found = 1 } END { exit !found }' <<<"$have" && continue
+		log "importing $name ($digest) into the running node"
 		"$here/ssh.sh" ctr -n k8s.io images import --local - <"$tarball" >/dev/null
+		[ "$name" = "$PROVISIONER_IMAGE" ] && changed=1
 	done
-	grep -qxF "$LOCAL_PROVISIONER_IMAGE" <<<"$have" ||
+	if [ "$changed" = 1 ]; then
 		"$here/ssh.sh" ctr -n k8s.io images tag --force "$PROVISIONER_IMAGE" "$LOCAL_PROVISIONER_IMAGE" >/dev/null
+		kubectl_admin -n nfsp-node-system rollout restart deployment >/dev/null 2>&1 || true
+	fi
 }
 
 # install_chart: the chart from charts/, installed with helm as a user installs it, into a namespace

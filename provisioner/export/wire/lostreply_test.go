@@ -142,7 +142,11 @@ func TestLostReplies(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(srv.Dir, "vol", "f"), []byte("data"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Symlink("f", filepath.Join(srv.Dir, "vol", "l")); err != nil {
+			// The link points at its own directory, which the copy makes before any entry of it: the
+			// in-process server (go-nfs) tests SYMLINK's name with a Stat that follows links, so a
+			// repeated SYMLINK of a link whose target is not copied yet would get ACCES, not the
+			// EXIST that Linux and Ganesha answer (a copy runs entries in parallel, in any order).
+			if err := os.Symlink(".", filepath.Join(srv.Dir, "vol", "l")); err != nil {
 				t.Fatal(err)
 			}
 			px := newLossyProxy(t, srv.Addr(), tc.proc)
@@ -190,7 +194,7 @@ func copied(dir string) error {
 	if data, err := os.ReadFile(filepath.Join(dir, "copy", "f")); err != nil || string(data) != "data" {
 		return fmt.Errorf("copy/f: %q, %v", data, err)
 	}
-	if target, err := os.Readlink(filepath.Join(dir, "copy", "l")); err != nil || target != "f" {
+	if target, err := os.Readlink(filepath.Join(dir, "copy", "l")); err != nil || target != "." {
 		return fmt.Errorf("copy/l: %q, %v", target, err)
 	}
 	return nil
