@@ -123,14 +123,15 @@ testbed-clean: ## stop the test bed and delete its state (etcd data, exports, lo
 	@test -n "$(TESTBED_DIR)" && test "$(TESTBED_DIR)" != / && rm -rf "$(TESTBED_DIR)"
 
 .PHONY: test
-# The real node boots after the other e2e suites: its emulated CPU would slow their timing.
-test: lint ## everything CI runs, on a fresh test bed: lint, unit + contract (Ganesha required), e2e, the real node and its suite, chart checks
+# The real node boots after the other e2e suites (its emulated CPU would slow their timing) and
+# after the chart checks (its release's class nfs-client is not the one deploy/ applies).
+test: lint ## everything CI runs, on a fresh test bed: lint, unit + contract (Ganesha required), e2e, chart checks, the real node and its suite
 	$(MAKE) testbed-clean
 	$(MAKE) testbed-up
 	NFSP_REQUIRE_GANESHA=1 NFSP_REQUIRE_HELM=1 $(MAKE) test-unit
 	$(MAKE) test-e2e
-	$(MAKE) test-node
 	$(MAKE) chart-check
+	$(MAKE) test-node
 	$(MAKE) test-image
 
 .PHONY: demo
