@@ -11,13 +11,15 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/e2e/framework"
 )
 
 // Linux's own NFS server (nfs-kernel-server in the node VM), the one most users run, with the
 // provisioner's pod on the node so that its source ports are real:
-//   - /srv/nfs/insecure (insecure,no_root_squash): provision, a pod writes, clone, archive, delete;
+//   - /srv/nfs/insecure (insecure,no_root_squash): provision, a pod and redis write, clone, archive, delete;
 //   - /srv/nfs/default with exportfs's defaults (secure,root_squash): the chart's defaults work
 //     (the provisioner binds a reserved port where the runtime lets it, as containerd 2 does), and
 //     a provisioner told never to (--privileged-port=false) gets an Event naming the setting.
@@ -47,6 +49,32 @@ func TestKnfsd(t *testing.T) {
 		}
 		if got := nodeFile(t, path.Join(dir, "f")); got != "on-knfsd\n" {
 			t.Fatalf("the file on knfsd's export: %q", got)
+		}
+		// redis itself on the knfsd volume, as in the walkthrough.
+		redis := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "redis", Namespace: ns},
+			Spec: corev1.PodSpec{
+				SecurityContext: &corev1.PodSecurityContext{RunAsUser: ptr.To(int64(999)), RunAsGroup: ptr.To(int64(999))},
+				Containers: []corev1.Container{{
+					Name: "redis", Image: node.RedisImage, ImagePullPolicy: corev1.PullNever,
+					Args:         []string{"--dir", "/data", "--appendonly", "no"},
+					VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+				}},
+				Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}},
+			},
+		}
+		node.OnNode(&redis.Spec)
+		if _, err := fw.Cluster.Clientset.CoreV1().Pods(ns).Create(framework.Context(t), redis, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		fw.WaitPodReady(t, ns, "redis")
+		redisCLI(t, ns, "redis", "OK", "SET", "on", "knfsd-by-redis")
+		redisCLI(t, ns, "redis", "OK", "SAVE")
+		if got := nodeFile(t, path.Join(dir, "dump.rdb")); !strings.Contains(got, "knfsd-by-redis") {
+			t.Errorf("redis's dump.rdb on knfsd's export lacks the value (%d bytes)", len(got))
+		}
+		if err := fw.Cluster.Clientset.CoreV1().Pods(ns).Delete(framework.Context(t), "redis", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}); err != nil {
+			t.Fatal(err)
 		}
 		fw.CreateClaim(t, ns, framework.ClaimOptions{Name: "copy", Class: class.Name, DataSource: &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "data"}})
 		_, copyPV := fw.WaitClaimBound(t, ns, "copy")
