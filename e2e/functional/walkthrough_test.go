@@ -204,18 +204,9 @@ func waitPodRecreatedReady(t *testing.T, old *corev1.Pod) *corev1.Pod {
 		if pod.UID == old.UID {
 			return false, fmt.Errorf("still the old pod %s", old.UID)
 		}
-		return podReady(pod), fmt.Errorf("new pod %s is %s", pod.UID, pod.Status.Phase)
+		return framework.PodReady(pod), fmt.Errorf("new pod %s is %s", pod.UID, pod.Status.Phase)
 	})
 	return pod
-}
-
-func podReady(pod *corev1.Pod) bool {
-	for _, condition := range pod.Status.Conditions {
-		if condition.Type == corev1.PodReady {
-			return condition.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func podClaimName(pod *corev1.Pod) string {

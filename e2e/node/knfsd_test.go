@@ -77,7 +77,7 @@ func TestKnfsd(t *testing.T) {
 			t.Fatal(err)
 		}
 		fw.CreateClaim(t, ns, framework.ClaimOptions{Name: "copy", Class: class.Name, DataSource: &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "data"}})
-		_, copyPV := fw.WaitClaimBound(t, ns, "copy")
+		fw.WaitClaimBound(t, ns, "copy")
 		if ok, out := fw.RunPod(t, node.ShellPod(ns, "reader", "copy", 1000, "cat /data/f")); !ok || strings.TrimSpace(out) != "on-knfsd" {
 			t.Errorf("the clone's pod reading the copy: ok=%v %q", ok, out)
 		}
@@ -97,7 +97,6 @@ func TestKnfsd(t *testing.T) {
 		if out, err := node.Run(framework.Context(t), "test ! -e "+framework.ShellQuote(gonePV.Spec.NFS.Path)); err != nil {
 			t.Errorf("onDelete=delete left %s on knfsd: %v %s", gonePV.Spec.NFS.Path, err, out)
 		}
-		_ = copyPV
 	})
 
 	t.Run("secure,root_squash with the chart's defaults", func(t *testing.T) {

@@ -97,7 +97,6 @@ func TestClaimSurvivesProvisionerRestart(t *testing.T) {
 	_, pv := fw.WaitClaimBound(t, ns, "data")
 	dir := fw.DefaultExport().VolumeDir(t, pv)
 	user := node.ShellPod(ns, "user", "data", 1000, "echo before > /data/before; exec sleep 100000")
-	user.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "echo before > /data/before; exec sleep 100000"}
 	if _, err := fw.Cluster.Clientset.CoreV1().Pods(ns).Create(ctx, user, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

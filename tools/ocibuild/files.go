@@ -253,27 +253,14 @@ func WriteFilesLayout(s FilesSpec, out string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	dir, err := os.MkdirTemp("", "ocibuild-")
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	defer os.RemoveAll(dir)
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{
-		"org.opencontainers.image.ref.name": s.Name,
-		"io.containerd.image.name":          s.Name,
-	}), layout.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"})); err != nil {
-		return v1.Hash{}, err
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return v1.Hash{}, err
-	}
 	digest, err := img.Digest()
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	return digest, tarDir(dir, out, s.Created)
+	return digest, writeLayoutTar(out, s.Created, func(p layout.Path) error {
+		return p.AppendImage(img, layout.WithAnnotations(map[string]string{
+			"org.opencontainers.image.ref.name": s.Name,
+			"io.containerd.image.name":          s.Name,
+		}), layout.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+	})
 }

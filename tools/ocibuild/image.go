@@ -165,15 +165,6 @@ func WriteLayout(s Spec, out string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	dir, err := os.MkdirTemp("", "ocibuild-")
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	defer os.RemoveAll(dir)
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return v1.Hash{}, err
-	}
 	digest, err := idx.Digest()
 	if err != nil {
 		return v1.Hash{}, err
@@ -185,15 +176,32 @@ func WriteLayout(s Spec, out string) (v1.Hash, error) {
 	if s.Name != "" {
 		ref = s.Name + ":" + s.Version
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
-		"org.opencontainers.image.ref.name": ref,
-	})); err != nil {
-		return v1.Hash{}, err
+	return digest, writeLayoutTar(out, s.Created, func(p layout.Path) error {
+		return p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
+			"org.opencontainers.image.ref.name": ref,
+		}))
+	})
+}
+
+// writeLayoutTar writes an OCI image layout, filled by add, as the
+// tarball out.
+func writeLayoutTar(out string, created time.Time, add func(layout.Path) error) error {
+	dir, err := os.MkdirTemp("", "ocibuild-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	if err := add(p); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return v1.Hash{}, err
+		return err
 	}
-	return digest, tarDir(dir, out, s.Created)
+	return tarDir(dir, out, created)
 }
 
 // tarDir writes the files below dir into the tarball out, sorted, with
