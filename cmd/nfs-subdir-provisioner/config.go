@@ -9,21 +9,21 @@ import (
 	"time"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/class"
-	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
 // sourcePortFlag is --privileged-port: a boolean flag (alone it means true) that also takes auto.
-type sourcePortFlag struct{ p *wire.SourcePort }
+type sourcePortFlag struct{ p *sunrpc.SourcePort }
 
 func (f sourcePortFlag) IsBoolFlag() bool { return true }
 func (f sourcePortFlag) String() string {
 	if f.p == nil {
-		return wire.SourcePortAuto.String()
+		return sunrpc.SourcePortAuto.String()
 	}
 	return f.p.String()
 }
 func (f sourcePortFlag) Set(s string) error {
-	p, err := wire.ParseSourcePort(s)
+	p, err := sunrpc.ParseSourcePort(s)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ type Config struct {
 	ArchiveSweepDryRun  bool          // say what would be purged, purge nothing
 	Backend             string
 	MountRoot           string
-	SourcePort          wire.SourcePort
+	SourcePort          sunrpc.SourcePort
 	NFSPort             int
 	MountPort           int
 
@@ -242,7 +242,7 @@ func (c *Config) validate() error {
 	switch c.Backend {
 	case "wire":
 	case "mounted":
-		if c.SourcePort == wire.SourcePortReserved || c.NFSPort != 0 || c.MountPort != 0 {
+		if c.SourcePort == sunrpc.SourcePortReserved || c.NFSPort != 0 || c.MountPort != 0 {
 			return badConfig("--privileged-port, --nfs-port and --mount-port apply to --backend=wire only")
 		}
 		if fi, err := os.Stat(c.MountRoot); err != nil || !fi.IsDir() {

@@ -12,6 +12,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire"
 )
 
@@ -131,8 +132,8 @@ func TestGateErrorStatusesAreAnswers(t *testing.T) {
 		"SERVERFAULT": &wire.StatusError{Status: nfsc.NFS3ErrServerFault},
 		"ROFS":        &wire.StatusError{Status: nfsc.NFS3ErrROFS},
 		"MNT3ERR_IO":  &wire.StatusError{Mount: true, Status: nfsc.MNT3ErrIO},
-		"AUTH_ERROR":  &wire.RPCError{Denied: true, Stat: 1, Auth: 5},
-		"SYSTEM_ERR":  &wire.RPCError{Stat: 5},
+		"AUTH_ERROR":  &sunrpc.RPCError{Denied: true, Stat: 1, Auth: 5},
+		"SYSTEM_ERR":  &sunrpc.RPCError{Stat: 5},
 	}
 	for name, answer := range answers {
 		t.Run(name, func(t *testing.T) {

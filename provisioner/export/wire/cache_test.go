@@ -85,13 +85,13 @@ func TestCredentialChoice(t *testing.T) {
 	for _, c := range cases {
 		var got []uint32
 		for _, cr := range mkdirCreds(c.p, c.uid, 1000) {
-			got = append(got, cr.uid)
+			got = append(got, cr.UID)
 		}
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("%s: tried %v, want %v", c.name, got, c.want)
 		}
 	}
-	if cr := mkdirCreds(shared, 1000, 1001)[0]; fmt.Sprint(cr.gids) != "[1001 2000]" {
-		t.Errorf("aux gids %v, want the new gid and the parent's", cr.gids)
+	if cr := mkdirCreds(shared, 1000, 1001)[0]; fmt.Sprint(cr.GIDs) != "[1001 2000]" {
+		t.Errorf("aux gids %v, want the new gid and the parent's", cr.GIDs)
 	}
 }

@@ -18,7 +18,7 @@ func asUser(uid, gid uint32, extra ...uint32) *cred {
 			gids = append(gids, g)
 		}
 	}
-	return &cred{uid: uid, gid: gid, gids: gids}
+	return &cred{UID: uid, GID: gid, GIDs: gids}
 }
 
 // ownerFirst is the owner of a directory (to act inside it: a user-made
@@ -54,12 +54,12 @@ func mkdirCreds(p attrs, uid, gid uint32) []*cred {
 // permits reports whether c has all of bits (4 read, 2 write, 1 search) on
 // an object with attributes a, by its mode bits.
 func permits(a attrs, c *cred, bits uint32) bool {
-	if c.uid == 0 {
+	if c.UID == 0 {
 		return true
 	}
 	shift := uint32(0)
 	switch {
-	case a.uid == c.uid:
+	case a.uid == c.UID:
 		shift = 6
 	case inGroup(a.gid, c):
 		shift = 3
@@ -68,10 +68,10 @@ func permits(a attrs, c *cred, bits uint32) bool {
 }
 
 func inGroup(gid uint32, c *cred) bool {
-	if c.gid == gid {
+	if c.GID == gid {
 		return true
 	}
-	for _, g := range c.gids {
+	for _, g := range c.GIDs {
 		if g == gid {
 			return true
 		}

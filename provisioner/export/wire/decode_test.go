@@ -9,6 +9,8 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc/rpctest"
 )
 
 // Valid replies decode to what was encoded.
@@ -34,7 +36,7 @@ func TestDecodeValid(t *testing.T) {
 	if err := decodeWcc(wccRes(0, 2), "RENAME", 2); err != nil {
 		t.Errorf("RENAME: %v", err)
 	}
-	if err := decodeWcc(wccRes(0, 1), "RENAME", 2); !errors.Is(err, ErrProtocol) {
+	if err := decodeWcc(wccRes(0, 1), "RENAME", 2); !errors.Is(err, sunrpc.ErrProtocol) {
 		t.Errorf("RENAME with one wcc: %v", err)
 	}
 	if err := decodeWcc(wccRes(nfsc.NFS3ErrNotEmpty, 1), "RMDIR", 1); !errors.Is(err, export.ErrExist) {
@@ -51,17 +53,17 @@ func TestDecodeValid(t *testing.T) {
 	if fh, err := decodeMnt(mntOK(seedFH)); err != nil || !bytes.Equal(fh, seedFH) {
 		t.Errorf("MNT: %x %v", fh, err)
 	}
-	if _, err := decodeMnt(words(nfsc.MNT3ErrAcces)); !errors.Is(err, export.ErrPermission) {
+	if _, err := decodeMnt(rpctest.Words(nfsc.MNT3ErrAcces)); !errors.Is(err, export.ErrPermission) {
 		t.Errorf("MNT ACCES: %v", err)
 	}
-	if p, err := decodeGetport(words(2049)); err != nil || p != 2049 {
+	if p, err := decodeGetport(rpctest.Words(2049)); err != nil || p != 2049 {
 		t.Errorf("GETPORT: %d %v", p, err)
 	}
 	buf := make([]byte, 16)
 	if n, eof, err := decodeRead(readOK([]byte("hello"), true), buf); err != nil || n != 5 || !eof || string(buf[:n]) != "hello" {
 		t.Errorf("READ: %d %v %v %q", n, eof, err, buf[:n])
 	}
-	if _, _, err := decodeRead(readOK(make([]byte, 17), false), buf); !errors.Is(err, ErrProtocol) {
+	if _, _, err := decodeRead(readOK(make([]byte, 17), false), buf); !errors.Is(err, sunrpc.ErrProtocol) {
 		t.Errorf("READ of more than asked: %v, want a protocol error", err)
 	}
 	if n, committed, verf, err := decodeWrite(writeOK(5, writeUnstable)); err != nil || n != 5 || committed != writeUnstable || string(verf[:]) != "wrverf01" {

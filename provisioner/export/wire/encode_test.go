@@ -4,35 +4,35 @@ package wire
 // the fuzz corpus and for decoder tests.
 
 func encFattr(e *encoder, a attrs) {
-	e.uint32(a.typ)
-	e.uint32(a.mode)
-	e.uint32(a.nlink)
-	e.uint32(a.uid)
-	e.uint32(a.gid)
-	e.uint64(a.size) // size
-	e.uint64(a.used) // used
-	e.uint32(0)      // rdev
-	e.uint32(0)
-	e.uint64(1)                                                        // fsid
-	e.uint64(42)                                                       // fileid
+	e.Uint32(a.typ)
+	e.Uint32(a.mode)
+	e.Uint32(a.nlink)
+	e.Uint32(a.uid)
+	e.Uint32(a.gid)
+	e.Uint64(a.size) // size
+	e.Uint64(a.used) // used
+	e.Uint32(0)      // rdev
+	e.Uint32(0)
+	e.Uint64(1)                                                        // fsid
+	e.Uint64(42)                                                       // fileid
 	for _, t := range []nfsTime{a.atime, a.mtime, {sec: 1700000000}} { // ctime last
-		e.uint32(t.sec)
-		e.uint32(t.nsec)
+		e.Uint32(t.sec)
+		e.Uint32(t.nsec)
 	}
 }
 
 func encPostOp(e *encoder, a *attrs) {
-	e.bool(a != nil)
+	e.Bool(a != nil)
 	if a != nil {
 		encFattr(e, *a)
 	}
 }
 
 func encWcc(e *encoder, a *attrs) {
-	e.bool(true)
-	e.uint64(4096)
-	e.uint64(1)
-	e.uint64(2)
+	e.Bool(true)
+	e.Uint64(4096)
+	e.Uint64(1)
+	e.Uint64(2)
 	encPostOp(e, a)
 }
 
@@ -44,131 +44,136 @@ var (
 
 func lookupOK(fh []byte, a *attrs) []byte {
 	e := encoder{}
-	e.uint32(0)
-	e.opaque(fh)
+	e.Uint32(0)
+	e.Opaque(fh)
 	encPostOp(&e, a)
 	encPostOp(&e, &seedDir)
-	return e.b
+	return e.B
 }
 
 func getattrOK(a attrs) []byte {
 	e := encoder{}
-	e.uint32(0)
+	e.Uint32(0)
 	encFattr(&e, a)
-	return e.b
+	return e.B
 }
 
 func mkdirOK(fh []byte, a *attrs) []byte {
 	e := encoder{}
-	e.uint32(0)
-	e.bool(fh != nil)
+	e.Uint32(0)
+	e.Bool(fh != nil)
 	if fh != nil {
-		e.opaque(fh)
+		e.Opaque(fh)
 	}
 	encPostOp(&e, a)
 	encWcc(&e, &seedDir)
-	return e.b
+	return e.B
 }
 
 func wccRes(status uint32, n int) []byte {
 	e := encoder{}
-	e.uint32(status)
+	e.Uint32(status)
 	for i := 0; i < n; i++ {
 		encWcc(&e, &seedDir)
 	}
-	return e.b
+	return e.B
 }
 
 func statusOnly(status uint32) []byte {
 	e := encoder{}
-	e.uint32(status)
-	e.bool(false)
-	return e.b
+	e.Uint32(status)
+	e.Bool(false)
+	return e.B
 }
 
 func readdirplusOK(ents []dirEntry, eof bool) []byte {
 	e := encoder{}
-	e.uint32(0)
+	e.Uint32(0)
 	encPostOp(&e, &seedDir)
-	e.fixed([]byte("verifier"))
+	e.Fixed([]byte("verifier"))
 	for _, en := range ents {
-		e.bool(true)
-		e.uint64(7)
-		e.string(en.name)
-		e.uint64(en.cookie)
+		e.Bool(true)
+		e.Uint64(7)
+		e.String(en.name)
+		e.Uint64(en.cookie)
 		if en.haveAttrs {
 			encPostOp(&e, &en.attrs)
 		} else {
 			encPostOp(&e, nil)
 		}
-		e.bool(en.fh != nil)
+		e.Bool(en.fh != nil)
 		if en.fh != nil {
-			e.opaque(en.fh)
+			e.Opaque(en.fh)
 		}
 	}
-	e.bool(false)
-	e.bool(eof)
-	return e.b
+	e.Bool(false)
+	e.Bool(eof)
+	return e.B
 }
+
+const (
+	authNone = 0 // RFC 5531 auth flavors
+	authSys  = 1
+)
 
 func mntOK(fh []byte) []byte {
 	e := encoder{}
-	e.uint32(0)
-	e.opaque(fh)
-	e.uint32(2)
-	e.uint32(authNone)
-	e.uint32(authSys)
-	return e.b
+	e.Uint32(0)
+	e.Opaque(fh)
+	e.Uint32(2)
+	e.Uint32(authNone)
+	e.Uint32(authSys)
+	return e.B
 }
 
 func readOK(data []byte, eof bool) []byte {
 	e := encoder{}
-	e.uint32(0)
+	e.Uint32(0)
 	encPostOp(&e, &seedFile)
-	e.uint32(uint32(len(data)))
-	e.bool(eof)
-	e.opaque(data)
-	return e.b
+	e.Uint32(uint32(len(data)))
+	e.Bool(eof)
+	e.Opaque(data)
+	return e.B
 }
 
 var seedVerf = []byte("wrverf01")
 
 func writeOK(count, committed uint32) []byte {
 	e := encoder{}
-	e.uint32(0)
+	e.Uint32(0)
 	encWcc(&e, &seedFile)
-	e.uint32(count)
-	e.uint32(committed)
-	e.fixed(seedVerf)
-	return e.b
+	e.Uint32(count)
+	e.Uint32(committed)
+	e.Fixed(seedVerf)
+	return e.B
 }
 
 func commitOK() []byte {
 	e := encoder{}
-	e.uint32(0)
+	e.Uint32(0)
 	encWcc(&e, &seedFile)
-	e.fixed(seedVerf)
-	return e.b
+	e.Fixed(seedVerf)
+	return e.B
 }
 
 func readlinkOK(target string) []byte {
 	e := encoder{}
-	e.uint32(0)
+	e.Uint32(0)
 	encPostOp(&e, nil)
-	e.string(target)
-	return e.b
+	e.String(target)
+	return e.B
 }
 
 func fsinfoOK(rtmax, wtmax uint32) []byte {
 	e := encoder{}
-	e.uint32(0)
+	e.Uint32(0)
 	encPostOp(&e, &seedDir)
 	for _, v := range []uint32{rtmax, rtmax, 4096, wtmax, wtmax, 4096, 32768} {
-		e.uint32(v)
+		e.Uint32(v)
 	}
-	e.uint64(1 << 40) // maxfilesize
-	e.uint32(0)       // time_delta
-	e.uint32(1)
-	e.uint32(0x1b) // properties
-	return e.b
+	e.Uint64(1 << 40) // maxfilesize
+	e.Uint32(0)       // time_delta
+	e.Uint32(1)
+	e.Uint32(0x1b) // properties
+	return e.B
 }

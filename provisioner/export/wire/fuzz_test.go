@@ -1,14 +1,14 @@
 package wire
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc/rpctest"
 )
 
 // Fuzz tests of every reply decoder. `go test` runs the seed corpus in
@@ -29,39 +29,6 @@ func checkFH(t *testing.T, fh []byte) {
 	if len(fh) > fhSize {
 		t.Fatalf("handle of %d bytes", len(fh))
 	}
-}
-
-func FuzzDecodeReply(f *testing.F) {
-	f.Fuzz(func(t *testing.T, rec []byte) {
-		var xid uint32
-		if len(rec) >= 4 {
-			xid = binary.BigEndian.Uint32(rec)
-		}
-		res, err := decodeReply(rec, xid)
-		noPanic(t, err)
-		if err == nil && len(res) > len(rec) {
-			t.Fatal("results longer than the record")
-		}
-		_, err = decodeReply(rec, xid+1)
-		if err == nil {
-			t.Fatal("accepted a reply with the wrong xid")
-		}
-	})
-}
-
-func FuzzReadRecord(f *testing.F) {
-	f.Fuzz(func(t *testing.T, stream []byte) {
-		r := bytes.NewReader(stream)
-		for i := 0; i < 64; i++ {
-			rec, err := readRecord(r, 1<<12)
-			if err != nil {
-				return
-			}
-			if len(rec) > 1<<12 {
-				t.Fatalf("record of %d bytes beyond the limit", len(rec))
-			}
-		}
-	})
 }
 
 func FuzzDecodeLookup(f *testing.F) {
@@ -181,9 +148,6 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if os.Getenv("WIRE_WRITE_FUZZ_CORPUS") != "1" {
 		t.Skip("set WIRE_WRITE_FUZZ_CORPUS=1 to rewrite testdata/fuzz")
 	}
-	frame := func(rec []byte) []byte {
-		return append(binary.BigEndian.AppendUint32(nil, uint32(len(rec))|lastFragment), rec...)
-	}
 	ents := []dirEntry{
 		{name: ".", cookie: 1, haveAttrs: true, attrs: seedDir},
 		{name: "sub", cookie: 2, haveAttrs: true, attrs: seedDir, fh: seedFH},
@@ -191,26 +155,13 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		{name: "bare", cookie: 4},
 	}
 	corpus := map[string][][]byte{
-		"FuzzDecodeReply": {
-			reply(0x01020304, 0, 1, 2),
-			words(5, msgReply, replyDenied, rejectRPCMismatch, 2, 2),
-			words(6, msgReply, replyDenied, rejectAuthError, 1),
-			words(7, msgReply, replyAccepted, authNone, 0, acceptProgMismatch, 3, 3),
-			words(8, msgReply, replyAccepted, authSys, 4, 0, acceptGarbageArgs),
-			words(9, msgReply),
-		},
-		"FuzzReadRecord": {
-			frame(reply(1, 0)),
-			append(append(words(4), 1, 2, 3, 4), frame([]byte{5, 6, 7, 8})...),
-			words(0x7fffffff),
-		},
 		"FuzzDecodeLookup":         {lookupOK(seedFH, &seedDir), lookupOK(seedFH, nil), statusOnly(2), lookupOK(nil, nil)},
-		"FuzzDecodeGetattr":        {getattrOK(seedDir), getattrOK(seedFile), words(70)},
+		"FuzzDecodeGetattr":        {getattrOK(seedDir), getattrOK(seedFile), rpctest.Words(70)},
 		"FuzzDecodeMkdir":          {mkdirOK(seedFH, &seedDir), mkdirOK(nil, nil), wccRes(17, 1)},
 		"FuzzDecodeWcc":            {wccRes(0, 1), wccRes(66, 1), append([]byte{0x80}, wccRes(0, 2)...), wccRes(0, 2)},
 		"FuzzDecodeReaddirplus":    {readdirplusOK(ents, true), readdirplusOK(nil, false), statusOnly(10003)},
-		"FuzzDecodeMnt":            {mntOK(seedFH), words(13), words(0, 65)},
-		"FuzzDecodeGetport":        {words(2049), words(0), words(70000), nil},
+		"FuzzDecodeMnt":            {mntOK(seedFH), rpctest.Words(13), rpctest.Words(0, 65)},
+		"FuzzDecodeGetport":        {rpctest.Words(2049), rpctest.Words(0), rpctest.Words(70000), nil},
 		"FuzzDecodeRead":           {readOK([]byte("hello"), true), readOK(make([]byte, 100), false), statusOnly(13)},
 		"FuzzDecodeWriteCommit":    {writeOK(5, writeUnstable), commitOK(), wccRes(28, 1)},
 		"FuzzDecodeReadlinkFsinfo": {readlinkOK("../target"), fsinfoOK(1<<20, 1<<20), statusOnly(70)},

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc/rpctest"
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 )
 
@@ -17,7 +18,7 @@ import (
 // show what this one shows). It serves MOUNT and NFS on one port, and the
 // test can hold back the reply to a call it picks.
 type inodeServer struct {
-	*fakeServer
+	*rpctest.Server
 	mu    sync.Mutex
 	nodes map[uint64]*inode
 	next  uint64
@@ -39,14 +40,14 @@ type inode struct {
 func newInodeServer(t *testing.T) *inodeServer {
 	s := &inodeServer{nodes: map[uint64]*inode{1: {dir: true, mode: 0o777, children: map[string]uint64{}}}, next: 2}
 	s.mkdirMode = func(m uint32) uint32 { return m }
-	s.fakeServer = newFakeServer(t, s.serve)
+	s.Server = rpctest.NewServer(t, s.serve)
 	return s
 }
 
 // open mounts the server's export with a fresh session.
 func (s *inodeServer) open(t *testing.T) *FS {
 	t.Helper()
-	o := Options{NFSPort: s.port(), MountPort: s.port(), Timeout: 5 * time.Second}.withDefaults()
+	o := Options{NFSPort: s.Port(), MountPort: s.Port(), Timeout: 5 * time.Second}.withDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	sess, err := openSession(ctx, "127.0.0.1", "/export", &o)
@@ -90,19 +91,19 @@ func (s *inodeServer) at(names ...string) *inode {
 	return n
 }
 
-func (s *inodeServer) serve(fc *fakeConn) {
+func (s *inodeServer) serve(fc *rpctest.Conn) {
 	var wmu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		call, err := fc.readCall()
+		call, err := fc.ReadCall()
 		if err != nil {
 			return
 		}
 		res, name := s.execute(call)
 		var wait chan struct{}
 		if s.hold != nil {
-			wait = s.hold(call.proc, name)
+			wait = s.hold(call.Proc, name)
 		}
 		wg.Add(1)
 		go func() {
@@ -110,9 +111,9 @@ func (s *inodeServer) serve(fc *fakeConn) {
 			if wait != nil {
 				<-wait
 			}
-			rec := append(reply(call.xid), res...)
+			rec := append(rpctest.Reply(call.XID), res...)
 			wmu.Lock()
-			fc.send(rec)
+			fc.Send(rec)
 			wmu.Unlock()
 		}()
 	}
@@ -127,91 +128,91 @@ func (s *inodeServer) fattr(e *encoder, id uint64) {
 		typ = nf3Dir
 	}
 	for _, w := range []uint32{typ, n.mode, 2, n.uid, n.gid} {
-		e.uint32(w)
+		e.Uint32(w)
 	}
 	for i := 0; i < 8; i++ { // size, used, rdev, fsid, fileid, atime, mtime, ctime
 		if i == 4 {
-			e.uint64(id)
+			e.Uint64(id)
 		} else {
-			e.uint64(0)
+			e.Uint64(0)
 		}
 	}
 }
 
 // execute runs one call and returns its results and the name it is about.
-func (s *inodeServer) execute(call fakeCall) ([]byte, string) {
+func (s *inodeServer) execute(call rpctest.Call) ([]byte, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := decoder{b: call.args}
+	d := decoder{B: call.Args}
 	e := &encoder{}
-	if call.prog == nfsc.MountProg {
-		if call.proc == procMnt.proc {
-			e.uint32(0)
-			e.opaque(fhOf(1))
-			e.uint32(1)
-			e.uint32(1) // AUTH_SYS
+	if call.Prog == nfsc.MountProg {
+		if call.Proc == procMnt.Proc {
+			e.Uint32(0)
+			e.Opaque(fhOf(1))
+			e.Uint32(1)
+			e.Uint32(1) // AUTH_SYS
 		}
-		return e.b, ""
+		return e.B, ""
 	}
 	node := func() (uint64, *inode) {
-		id := binary.BigEndian.Uint64(append(d.opaque(fhSize), make([]byte, 8)...)[:8])
+		id := binary.BigEndian.Uint64(append(d.Opaque(fhSize), make([]byte, 8)...)[:8])
 		return id, s.nodes[id]
 	}
 	status := func(st uint32, wccs int) ([]byte, string) {
-		e.uint32(st)
+		e.Uint32(st)
 		for i := 0; i < wccs; i++ {
-			e.bool(false)
-			e.bool(false)
+			e.Bool(false)
+			e.Bool(false)
 		}
-		return e.b, ""
+		return e.B, ""
 	}
-	switch call.proc {
-	case procNull.proc:
+	switch call.Proc {
+	case procNull.Proc:
 		return nil, ""
-	case procGetattr.proc:
+	case procGetattr.Proc:
 		id, n := node()
 		if n == nil {
 			return status(nfsc.NFS3ErrStale, 0)
 		}
-		e.uint32(0)
+		e.Uint32(0)
 		s.fattr(e, id)
-		return e.b, ""
-	case procSetattr.proc:
+		return e.B, ""
+	case procSetattr.Proc:
 		_, n := node()
 		if n == nil {
 			return status(nfsc.NFS3ErrStale, 1)
 		}
-		if d.bool() {
-			n.mode = d.uint32() & 0o7777
+		if d.Bool() {
+			n.mode = d.Uint32() & 0o7777
 		}
-		if d.bool() {
-			n.uid = d.uint32()
+		if d.Bool() {
+			n.uid = d.Uint32()
 		}
-		if d.bool() {
-			n.gid = d.uint32()
+		if d.Bool() {
+			n.gid = d.Uint32()
 		}
 		return status(0, 1)
-	case procLookup.proc:
+	case procLookup.Proc:
 		_, dir := node()
-		name := string(d.opaque(maxNameSize))
+		name := string(d.Opaque(maxNameSize))
 		if dir == nil {
 			return status(nfsc.NFS3ErrStale, 0)
 		}
 		id, ok := dir.children[name]
 		if !ok {
-			e.uint32(nfsc.NFS3ErrNoEnt)
-			e.bool(false)
-			return e.b, name
+			e.Uint32(nfsc.NFS3ErrNoEnt)
+			e.Bool(false)
+			return e.B, name
 		}
-		e.uint32(0)
-		e.opaque(fhOf(id))
-		e.bool(true)
+		e.Uint32(0)
+		e.Opaque(fhOf(id))
+		e.Bool(true)
 		s.fattr(e, id)
-		e.bool(false)
-		return e.b, name
-	case procMkdir.proc:
+		e.Bool(false)
+		return e.B, name
+	case procMkdir.Proc:
 		pid, dir := node()
-		name := string(d.opaque(maxNameSize))
+		name := string(d.Opaque(maxNameSize))
 		if dir == nil {
 			return status(nfsc.NFS3ErrStale, 1)
 		}
@@ -220,30 +221,30 @@ func (s *inodeServer) execute(call fakeCall) ([]byte, string) {
 			return b, name
 		}
 		n := &inode{dir: true, children: map[string]uint64{}, parent: pid}
-		if d.bool() {
-			n.mode = s.mkdirMode(d.uint32() & 0o7777)
+		if d.Bool() {
+			n.mode = s.mkdirMode(d.Uint32() & 0o7777)
 		}
-		if d.bool() {
-			n.uid = d.uint32()
+		if d.Bool() {
+			n.uid = d.Uint32()
 		}
-		if d.bool() {
-			n.gid = d.uint32()
+		if d.Bool() {
+			n.gid = d.Uint32()
 		}
 		id := s.next
 		s.next++
 		s.nodes[id] = n
 		dir.children[name] = id
-		e.uint32(0)
-		e.bool(true)
-		e.opaque(fhOf(id))
-		e.bool(true)
+		e.Uint32(0)
+		e.Bool(true)
+		e.Opaque(fhOf(id))
+		e.Bool(true)
 		s.fattr(e, id)
-		e.bool(false)
-		e.bool(false)
-		return e.b, name
-	case procRmdir.proc, procRemove.proc:
+		e.Bool(false)
+		e.Bool(false)
+		return e.B, name
+	case procRmdir.Proc, procRemove.Proc:
 		_, dir := node()
-		name := string(d.opaque(maxNameSize))
+		name := string(d.Opaque(maxNameSize))
 		id, ok := dir.children[name]
 		if !ok {
 			b, _ := status(nfsc.NFS3ErrNoEnt, 1)
@@ -257,11 +258,11 @@ func (s *inodeServer) execute(call fakeCall) ([]byte, string) {
 		delete(s.nodes, id)
 		b, _ := status(0, 1)
 		return b, name
-	case procRename.proc:
+	case procRename.Proc:
 		_, from := node()
-		fromName := string(d.opaque(maxNameSize))
+		fromName := string(d.Opaque(maxNameSize))
 		toID, to := node()
-		toName := string(d.opaque(maxNameSize))
+		toName := string(d.Opaque(maxNameSize))
 		id, ok := from.children[fromName]
 		if !ok {
 			b, _ := status(nfsc.NFS3ErrNoEnt, 2)
@@ -276,12 +277,12 @@ func (s *inodeServer) execute(call fakeCall) ([]byte, string) {
 		s.nodes[id].parent = toID
 		b, _ := status(0, 2)
 		return b, fromName
-	case procReaddirplus.proc:
+	case procReaddirplus.Proc:
 		_, dir := node()
-		cookie := d.uint64()
-		e.uint32(0)
-		e.bool(false)
-		e.fixed(make([]byte, 8))
+		cookie := d.Uint64()
+		e.Uint32(0)
+		e.Bool(false)
+		e.Fixed(make([]byte, 8))
 		names := make([]string, 0, len(dir.children))
 		for n := range dir.children {
 			names = append(names, n)
@@ -291,18 +292,18 @@ func (s *inodeServer) execute(call fakeCall) ([]byte, string) {
 			if uint64(i) < cookie {
 				continue
 			}
-			e.bool(true)
-			e.uint64(dir.children[n])
-			e.string(n)
-			e.uint64(uint64(i + 1))
-			e.bool(true)
+			e.Bool(true)
+			e.Uint64(dir.children[n])
+			e.String(n)
+			e.Uint64(uint64(i + 1))
+			e.Bool(true)
 			s.fattr(e, dir.children[n])
-			e.bool(true)
-			e.opaque(fhOf(dir.children[n]))
+			e.Bool(true)
+			e.Opaque(fhOf(dir.children[n]))
 		}
-		e.bool(false)
-		e.bool(true)
-		return e.b, ""
+		e.Bool(false)
+		e.Bool(true)
+		return e.B, ""
 	}
 	return status(nfsc.NFS3ErrNotSupp, 0)
 }

@@ -17,6 +17,7 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire/wiretest"
 )
 
@@ -73,7 +74,7 @@ func (p *lossyProxy) pipe(from, to net.Conn, calls bool) {
 	defer to.Close()
 	r := bufio.NewReader(from)
 	for {
-		rec, err := readRecord(r, 1<<20)
+		rec, err := sunrpc.ReadRecord(r, 1<<20)
 		if err != nil || len(rec) < 24 {
 			return
 		}
@@ -94,7 +95,7 @@ func (p *lossyProxy) pipe(from, to net.Conn, calls bool) {
 		if drop {
 			return // cut the client off: the reply is lost
 		}
-		msg := binary.BigEndian.AppendUint32(nil, uint32(len(rec))|lastFragment)
+		msg := binary.BigEndian.AppendUint32(nil, uint32(len(rec))|sunrpc.LastFragment)
 		if _, err := to.Write(append(msg, rec...)); err != nil {
 			return
 		}

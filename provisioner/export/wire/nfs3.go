@@ -6,6 +6,7 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
 // NFS v3 (RFC 1813) arguments and result decoders for the procedures this
@@ -18,7 +19,7 @@ const (
 )
 
 func nfsProc(proc uint32, name string) procedure {
-	return procedure{prog: nfsc.Nfs3Prog, vers: nfsc.Nfs3Vers, proc: proc, name: name}
+	return procedure{Prog: nfsc.Nfs3Prog, Vers: nfsc.Nfs3Vers, Proc: proc, Name: name}
 }
 
 var (
@@ -58,66 +59,66 @@ type attrs struct {
 // nfsTime is nfstime3.
 type nfsTime struct{ sec, nsec uint32 }
 
-func (d *decoder) nfsTime() nfsTime { return nfsTime{sec: d.uint32(), nsec: d.uint32()} }
+func decodeTime(d *decoder) nfsTime { return nfsTime{sec: d.Uint32(), nsec: d.Uint32()} }
 
 func (a attrs) isDir() bool { return a.typ == nf3Dir }
 
-func (d *decoder) fattr() attrs {
+func fattr(d *decoder) attrs {
 	var a attrs
-	a.typ = d.uint32()
-	a.mode = d.uint32() & 0o7777
-	a.nlink = d.uint32()
-	a.uid = d.uint32()
-	a.gid = d.uint32()
-	a.size = d.uint64()
-	a.used = d.uint64()
-	d.skip(8 + 8 + 8) // rdev, fsid, fileid
-	a.atime, a.mtime = d.nfsTime(), d.nfsTime()
-	d.skip(8) // ctime
-	if d.err == nil && (a.typ < 1 || a.typ > 7) {
-		d.fail(fmt.Errorf("%w: bad ftype3 %d", ErrProtocol, a.typ))
+	a.typ = d.Uint32()
+	a.mode = d.Uint32() & 0o7777
+	a.nlink = d.Uint32()
+	a.uid = d.Uint32()
+	a.gid = d.Uint32()
+	a.size = d.Uint64()
+	a.used = d.Uint64()
+	d.Skip(8 + 8 + 8) // rdev, fsid, fileid
+	a.atime, a.mtime = decodeTime(d), decodeTime(d)
+	d.Skip(8) // ctime
+	if d.Err == nil && (a.typ < 1 || a.typ > 7) {
+		d.Fail(fmt.Errorf("%w: bad ftype3 %d", sunrpc.ErrProtocol, a.typ))
 	}
 	return a
 }
 
-func (d *decoder) postOpAttr() (attrs, bool) {
-	if !d.bool() {
+func postOpAttr(d *decoder) (attrs, bool) {
+	if !d.Bool() {
 		return attrs{}, false
 	}
-	return d.fattr(), true
+	return fattr(d), true
 }
 
-func (d *decoder) wcc() {
-	if d.bool() { // pre_op_attr: size, mtime, ctime
-		d.skip(8 + 8 + 8)
+func skipWcc(d *decoder) {
+	if d.Bool() { // pre_op_attr: size, mtime, ctime
+		d.Skip(8 + 8 + 8)
 	}
-	d.postOpAttr()
+	postOpAttr(d)
 }
 
-func (d *decoder) fh() []byte {
-	p := d.opaque(fhSize)
-	if d.err != nil {
+func nfsFH(d *decoder) []byte {
+	p := d.Opaque(fhSize)
+	if d.Err != nil {
 		return nil
 	}
 	if len(p) == 0 {
-		d.fail(fmt.Errorf("%w: empty file handle", ErrProtocol))
+		d.Fail(fmt.Errorf("%w: empty file handle", sunrpc.ErrProtocol))
 		return nil
 	}
 	return append([]byte(nil), p...)
 }
 
-func (d *decoder) postOpFH() []byte {
-	if !d.bool() {
+func postOpFH(d *decoder) []byte {
+	if !d.Bool() {
 		return nil
 	}
-	return d.fh()
+	return nfsFH(d)
 }
 
-func (d *decoder) status() uint32 { return d.uint32() }
+func readStatus(d *decoder) uint32 { return d.Uint32() }
 
 func decodeErr(d *decoder, what string) error {
-	if d.err != nil {
-		return fmt.Errorf("%w: %s reply: %v", ErrProtocol, what, d.err)
+	if d.Err != nil {
+		return fmt.Errorf("%w: %s reply: %v", sunrpc.ErrProtocol, what, d.Err)
 	}
 	return nil
 }
@@ -136,88 +137,88 @@ type sattr struct {
 	atime, mtime nfsTime
 }
 
-func (e *encoder) sattr3(s sattr) {
-	e.bool(!s.noMode)
+func sattr3(e *encoder, s sattr) {
+	e.Bool(!s.noMode)
 	if !s.noMode {
-		e.uint32(s.mode & 0o7777)
+		e.Uint32(s.mode & 0o7777)
 	}
-	e.bool(s.setOwner)
+	e.Bool(s.setOwner)
 	if s.setOwner {
-		e.uint32(s.uid)
+		e.Uint32(s.uid)
 	}
-	e.bool(s.setOwner)
+	e.Bool(s.setOwner)
 	if s.setOwner {
-		e.uint32(s.gid)
+		e.Uint32(s.gid)
 	}
-	e.bool(s.setSize)
+	e.Bool(s.setSize)
 	if s.setSize {
-		e.uint64(s.size)
+		e.Uint64(s.size)
 	}
 	for _, t := range []nfsTime{s.atime, s.mtime} {
 		if !s.setTimes {
-			e.uint32(0) // DONT_CHANGE
+			e.Uint32(0) // DONT_CHANGE
 			continue
 		}
-		e.uint32(2) // SET_TO_CLIENT_TIME
-		e.uint32(t.sec)
-		e.uint32(t.nsec)
+		e.Uint32(2) // SET_TO_CLIENT_TIME
+		e.Uint32(t.sec)
+		e.Uint32(t.nsec)
 	}
 }
 
 func diropArgs(fh []byte, name string) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(fh)
-		e.string(name)
+		e.Opaque(fh)
+		e.String(name)
 	}
 }
 
 func fhArgs(fh []byte) func(*encoder) {
-	return func(e *encoder) { e.opaque(fh) }
+	return func(e *encoder) { e.Opaque(fh) }
 }
 
 func mkdirArgs(fh []byte, name string, s sattr) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(fh)
-		e.string(name)
-		e.sattr3(s)
+		e.Opaque(fh)
+		e.String(name)
+		sattr3(e, s)
 	}
 }
 
 func setattrArgs(fh []byte, s sattr) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(fh)
-		e.sattr3(s)
-		e.bool(false) // no guard
+		e.Opaque(fh)
+		sattr3(e, s)
+		e.Bool(false) // no guard
 	}
 }
 
 func renameArgs(fromFH []byte, from string, toFH []byte, to string) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(fromFH)
-		e.string(from)
-		e.opaque(toFH)
-		e.string(to)
+		e.Opaque(fromFH)
+		e.String(from)
+		e.Opaque(toFH)
+		e.String(to)
 	}
 }
 
 func readdirplusArgs(fh []byte, cookie uint64, verf [8]byte, maxcount uint32) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(fh)
-		e.uint64(cookie)
-		e.fixed(verf[:])
-		e.uint32(maxcount / 2) // dircount
-		e.uint32(maxcount)
+		e.Opaque(fh)
+		e.Uint64(cookie)
+		e.Fixed(verf[:])
+		e.Uint32(maxcount / 2) // dircount
+		e.Uint32(maxcount)
 	}
 }
 
 // decodeResult decodes an NFSv3 result: its status; then common, what the result holds whatever
 // the status (wcc_data, a post_op_attr; nil for none); then, for NFS3_OK, ok, the rest. A
-// malformed or truncated reply is ErrProtocol (a panic in a decoder too); another status is its
+// malformed or truncated reply is sunrpc.ErrProtocol (a panic in a decoder too); another status is its
 // StatusError.
 func decodeResult(res []byte, proc string, common, ok func(*decoder)) (err error) {
-	defer recoverTo(&err, proc)
-	d := &decoder{b: res}
-	st := d.status()
+	defer sunrpc.RecoverTo(&err, proc)
+	d := &decoder{B: res}
+	st := readStatus(d)
 	if common != nil {
 		common(d)
 	}
@@ -233,9 +234,9 @@ func decodeResult(res []byte, proc string, common, ok func(*decoder)) (err error
 // decodeLookup decodes LOOKUP3res.
 func decodeLookup(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
 	err = decodeResult(res, "LOOKUP", nil, func(d *decoder) {
-		fh = d.fh()
-		a, haveAttrs = d.postOpAttr()
-		d.postOpAttr() // dir_attributes
+		fh = nfsFH(d)
+		a, haveAttrs = postOpAttr(d)
+		postOpAttr(d) // dir_attributes
 	})
 	if err != nil {
 		return nil, attrs{}, false, err
@@ -245,7 +246,7 @@ func decodeLookup(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
 
 // decodeGetattr decodes GETATTR3res.
 func decodeGetattr(res []byte) (a attrs, err error) {
-	err = decodeResult(res, "GETATTR", nil, func(d *decoder) { a = d.fattr() })
+	err = decodeResult(res, "GETATTR", nil, func(d *decoder) { a = fattr(d) })
 	if err != nil {
 		return attrs{}, err
 	}
@@ -255,9 +256,9 @@ func decodeGetattr(res []byte) (a attrs, err error) {
 // decodeMkdir decodes MKDIR3res; the handle and attributes are optional.
 func decodeMkdir(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
 	err = decodeResult(res, "MKDIR", nil, func(d *decoder) {
-		fh = d.postOpFH()
-		a, haveAttrs = d.postOpAttr()
-		d.wcc()
+		fh = postOpFH(d)
+		a, haveAttrs = postOpAttr(d)
+		skipWcc(d)
 	})
 	if err != nil {
 		return nil, attrs{}, false, err
@@ -270,7 +271,7 @@ func decodeMkdir(res []byte) (fh []byte, a attrs, haveAttrs bool, err error) {
 func decodeWcc(res []byte, what string, n int) error {
 	return decodeResult(res, what, nil, func(d *decoder) {
 		for i := 0; i < n; i++ {
-			d.wcc()
+			skipWcc(d)
 		}
 	})
 }
@@ -286,20 +287,20 @@ type dirEntry struct {
 // decodeReaddirplus decodes READDIRPLUS3res.
 func decodeReaddirplus(res []byte) (ents []dirEntry, verf [8]byte, eof bool, err error) {
 	err = decodeResult(res, "READDIRPLUS", nil, func(d *decoder) {
-		d.postOpAttr()
-		copy(verf[:], d.fixed(8))
-		for d.err == nil && d.bool() {
+		postOpAttr(d)
+		copy(verf[:], d.Fixed(8))
+		for d.Err == nil && d.Bool() {
 			var en dirEntry
-			d.uint64() // fileid
-			en.name = string(d.opaque(maxNameSize))
-			en.cookie = d.uint64()
-			en.attrs, en.haveAttrs = d.postOpAttr()
-			en.fh = d.postOpFH()
-			if d.err == nil {
+			d.Uint64() // fileid
+			en.name = string(d.Opaque(maxNameSize))
+			en.cookie = d.Uint64()
+			en.attrs, en.haveAttrs = postOpAttr(d)
+			en.fh = postOpFH(d)
+			if d.Err == nil {
 				ents = append(ents, en)
 			}
 		}
-		eof = d.bool()
+		eof = d.Bool()
 	})
 	if err != nil {
 		return nil, [8]byte{}, false, err
@@ -318,11 +319,11 @@ func firstErr(errs ...error) error {
 
 // decodeFsstat decodes FSSTAT3res.
 func decodeFsstat(res []byte) (c export.Capacity, err error) {
-	err = decodeResult(res, "FSSTAT", func(d *decoder) { d.postOpAttr() }, func(d *decoder) {
-		c.SizeBytes, c.FreeBytes, c.AvailableBytes = d.uint64(), d.uint64(), d.uint64()
-		c.TotalInodes, c.FreeInodes = d.uint64(), d.uint64()
-		d.uint64() // afiles
-		d.uint32() // invarsec
+	err = decodeResult(res, "FSSTAT", func(d *decoder) { postOpAttr(d) }, func(d *decoder) {
+		c.SizeBytes, c.FreeBytes, c.AvailableBytes = d.Uint64(), d.Uint64(), d.Uint64()
+		c.TotalInodes, c.FreeInodes = d.Uint64(), d.Uint64()
+		d.Uint64() // afiles
+		d.Uint32() // invarsec
 	})
 	return c, err
 }
@@ -335,46 +336,46 @@ const (
 
 func readArgs(fh []byte, off uint64, count uint32) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(fh)
-		e.uint64(off)
-		e.uint32(count)
+		e.Opaque(fh)
+		e.Uint64(off)
+		e.Uint32(count)
 	}
 }
 
 func writeArgs(fh []byte, off uint64, stable uint32, data []byte) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(fh)
-		e.uint64(off)
-		e.uint32(uint32(len(data)))
-		e.uint32(stable)
-		e.opaque(data)
+		e.Opaque(fh)
+		e.Uint64(off)
+		e.Uint32(uint32(len(data)))
+		e.Uint32(stable)
+		e.Opaque(data)
 	}
 }
 
 // createArgs asks for a GUARDED create: anything at name is NFS3ERR_EXIST.
 func createArgs(dir []byte, name string, s sattr) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(dir)
-		e.string(name)
-		e.uint32(1) // GUARDED
-		e.sattr3(s)
+		e.Opaque(dir)
+		e.String(name)
+		e.Uint32(1) // GUARDED
+		sattr3(e, s)
 	}
 }
 
 func symlinkArgs(dir []byte, name, target string, s sattr) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(dir)
-		e.string(name)
-		e.sattr3(s)
-		e.string(target)
+		e.Opaque(dir)
+		e.String(name)
+		sattr3(e, s)
+		e.String(target)
 	}
 }
 
 func commitArgs(fh []byte) func(*encoder) {
 	return func(e *encoder) {
-		e.opaque(fh)
-		e.uint64(0)
-		e.uint32(0) // to the end of the file
+		e.Opaque(fh)
+		e.Uint64(0)
+		e.Uint32(0) // to the end of the file
 	}
 }
 
@@ -382,10 +383,10 @@ func commitArgs(fh []byte) func(*encoder) {
 func decodeRead(res []byte, p []byte) (n int, eof bool, err error) {
 	var data []byte
 	err = decodeResult(res, "READ", nil, func(d *decoder) {
-		d.postOpAttr()
-		d.uint32() // count, repeated by the data's length
-		eof = d.bool()
-		data = d.opaque(uint32(len(p)))
+		postOpAttr(d)
+		d.Uint32() // count, repeated by the data's length
+		eof = d.Bool()
+		data = d.Opaque(uint32(len(p)))
 	})
 	if err != nil {
 		return 0, false, err
@@ -395,24 +396,24 @@ func decodeRead(res []byte, p []byte) (n int, eof bool, err error) {
 
 // decodeWrite decodes WRITE3res: how much the server took, how stably, and its write verifier.
 func decodeWrite(res []byte) (count uint32, committed uint32, verf [8]byte, err error) {
-	err = decodeResult(res, "WRITE", func(d *decoder) { d.wcc() }, func(d *decoder) {
-		count, committed = d.uint32(), d.uint32()
-		copy(verf[:], d.fixed(8))
+	err = decodeResult(res, "WRITE", func(d *decoder) { skipWcc(d) }, func(d *decoder) {
+		count, committed = d.Uint32(), d.Uint32()
+		copy(verf[:], d.Fixed(8))
 	})
 	return count, committed, verf, err
 }
 
 // decodeCommit decodes COMMIT3res: the server's write verifier.
 func decodeCommit(res []byte) (verf [8]byte, err error) {
-	err = decodeResult(res, "COMMIT", func(d *decoder) { d.wcc() }, func(d *decoder) { copy(verf[:], d.fixed(8)) })
+	err = decodeResult(res, "COMMIT", func(d *decoder) { skipWcc(d) }, func(d *decoder) { copy(verf[:], d.Fixed(8)) })
 	return verf, err
 }
 
 // decodeReadlink decodes READLINK3res.
 func decodeReadlink(res []byte) (target string, err error) {
 	err = decodeResult(res, "READLINK", nil, func(d *decoder) {
-		d.postOpAttr()
-		target = string(d.opaque(maxNameSize))
+		postOpAttr(d)
+		target = string(d.Opaque(maxNameSize))
 	})
 	if err != nil {
 		return "", err
@@ -422,11 +423,11 @@ func decodeReadlink(res []byte) (target string, err error) {
 
 // decodeFsinfo decodes FSINFO3res: the largest read and write the server takes.
 func decodeFsinfo(res []byte) (rtmax, wtmax uint32, err error) {
-	err = decodeResult(res, "FSINFO", func(d *decoder) { d.postOpAttr() }, func(d *decoder) {
-		rtmax = d.uint32()
-		d.uint32() // rtpref
-		d.uint32() // rtmult
-		wtmax = d.uint32()
+	err = decodeResult(res, "FSINFO", func(d *decoder) { postOpAttr(d) }, func(d *decoder) {
+		rtmax = d.Uint32()
+		d.Uint32() // rtpref
+		d.Uint32() // rtmult
+		wtmax = d.Uint32()
 	})
 	return rtmax, wtmax, err
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire/wiretest"
 )
 
@@ -76,9 +77,9 @@ func TestNonRoot(t *testing.T) {
 }
 
 // nonRootModes are the child runs' source port settings.
-var nonRootModes = map[string]SourcePort{
-	"plain": SourcePortAny, "privileged-denied": SourcePortReserved, "privileged": SourcePortReserved,
-	"auto-denied": SourcePortAuto, "auto": SourcePortAuto,
+var nonRootModes = map[string]sunrpc.SourcePort{
+	"plain": sunrpc.SourcePortAny, "privileged-denied": sunrpc.SourcePortReserved, "privileged": sunrpc.SourcePortReserved,
+	"auto-denied": sunrpc.SourcePortAuto, "auto": sunrpc.SourcePortAuto,
 }
 
 func nonRootChild(t *testing.T, mode string) {
@@ -111,7 +112,7 @@ func nonRootChild(t *testing.T, mode string) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		nc, err := dialTCP(ctx, "127.0.0.1", l.Addr().(*net.TCPAddr).Port, SourcePortAuto)
+		nc, err := sunrpc.DialTCP(ctx, "127.0.0.1", l.Addr().(*net.TCPAddr).Port, sunrpc.SourcePortAuto)
 		if err != nil {
 			t.Fatalf("auto dial as uid %d (%s): %v", nonRootUID, mode, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
 // Opener opens exports over NFSv3 and keeps one session (connection and
@@ -44,7 +45,7 @@ func (o *Opener) open(ctx context.Context, server, share string) (*FS, error) {
 		o.mu.Lock()
 		if o.closed {
 			o.mu.Unlock()
-			return nil, ErrClosed
+			return nil, sunrpc.ErrClosed
 		}
 		if s := o.sessions[k]; s != nil {
 			o.mu.Unlock()
@@ -70,7 +71,7 @@ func (o *Opener) open(ctx context.Context, server, share string) (*FS, error) {
 		close(ch)
 		if err == nil && o.closed {
 			s.close()
-			err = ErrClosed
+			err = sunrpc.ErrClosed
 		}
 		if err != nil {
 			o.mu.Unlock()
@@ -83,7 +84,7 @@ func (o *Opener) open(ctx context.Context, server, share string) (*FS, error) {
 }
 
 // Close closes every session and waits for their goroutines; calls in
-// flight fail and later ones return ErrClosed.
+// flight fail and later ones return sunrpc.ErrClosed.
 func (o *Opener) Close() error {
 	o.mu.Lock()
 	o.closed = true

@@ -3,6 +3,8 @@ package wire
 import (
 	"os"
 	"time"
+
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
 // Observer is told about every RPC round trip: the server (host as given
@@ -13,7 +15,7 @@ import (
 // call of the Observer is one round trip, so counting calls counts round
 // trips. It is called synchronously and must be fast and safe for
 // concurrent use.
-type Observer func(server, op string, dur time.Duration, err error)
+type Observer = sunrpc.Observer
 
 // Options configure an Opener. The zero value asks the portmapper for the
 // ports and uses the defaults below.
@@ -31,8 +33,8 @@ type Options struct {
 	Timeout time.Duration
 
 	// SourcePort is which client port connections come from; the zero
-	// value, SourcePortAuto, is a reserved one when this process may bind it.
-	SourcePort SourcePort
+	// value, sunrpc.SourcePortAuto, is a reserved one when this process may bind it.
+	SourcePort sunrpc.SourcePort
 
 	// MachineName goes into the AUTH_SYS credential; "" means the host name.
 	MachineName string
@@ -85,4 +87,9 @@ func (o Options) withDefaults() Options {
 		o.MaxCachedDirs = 100000
 	}
 	return o
+}
+
+// rpcConfig is how this package's RPC clients call.
+func (o *Options) rpcConfig() sunrpc.Config {
+	return sunrpc.Config{Timeout: o.Timeout, MachineName: o.MachineName, MaxRecord: o.MaxReplySize, Observer: o.Observer}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
 // nfs3Client is the NFSv3 procedures over one RPC client: one method per
@@ -30,9 +31,9 @@ func (c *nfs3Client) call(ctx context.Context, p procedure, cr *cred, args func(
 	delay := 20 * time.Millisecond
 	maybeDone := false // an earlier attempt was a repeat, or JUKEBOX: "started, may finish"
 	for {
-		err := c.rpc.call(ctx, p, cr, args, decode)
+		err := c.rpc.Call(ctx, p, cr, args, decode)
 		if err != nil && maybeDone && !errors.Is(err, export.ErrMaybeDone) {
-			err = &errRepeated{err}
+			err = &sunrpc.Repeated{Err: err}
 		}
 		if statusOf(err) != nfs3ErrJukebox {
 			return err
@@ -150,7 +151,7 @@ func (c *nfs3Client) write(ctx context.Context, fh []byte, off uint64, stable ui
 		return err
 	})
 	if err == nil && int(count) != len(data) {
-		err = fmt.Errorf("%w: WRITE took %d of %d bytes", ErrProtocol, count, len(data))
+		err = fmt.Errorf("%w: WRITE took %d of %d bytes", sunrpc.ErrProtocol, count, len(data))
 	}
 	return committed, verf, err
 }

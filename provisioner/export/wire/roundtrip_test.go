@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire/wiretest"
 )
@@ -146,15 +147,15 @@ func TestOpenErrors(t *testing.T) {
 	op := wire.NewOpener(wire.Options{NFSPort: srv.Port, MountPort: srv.Port, Timeout: 2 * time.Second})
 	defer op.Close()
 	_, err := op.Open(ctx(t), srv.Host, srv.Path)
-	if !errors.Is(err, wire.ErrConnection) {
-		t.Errorf("Open of a stopped server: got %v, want ErrConnection", err)
+	if !errors.Is(err, sunrpc.ErrConnection) {
+		t.Errorf("Open of a stopped server: got %v, want sunrpc.ErrConnection", err)
 	}
-	if err := op.Ping(ctx(t), srv.Host, srv.Path); !errors.Is(err, wire.ErrConnection) {
-		t.Errorf("Ping of a stopped server: got %v, want ErrConnection", err)
+	if err := op.Ping(ctx(t), srv.Host, srv.Path); !errors.Is(err, sunrpc.ErrConnection) {
+		t.Errorf("Ping of a stopped server: got %v, want sunrpc.ErrConnection", err)
 	}
 	op.Close()
-	if _, err := op.Open(ctx(t), srv.Host, srv.Path); !errors.Is(err, wire.ErrClosed) {
-		t.Errorf("Open after Close: got %v, want ErrClosed", err)
+	if _, err := op.Open(ctx(t), srv.Host, srv.Path); !errors.Is(err, sunrpc.ErrClosed) {
+		t.Errorf("Open after Close: got %v, want sunrpc.ErrClosed", err)
 	}
 }
 
@@ -212,8 +213,8 @@ func TestServerRestart(t *testing.T) {
 	must(t, srv.Close())
 	// While it is down, calls fail with a connection error, fast.
 	start := time.Now()
-	if err := fsys.MkdirAll(ctx(t), "ns/c", attrs0777); !errors.Is(err, wire.ErrConnection) {
-		t.Errorf("server down: got %v, want ErrConnection", err)
+	if err := fsys.MkdirAll(ctx(t), "ns/c", attrs0777); !errors.Is(err, sunrpc.ErrConnection) {
+		t.Errorf("server down: got %v, want sunrpc.ErrConnection", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("server down: failed after %v", d)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 )
 
@@ -24,29 +25,29 @@ type session struct {
 
 func openSession(ctx context.Context, server, share string, o *Options) (*session, error) {
 	s := &session{server: server, share: share, o: o}
-	s.nfs = &nfs3Client{rpc: newClient(server, s.dialNFS, o), readdirBytes: o.ReaddirBytes}
+	s.nfs = &nfs3Client{rpc: sunrpc.NewClient(server, s.dialNFS, o.rpcConfig()), readdirBytes: o.ReaddirBytes}
 	root, err := s.mountRoot(ctx)
 	if err != nil {
-		s.nfs.rpc.close()
+		s.nfs.rpc.Close()
 		return nil, err
 	}
 	s.cache = newDirCache(root, o.MaxCachedDirs)
 	return s, nil
 }
 
-func (s *session) close() { s.nfs.rpc.close() }
+func (s *session) close() { s.nfs.rpc.Close() }
 
 // port returns the explicit port, or asks the server's portmapper.
 func (s *session) port(ctx context.Context, prog, vers uint32, explicit int) (int, error) {
 	if explicit != 0 {
 		return explicit, nil
 	}
-	pm := newClient(s.server, func(ctx context.Context) (net.Conn, error) {
-		return dialTCP(ctx, s.server, s.o.PortmapPort, SourcePortAny) // the portmapper does not care
-	}, s.o)
-	defer pm.close()
+	pm := sunrpc.NewClient(s.server, func(ctx context.Context) (net.Conn, error) {
+		return sunrpc.DialTCP(ctx, s.server, s.o.PortmapPort, sunrpc.SourcePortAny) // the portmapper does not care
+	}, s.o.rpcConfig())
+	defer pm.Close()
 	var port int
-	err := pm.call(ctx, procGetport, nil, getportArgs(prog, vers), func(res []byte) (err error) {
+	err := pm.Call(ctx, procGetport, nil, getportArgs(prog, vers), func(res []byte) (err error) {
 		port, err = decodeGetport(res)
 		return err
 	})
@@ -64,7 +65,7 @@ func (s *session) dialNFS(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dialTCP(ctx, s.server, port, s.o.SourcePort)
+	return sunrpc.DialTCP(ctx, s.server, port, s.o.SourcePort)
 }
 
 // mountRoot asks the MOUNT program for the export's root handle and reads
@@ -74,12 +75,12 @@ func (s *session) mountRoot(ctx context.Context) (dirRef, error) {
 	if err != nil {
 		return dirRef{}, err
 	}
-	mc := newClient(s.server, func(ctx context.Context) (net.Conn, error) {
-		return dialTCP(ctx, s.server, port, s.o.SourcePort)
-	}, s.o)
-	defer mc.close()
+	mc := sunrpc.NewClient(s.server, func(ctx context.Context) (net.Conn, error) {
+		return sunrpc.DialTCP(ctx, s.server, port, s.o.SourcePort)
+	}, s.o.rpcConfig())
+	defer mc.Close()
 	var fh []byte
-	err = mc.call(ctx, procMnt, &rootCred, mntArgs(s.share), func(res []byte) (err error) {
+	err = mc.Call(ctx, procMnt, &rootCred, mntArgs(s.share), func(res []byte) (err error) {
 		fh, err = decodeMnt(res)
 		return err
 	})

@@ -9,27 +9,28 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc/rpctest"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire/wiretest"
 )
 
 // fakePortmapper answers GETPORT with ports[prog] (0 when absent).
-func fakePortmapper(t *testing.T, ports map[uint32]uint32, calls *atomic.Int32) *fakeServer {
-	return newFakeServer(t, answerEach(func(call fakeCall) []byte {
+func fakePortmapper(t *testing.T, ports map[uint32]uint32, calls *atomic.Int32) *rpctest.Server {
+	return rpctest.NewServer(t, rpctest.AnswerEach(func(call rpctest.Call) []byte {
 		calls.Add(1)
-		d := decoder{b: call.args}
-		prog, vers, prot := d.uint32(), d.uint32(), d.uint32()
+		d := decoder{B: call.Args}
+		prog, vers, prot := d.Uint32(), d.Uint32(), d.Uint32()
 		port := ports[prog]
-		if call.prog != 100000 || call.vers != 2 || call.proc != 3 || vers != 3 || prot != 6 {
+		if call.Prog != 100000 || call.Vers != 2 || call.Proc != 3 || vers != 3 || prot != 6 {
 			port = 0
 		}
-		return framed(reply(call.xid, port))
+		return rpctest.Framed(rpctest.Reply(call.XID, port))
 	}))
 }
 
@@ -38,7 +39,7 @@ func TestPortmapper(t *testing.T) {
 	var calls atomic.Int32
 	pm := fakePortmapper(t, map[uint32]uint32{nfsc.Nfs3Prog: uint32(srv.Port), nfsc.MountProg: uint32(srv.Port)}, &calls)
 	var ops []string
-	op := NewOpener(Options{PortmapPort: pm.port(), Observer: func(_, op string, _ time.Duration, _ error) { ops = append(ops, op) }})
+	op := NewOpener(Options{PortmapPort: pm.Port(), Observer: func(_, op string, _ time.Duration, _ error) { ops = append(ops, op) }})
 	defer op.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -58,7 +59,7 @@ func TestPortmapper(t *testing.T) {
 func TestPortmapperNotRegistered(t *testing.T) {
 	var calls atomic.Int32
 	pm := fakePortmapper(t, nil, &calls)
-	op := NewOpener(Options{PortmapPort: pm.port()})
+	op := NewOpener(Options{PortmapPort: pm.Port()})
 	defer op.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -69,8 +70,8 @@ func TestPortmapperNotRegistered(t *testing.T) {
 }
 
 func TestMountRefused(t *testing.T) {
-	s := newFakeServer(t, answerEach(func(call fakeCall) []byte { return framed(reply(call.xid, nfsc.MNT3ErrNoEnt)) }))
-	op := NewOpener(Options{NFSPort: s.port(), MountPort: s.port()})
+	s := rpctest.NewServer(t, rpctest.AnswerEach(func(call rpctest.Call) []byte { return rpctest.Framed(rpctest.Reply(call.XID, nfsc.MNT3ErrNoEnt)) }))
+	op := NewOpener(Options{NFSPort: s.Port(), MountPort: s.Port()})
 	defer op.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -91,7 +92,7 @@ func TestPrivilegedPort(t *testing.T) {
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := dialTCP(ctx, "127.0.0.1", l.Addr().(*net.TCPAddr).Port, SourcePortReserved)
+	nc, err := sunrpc.DialTCP(ctx, "127.0.0.1", l.Addr().(*net.TCPAddr).Port, sunrpc.SourcePortReserved)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,30 +142,28 @@ func TestNoGoroutineLeak(t *testing.T) {
 func TestJukeboxRetry(t *testing.T) {
 	var mu sync.Mutex
 	var xids []uint32
-	s := newFakeServer(t, func(fc *fakeConn) {
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
 		for {
-			call, err := fc.readCall()
+			call, err := fc.ReadCall()
 			if err != nil {
 				return
 			}
 			mu.Lock()
-			xids = append(xids, call.xid)
+			xids = append(xids, call.XID)
 			n := len(xids)
 			mu.Unlock()
-			res := words(nfs3ErrJukebox)
+			res := rpctest.Words(nfs3ErrJukebox)
 			if n == 3 {
 				res = getattrOK(seedDir)
 			}
-			if fc.send(append(reply(call.xid), res...)) != nil {
+			if fc.Send(append(rpctest.Reply(call.XID), res...)) != nil {
 				return
 			}
 		}
 	})
 	var ops []string
 	o := Options{Observer: func(_, op string, _ time.Duration, err error) { ops = append(ops, op+":"+Result(err)) }}.withDefaults()
-	rpc := s.client(t, 5*time.Second)
-	rpc.observe = o.Observer
-	sess := &session{o: &o, nfs: &nfs3Client{rpc: rpc}}
+	sess := &session{o: &o, nfs: &nfs3Client{rpc: testClientWith(t, s, o)}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	a, err := sess.nfs.getattr(ctx, seedFH, &rootCred)
@@ -185,55 +184,32 @@ func TestJukeboxRetry(t *testing.T) {
 // made the directory itself: its error says so, as a repeat's after a lost reply does.
 func TestJukeboxThenExistMayBeDone(t *testing.T) {
 	var n atomic.Int32
-	s := newFakeServer(t, answerEach(func(call fakeCall) []byte {
+	s := rpctest.NewServer(t, rpctest.AnswerEach(func(call rpctest.Call) []byte {
 		if n.Add(1) == 1 {
-			return framed(append(reply(call.xid), words(nfs3ErrJukebox)...))
+			return rpctest.Framed(append(rpctest.Reply(call.XID), rpctest.Words(nfs3ErrJukebox)...))
 		}
-		return framed(append(reply(call.xid), words(nfsc.NFS3ErrExist, 0, 0)...)) // no wcc attributes
+		return rpctest.Framed(append(rpctest.Reply(call.XID), rpctest.Words(nfsc.NFS3ErrExist, 0, 0)...)) // no wcc attributes
 	}))
-	sess := &session{nfs: &nfs3Client{rpc: s.client(t, 5*time.Second)}}
+	sess := &session{nfs: &nfs3Client{rpc: testClient(t, s, 5*time.Second)}}
 	_, _, _, err := sess.nfs.mkdir(context.Background(), seedFH, "vol", sattr{mode: 0o755}, &rootCred)
 	if statusOf(err) != nfsc.NFS3ErrExist || !errors.Is(err, export.ErrMaybeDone) {
 		t.Fatalf("got %v, want NFS3ERR_EXIST marked ErrMaybeDone", err)
 	}
 }
 
-func TestDialIPv6Literal(t *testing.T) {
-	l, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, host := range []string{"::1", "[::1]"} {
-		nc, err := dialTCP(ctx, host, port, SourcePortAny)
-		if err != nil {
-			t.Errorf("dial %s: %v", host, err)
-			continue
-		}
-		nc.Close()
-	}
+// testClient is an RPC client of the test server s.
+func testClient(t *testing.T, s *rpctest.Server, timeout time.Duration) *client {
+	t.Helper()
+	return testClientWith(t, s, Options{Timeout: timeout}.withDefaults())
 }
 
-// Only bind's refusal means "no reserved ports for this process"; connect's EPERM (a firewall
-// rule on one destination) does not, or one blocked server would switch every later connection
-// to ephemeral ports.
-func TestBindDeniedIsBindsOnly(t *testing.T) {
-	cases := []struct {
-		err  error
-		want bool
-	}{
-		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}, true},
-		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EPERM)}, true},
-		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EPERM)}, false},
-		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EACCES)}, false},
-		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}, false},
-	}
-	for _, c := range cases {
-		if got := bindDenied(c.err); got != c.want {
-			t.Errorf("bindDenied(%v) = %v, want %v", c.err, got, c.want)
-		}
-	}
+// testClientWith is an RPC client of the test server s with the options o.
+func testClientWith(t *testing.T, s *rpctest.Server, o Options) *client {
+	t.Helper()
+	port := s.Port()
+	c := sunrpc.NewClient("fake", func(ctx context.Context) (net.Conn, error) {
+		return sunrpc.DialTCP(ctx, "127.0.0.1", port, sunrpc.SourcePortAny)
+	}, o.rpcConfig())
+	t.Cleanup(c.Close)
+	return c
 }

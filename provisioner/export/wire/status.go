@@ -1,13 +1,13 @@
 package wire
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
 // StatusError is an NFS3ERR_* or MNT3ERR_* status from the server. It
@@ -94,30 +94,13 @@ func isDenied(err error) bool {
 	return st == nfsc.NFS3ErrAcces || st == nfsc.NFS3ErrPerm
 }
 
-// Result classifies err for a metrics label: "ok", an NFS3ERR_*/MNT3ERR_*
-// name, "timeout", "canceled", "rpc" (denied or not accepted), "protocol"
-// (malformed reply), "connection" or "error".
+// Result classifies err for a metrics label: "ok", an NFS3ERR_*/MNT3ERR_* name, or the
+// transport's classes (sunrpc.Result): "timeout", "canceled", "rpc", "protocol", "connection",
+// "error".
 func Result(err error) string {
 	var se *StatusError
-	var re *RPCError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &se):
+	if errors.As(err, &se) {
 		return se.Error()
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.As(err, &re):
-		return "rpc"
-	case errors.Is(err, ErrProtocol):
-		return "protocol"
-	case errors.Is(err, ErrConnection):
-		return "connection"
 	}
-	return "error"
+	return sunrpc.Result(err)
 }
-
-// Is makes every RPC-level reply an answer of the server.
-func (e *RPCError) Is(target error) bool { return target == export.ErrServerReply }

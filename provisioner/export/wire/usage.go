@@ -7,6 +7,7 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
 // usageFrame is a directory being listed: its handle and where its
@@ -108,7 +109,7 @@ func (s *session) countPage(ctx context.Context, fr *usageFrame, u *export.Usage
 		}
 	}
 	if !eof && fr.cookie == start { // no entries, or a cookie that does not advance
-		return nil, false, fmt.Errorf("%w: %w", ErrProtocol, errNoProgress)
+		return nil, false, fmt.Errorf("%w: %w", sunrpc.ErrProtocol, errNoProgress)
 	}
 	return nil, eof, nil
 }

@@ -1,4 +1,4 @@
-package wire
+package sunrpc
 
 import (
 	"context"
@@ -17,15 +17,15 @@ import (
 // ErrClosed is returned by calls on a closed Opener or session.
 var ErrClosed = errors.New("nfs client closed")
 
-// procedure names one remote procedure.
-type procedure struct {
-	prog, vers, proc uint32
-	name             string // operation name given to the Observer
+// Procedure names one remote procedure.
+type Procedure struct {
+	Prog, Vers, Proc uint32
+	Name             string // operation name given to the Observer
 }
 
-// client calls one RPC program at one address over a connection it keeps,
+// Client calls one RPC program at one address over a connection it keeps,
 // redialling on the next call after the connection was dropped.
-type client struct {
+type Client struct {
 	server    string // for the observer and errors (host only)
 	dial      func(ctx context.Context) (net.Conn, error)
 	timeout   time.Duration
@@ -42,14 +42,28 @@ type client struct {
 	old     []*conn // dropped connections whose readers may still run
 }
 
-func newClient(server string, dial func(context.Context) (net.Conn, error), o *Options) *client {
-	c := &client{
+// Observer is told about every RPC round trip: the server (host as given), the operation, how
+// long it took and its result (the decoder's error included). It is called synchronously and
+// must be fast and safe for concurrent use.
+type Observer func(server, op string, dur time.Duration, err error)
+
+// Config is how a Client calls.
+type Config struct {
+	Timeout     time.Duration // per call, when the context has no earlier deadline; must be > 0
+	MachineName string        // in AUTH_SYS credentials
+	MaxRecord   int           // the largest reply record taken; must be > 0
+	Observer    Observer      // may be nil
+}
+
+// NewClient returns a client of server that connects with dial on its first call.
+func NewClient(server string, dial func(context.Context) (net.Conn, error), cfg Config) *Client {
+	c := &Client{
 		server:    server,
 		dial:      dial,
-		timeout:   o.Timeout,
-		machine:   o.MachineName,
-		maxRecord: o.MaxReplySize,
-		observe:   o.Observer,
+		timeout:   cfg.Timeout,
+		machine:   cfg.MachineName,
+		maxRecord: cfg.MaxRecord,
+		observe:   cfg.Observer,
 	}
 	c.xid.Store(rand.Uint32())
 	return c
@@ -57,7 +71,7 @@ func newClient(server string, dial func(context.Context) (net.Conn, error), o *O
 
 // conn returns the live connection, dialling one when there is none. One
 // caller dials; the others wait for it or for their own deadline.
-func (c *client) conn(ctx context.Context) (*conn, error) {
+func (c *Client) conn(ctx context.Context) (*conn, error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -112,7 +126,7 @@ func (c *client) conn(ctx context.Context) (*conn, error) {
 }
 
 // reapLocked forgets dropped connections whose reader has exited.
-func (c *client) reapLocked() {
+func (c *Client) reapLocked() {
 	keep := c.old[:0]
 	for _, o := range c.old {
 		select {
@@ -125,7 +139,7 @@ func (c *client) reapLocked() {
 }
 
 // call sends one call with AUTH_SYS credential cr (AUTH_NONE when nil),
-// bounded by ctx and by the client's timeout, and hands the procedure's
+// bounded by ctx and by the client's timeout, and hands the Procedure's
 // results (which alias the reply record) to decode. The Observer sees the
 // round trip with decode's error, so NFS statuses are part of its result.
 //
@@ -135,7 +149,7 @@ func (c *client) reapLocked() {
 // duplicate request cache matches the repeat (Ganesha's keys on the XID;
 // Linux knfsd's also on the client's port, which a new connection
 // rarely keeps) answers it with the first reply. Otherwise the server may
-// execute it twice, so every procedure above is safe to repeat:
+// execute it twice, so every Procedure above is safe to repeat:
 //
 //	NULL, GETATTR, LOOKUP, READDIRPLUS, FSSTAT, FSINFO, READ, READLINK,
 //	GETPORT, MNT   read only
@@ -149,60 +163,60 @@ func (c *client) reapLocked() {
 //	           first attempt made in the copy's own new directory (tree.go)
 //	WRITE      writes the same bytes at the same offset again
 //	COMMIT     commits again; the verifier says whether the writes survived
-func (c *client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
+func (c *Client) Call(ctx context.Context, p Procedure, cr *Cred, args func(*Encoder), decode func([]byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	xid := c.xid.Add(1)
 	err := c.callOnce(ctx, xid, p, cr, args, decode)
 	if errors.Is(err, ErrConnection) && !errors.Is(err, errDial) && ctx.Err() == nil {
 		if err = c.callOnce(ctx, xid, p, cr, args, decode); err != nil {
-			err = &errRepeated{err}
+			err = &Repeated{err}
 		}
 	}
 	return err
 }
 
-// errRepeated is the error of a call sent a second time after its
+// Repeated is the error of a call sent a second time after its
 // connection died: the first may have been executed. It matches
 // export.ErrMaybeDone.
-type errRepeated struct{ err error }
+type Repeated struct{ Err error }
 
-func (e *errRepeated) Error() string        { return e.err.Error() }
-func (e *errRepeated) Unwrap() error        { return e.err }
-func (e *errRepeated) Is(target error) bool { return target == export.ErrMaybeDone }
+func (e *Repeated) Error() string        { return e.Err.Error() }
+func (e *Repeated) Unwrap() error        { return e.Err }
+func (e *Repeated) Is(target error) bool { return target == export.ErrMaybeDone }
 
-func (c *client) callOnce(ctx context.Context, xid uint32, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
+func (c *Client) callOnce(ctx context.Context, xid uint32, p Procedure, cr *Cred, args func(*Encoder), decode func([]byte) error) error {
 	start := time.Now()
 	res, err := c.exchange(ctx, xid, p, cr, args)
 	if err == nil && decode != nil {
 		err = decode(res)
 	}
 	if c.observe != nil {
-		c.observe(c.server, p.name, time.Since(start), err)
+		c.observe(c.server, p.Name, time.Since(start), err)
 	}
 	return err
 }
 
-func (c *client) exchange(ctx context.Context, xid uint32, p procedure, cr *cred, args func(*encoder)) ([]byte, error) {
+func (c *Client) exchange(ctx context.Context, xid uint32, p Procedure, cr *Cred, args func(*Encoder)) ([]byte, error) {
 	cc, err := c.conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e := encoder{b: make([]byte, 4, 256)}
-	appendCall(&e, xid, p.prog, p.vers, p.proc, cr, c.machine)
+	e := Encoder{B: make([]byte, 4, 256)}
+	AppendCall(&e, xid, p.Prog, p.Vers, p.Proc, cr, c.machine)
 	if args != nil {
 		args(&e)
 	}
-	frame(e.b)
-	rec, err := cc.roundTrip(ctx, xid, e.b)
+	Frame(e.B)
+	rec, err := cc.roundTrip(ctx, xid, e.B)
 	if err != nil {
 		return nil, err
 	}
-	return decodeReply(rec, xid)
+	return DecodeReply(rec, xid)
 }
 
 // close drops the connection and waits for every reader goroutine.
-func (c *client) close() {
+func (c *Client) Close() {
 	c.mu.Lock()
 	c.closed = true
 	conns := append(c.old, c.cur)

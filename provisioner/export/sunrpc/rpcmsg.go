@@ -1,8 +1,11 @@
-package wire
+package sunrpc
 
 import (
+	"context"
 	"errors"
 	"fmt"
+
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
 )
 
 // ONC RPC v2 messages (RFC 5531): the call header this client writes and
@@ -30,7 +33,7 @@ const (
 	authNone = 0
 	authSys  = 1
 
-	maxAuthBytes = 400 // RFC 5531: opaque_auth body is at most 400 bytes
+	MaxAuthBytes = 400 // RFC 5531: opaque_auth body is at most 400 bytes
 )
 
 // ErrProtocol is wrapped by every error caused by a reply that does not
@@ -73,61 +76,62 @@ func (e *RPCError) Error() string {
 	return fmt.Sprintf("rpc: accept_stat %d", e.Stat)
 }
 
-// cred is an AUTH_SYS credential (RFC 5531 appendix A).
-type cred struct {
-	uid, gid uint32
-	gids     []uint32 // at most 16
+// Cred is an AUTH_SYS credential (RFC 5531 appendix A).
+type Cred struct {
+	UID, GID uint32
+	GIDs     []uint32 // at most 16
 }
 
-var rootCred = cred{}
+// RootCred is uid 0, gid 0.
+var RootCred = Cred{}
 
 const maxAuxGIDs = 16
 
-// appendCall writes the call header for xid into e.
-func appendCall(e *encoder, xid, prog, vers, proc uint32, c *cred, machine string) {
-	e.uint32(xid)
-	e.uint32(msgCall)
-	e.uint32(rpcVersion)
-	e.uint32(prog)
-	e.uint32(vers)
-	e.uint32(proc)
+// AppendCall writes the call header for xid into e.
+func AppendCall(e *Encoder, xid, prog, vers, proc uint32, c *Cred, machine string) {
+	e.Uint32(xid)
+	e.Uint32(msgCall)
+	e.Uint32(rpcVersion)
+	e.Uint32(prog)
+	e.Uint32(vers)
+	e.Uint32(proc)
 	if c == nil {
-		e.uint32(authNone)
-		e.uint32(0)
+		e.Uint32(authNone)
+		e.Uint32(0)
 	} else {
-		e.uint32(authSys)
-		lenAt := len(e.b)
-		e.uint32(0) // body length, patched below
-		start := len(e.b)
-		e.uint32(0) // stamp
-		e.string(machine)
-		e.uint32(c.uid)
-		e.uint32(c.gid)
-		gids := c.gids
+		e.Uint32(authSys)
+		lenAt := len(e.B)
+		e.Uint32(0) // body length, patched below
+		start := len(e.B)
+		e.Uint32(0) // stamp
+		e.String(machine)
+		e.Uint32(c.UID)
+		e.Uint32(c.GID)
+		gids := c.GIDs
 		if len(gids) > maxAuxGIDs {
 			gids = gids[:maxAuxGIDs]
 		}
-		e.uint32(uint32(len(gids)))
+		e.Uint32(uint32(len(gids)))
 		for _, g := range gids {
-			e.uint32(g)
+			e.Uint32(g)
 		}
-		n := uint32(len(e.b) - start)
-		e.b[lenAt], e.b[lenAt+1], e.b[lenAt+2], e.b[lenAt+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+		n := uint32(len(e.B) - start)
+		e.B[lenAt], e.B[lenAt+1], e.B[lenAt+2], e.B[lenAt+3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
 	}
-	e.uint32(authNone) // verifier
-	e.uint32(0)
+	e.Uint32(authNone) // verifier
+	e.Uint32(0)
 }
 
-// decodeReply checks the reply header of a complete RPC record and returns
-// the procedure's results. xid is what the caller expects.
-func decodeReply(rec []byte, xid uint32) (res []byte, err error) {
-	defer recoverTo(&err, "rpc reply")
-	d := decoder{b: rec}
-	gotXID := d.uint32()
-	mtype := d.uint32()
-	stat := d.uint32()
-	if d.err != nil {
-		return nil, fmt.Errorf("%w: reply header: %v", ErrProtocol, d.err)
+// DecodeReply checks the reply header of a complete RPC record and returns
+// the Procedure's results. xid is what the caller expects.
+func DecodeReply(rec []byte, xid uint32) (res []byte, err error) {
+	defer RecoverTo(&err, "rpc reply")
+	d := Decoder{B: rec}
+	gotXID := d.Uint32()
+	mtype := d.Uint32()
+	stat := d.Uint32()
+	if d.Err != nil {
+		return nil, fmt.Errorf("%w: reply header: %v", ErrProtocol, d.Err)
 	}
 	if gotXID != xid {
 		return nil, fmt.Errorf("%w: reply xid %#x, want %#x", ErrProtocol, gotXID, xid)
@@ -137,19 +141,19 @@ func decodeReply(rec []byte, xid uint32) (res []byte, err error) {
 	}
 	switch stat {
 	case replyAccepted:
-		d.uint32() // verifier flavor
-		d.opaque(maxAuthBytes)
-		astat := d.uint32()
-		if d.err != nil {
-			return nil, fmt.Errorf("%w: accepted reply: %v", ErrProtocol, d.err)
+		d.Uint32() // verifier flavor
+		d.Opaque(MaxAuthBytes)
+		astat := d.Uint32()
+		if d.Err != nil {
+			return nil, fmt.Errorf("%w: accepted reply: %v", ErrProtocol, d.Err)
 		}
 		switch astat {
 		case acceptSuccess:
-			return d.b, nil
+			return d.B, nil
 		case acceptProgMismatch:
-			lo, hi := d.uint32(), d.uint32()
-			if d.err != nil {
-				return nil, fmt.Errorf("%w: PROG_MISMATCH: %v", ErrProtocol, d.err)
+			lo, hi := d.Uint32(), d.Uint32()
+			if d.Err != nil {
+				return nil, fmt.Errorf("%w: PROG_MISMATCH: %v", ErrProtocol, d.Err)
 			}
 			return nil, &RPCError{Stat: astat, Low: lo, High: hi}
 		case acceptProgUnavail, acceptProcUnavail, acceptGarbageArgs, acceptSystemErr:
@@ -157,28 +161,53 @@ func decodeReply(rec []byte, xid uint32) (res []byte, err error) {
 		}
 		return nil, fmt.Errorf("%w: unknown accept_stat %d", ErrProtocol, astat)
 	case replyDenied:
-		rstat := d.uint32()
+		rstat := d.Uint32()
 		e := &RPCError{Denied: true, Stat: rstat}
 		switch rstat {
 		case rejectRPCMismatch:
-			e.Low, e.High = d.uint32(), d.uint32()
+			e.Low, e.High = d.Uint32(), d.Uint32()
 		case rejectAuthError:
-			e.Auth = d.uint32()
+			e.Auth = d.Uint32()
 		default:
 			return nil, fmt.Errorf("%w: unknown reject_stat %d", ErrProtocol, rstat)
 		}
-		if d.err != nil {
-			return nil, fmt.Errorf("%w: denied reply: %v", ErrProtocol, d.err)
+		if d.Err != nil {
+			return nil, fmt.Errorf("%w: denied reply: %v", ErrProtocol, d.Err)
 		}
 		return nil, e
 	}
 	return nil, fmt.Errorf("%w: unknown reply_stat %d", ErrProtocol, stat)
 }
 
-// recoverTo is the last line of defence of every decoder: a panic (which
+// RecoverTo is the last line of defence of every decoder: a panic (which
 // the bounds-checked decoder should make impossible) becomes an error.
-func recoverTo(err *error, what string) {
+func RecoverTo(err *error, what string) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("%w: decoding %s: panic: %v", ErrProtocol, what, r)
 	}
 }
+
+// Result classifies a transport-level err for a metrics label: "ok", "timeout", "canceled",
+// "rpc" (denied or not accepted), "protocol" (malformed reply), "connection" or "error".
+// Protocols above classify their own statuses first.
+func Result(err error) string {
+	var re *RPCError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &re):
+		return "rpc"
+	case errors.Is(err, ErrProtocol):
+		return "protocol"
+	case errors.Is(err, ErrConnection):
+		return "connection"
+	}
+	return "error"
+}
+
+// Is makes every RPC-level reply an answer of the server.
+func (e *RPCError) Is(target error) bool { return target == export.ErrServerReply }

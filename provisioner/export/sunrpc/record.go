@@ -1,4 +1,4 @@
-package wire
+package sunrpc
 
 import (
 	"encoding/binary"
@@ -10,10 +10,10 @@ import (
 // sent as one or more fragments, each preceded by a 4-byte header whose top
 // bit marks the last fragment and whose low 31 bits give its length.
 
-const lastFragment = 1 << 31
+const LastFragment = 1 << 31
 
-// readRecord reads one complete record of at most max bytes.
-func readRecord(r io.Reader, max int) ([]byte, error) {
+// ReadRecord reads one complete record of at most max bytes.
+func ReadRecord(r io.Reader, max int) ([]byte, error) {
 	var rec []byte
 	var hdr [4]byte
 	for {
@@ -24,11 +24,11 @@ func readRecord(r io.Reader, max int) ([]byte, error) {
 			return nil, err
 		}
 		h := binary.BigEndian.Uint32(hdr[:])
-		n := int(h &^ lastFragment)
+		n := int(h &^ LastFragment)
 		if len(rec)+n > max {
 			return nil, fmt.Errorf("%w: record of more than %d bytes", ErrProtocol, max)
 		}
-		if rec == nil && h&lastFragment != 0 {
+		if rec == nil && h&LastFragment != 0 {
 			rec = make([]byte, n)
 			if _, err := io.ReadFull(r, rec); err != nil {
 				return nil, unexpected(err)
@@ -40,7 +40,7 @@ func readRecord(r io.Reader, max int) ([]byte, error) {
 		if _, err := io.ReadFull(r, rec[start:]); err != nil {
 			return nil, unexpected(err)
 		}
-		if h&lastFragment != 0 {
+		if h&LastFragment != 0 {
 			return rec, nil
 		}
 	}
@@ -55,6 +55,6 @@ func unexpected(err error) error {
 
 // frame sets the record mark of a message built after a 4-byte
 // placeholder: one fragment, the last.
-func frame(msg []byte) {
-	binary.BigEndian.PutUint32(msg, uint32(len(msg)-4)|lastFragment)
+func Frame(msg []byte) {
+	binary.BigEndian.PutUint32(msg, uint32(len(msg)-4)|LastFragment)
 }

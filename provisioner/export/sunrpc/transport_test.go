@@ -1,4 +1,4 @@
-package wire
+package sunrpc
 
 import (
 	"context"
@@ -8,33 +8,35 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc/rpctest"
 )
 
 // Fault tests of the RPC transport against a scripted fake server. A panic
 // anywhere would crash the test binary.
 
 func TestTransportEcho(t *testing.T) {
-	s := newFakeServer(t, echo)
-	c := s.client(t, 5*time.Second)
+	s := rpctest.NewServer(t, rpctest.Echo)
+	c := clientOf(t, s, 5*time.Second)
 	for i := uint32(1); i < 20; i++ {
 		mustEcho(t, c, i)
 	}
-	if n := s.accepts.Load(); n != 1 {
+	if n := s.Accepts.Load(); n != 1 {
 		t.Errorf("%d connections for sequential calls, want 1", n)
 	}
 }
 
 // replyThenEcho answers the first call with first(xid), then echoes.
-func replyThenEcho(first func(xid uint32) []byte) func(*fakeConn) {
-	return func(fc *fakeConn) {
-		call, err := fc.readCall()
+func replyThenEcho(first func(xid uint32) []byte) func(*rpctest.Conn) {
+	return func(fc *rpctest.Conn) {
+		call, err := fc.ReadCall()
 		if err != nil {
 			return
 		}
-		if fc.send(first(call.xid)) != nil {
+		if fc.Send(first(call.XID)) != nil {
 			return
 		}
-		echo(fc)
+		rpctest.Echo(fc)
 	}
 }
 
@@ -44,37 +46,45 @@ func TestTransportBadReplies(t *testing.T) {
 		reply func(xid uint32) []byte
 		check func(error) bool
 	}{
-		{"truncated header", func(xid uint32) []byte { return words(xid, msgReply) }, isProtocol},
-		{"truncated verifier", func(xid uint32) []byte { return words(xid, msgReply, replyAccepted, authNone, 8, 1) }, isProtocol},
-		{"truncated accept_stat", func(xid uint32) []byte { return words(xid, msgReply, replyAccepted, authNone, 0) }, isProtocol},
-		{"huge verifier", func(xid uint32) []byte { return words(xid, msgReply, replyAccepted, authNone, 0xffffffff) }, isProtocol},
-		{"not a reply", func(xid uint32) []byte { return words(xid, msgCall, 2, 100003, 3, 0) }, isProtocol},
-		{"bad reply_stat", func(xid uint32) []byte { return words(xid, msgReply, 7) }, isProtocol},
-		{"bad accept_stat", func(xid uint32) []byte { return words(xid, msgReply, replyAccepted, authNone, 0, 99) }, isProtocol},
-		{"bad reject_stat", func(xid uint32) []byte { return words(xid, msgReply, replyDenied, 9) }, isProtocol},
-		{"truncated RPC_MISMATCH", func(xid uint32) []byte { return words(xid, msgReply, replyDenied, rejectRPCMismatch, 2) }, isProtocol},
-		{"RPC_MISMATCH", func(xid uint32) []byte { return words(xid, msgReply, replyDenied, rejectRPCMismatch, 3, 4) },
+		{"truncated header", func(xid uint32) []byte { return rpctest.Words(xid, msgReply) }, isProtocol},
+		{"truncated verifier", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, replyAccepted, authNone, 8, 1) }, isProtocol},
+		{"truncated accept_stat", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, replyAccepted, authNone, 0) }, isProtocol},
+		{"huge verifier", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, replyAccepted, authNone, 0xffffffff) }, isProtocol},
+		{"not a reply", func(xid uint32) []byte { return rpctest.Words(xid, msgCall, 2, 100003, 3, 0) }, isProtocol},
+		{"bad reply_stat", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, 7) }, isProtocol},
+		{"bad accept_stat", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, replyAccepted, authNone, 0, 99) }, isProtocol},
+		{"bad reject_stat", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, replyDenied, 9) }, isProtocol},
+		{"truncated RPC_MISMATCH", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, replyDenied, rejectRPCMismatch, 2) }, isProtocol},
+		{"RPC_MISMATCH", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, replyDenied, rejectRPCMismatch, 3, 4) },
 			rpcErr(func(e *RPCError) bool { return e.Denied && e.Stat == rejectRPCMismatch && e.Low == 3 && e.High == 4 })},
-		{"AUTH_ERROR", func(xid uint32) []byte { return words(xid, msgReply, replyDenied, rejectAuthError, 5) },
+		{"AUTH_ERROR", func(xid uint32) []byte { return rpctest.Words(xid, msgReply, replyDenied, rejectAuthError, 5) },
 			rpcErr(func(e *RPCError) bool { return e.Denied && e.Stat == rejectAuthError && e.Auth == 5 })},
-		{"PROG_UNAVAIL", func(xid uint32) []byte { return words(xid, msgReply, replyAccepted, authNone, 0, acceptProgUnavail) },
+		{"PROG_UNAVAIL", func(xid uint32) []byte {
+			return rpctest.Words(xid, msgReply, replyAccepted, authNone, 0, acceptProgUnavail)
+		},
 			rpcErr(func(e *RPCError) bool { return !e.Denied && e.Stat == acceptProgUnavail })},
 		{"PROG_MISMATCH", func(xid uint32) []byte {
-			return words(xid, msgReply, replyAccepted, authNone, 0, acceptProgMismatch, 2, 2)
+			return rpctest.Words(xid, msgReply, replyAccepted, authNone, 0, acceptProgMismatch, 2, 2)
 		}, rpcErr(func(e *RPCError) bool { return e.Stat == acceptProgMismatch && e.Low == 2 })},
-		{"PROC_UNAVAIL", func(xid uint32) []byte { return words(xid, msgReply, replyAccepted, authNone, 0, acceptProcUnavail) },
+		{"PROC_UNAVAIL", func(xid uint32) []byte {
+			return rpctest.Words(xid, msgReply, replyAccepted, authNone, 0, acceptProcUnavail)
+		},
 			rpcErr(func(e *RPCError) bool { return e.Stat == acceptProcUnavail })},
-		{"GARBAGE_ARGS", func(xid uint32) []byte { return words(xid, msgReply, replyAccepted, authNone, 0, acceptGarbageArgs) },
+		{"GARBAGE_ARGS", func(xid uint32) []byte {
+			return rpctest.Words(xid, msgReply, replyAccepted, authNone, 0, acceptGarbageArgs)
+		},
 			rpcErr(func(e *RPCError) bool { return e.Stat == acceptGarbageArgs })},
-		{"SYSTEM_ERR", func(xid uint32) []byte { return words(xid, msgReply, replyAccepted, authNone, 0, acceptSystemErr) },
+		{"SYSTEM_ERR", func(xid uint32) []byte {
+			return rpctest.Words(xid, msgReply, replyAccepted, authNone, 0, acceptSystemErr)
+		},
 			rpcErr(func(e *RPCError) bool { return e.Stat == acceptSystemErr })},
-		{"garbage after the xid", func(xid uint32) []byte { return append(words(xid), []byte("\xde\xad\xbe\xef garbage!!")...) }, isProtocol},
-		{"empty results", func(xid uint32) []byte { return reply(xid) }, isProtocol}, // callProc wants one word
+		{"garbage after the xid", func(xid uint32) []byte { return append(rpctest.Words(xid), []byte("\xde\xad\xbe\xef garbage!!")...) }, isProtocol},
+		{"empty results", func(xid uint32) []byte { return rpctest.Reply(xid) }, isProtocol}, // callProc wants one word
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newFakeServer(t, replyThenEcho(tc.reply))
-			c := s.client(t, 5*time.Second)
+			s := rpctest.NewServer(t, replyThenEcho(tc.reply))
+			c := clientOf(t, s, 5*time.Second)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_, err := callProc(ctx, c, 1)
@@ -86,7 +96,7 @@ func TestTransportBadReplies(t *testing.T) {
 			}
 			// The stream is intact: the next call works on the same connection.
 			mustEcho(t, c, 2)
-			if n := s.accepts.Load(); n != 1 {
+			if n := s.Accepts.Load(); n != 1 {
 				t.Errorf("%d connections, want 1", n)
 			}
 		})
@@ -112,12 +122,12 @@ func TestTransportGarbageStream(t *testing.T) {
 		"no xid":      {0x80, 0, 0, 2, 1, 2},
 	} {
 		t.Run(name, func(t *testing.T) {
-			testMisbehaving(t, func(fc *fakeConn) {
-				if _, err := fc.readCall(); err != nil {
+			testMisbehaving(t, func(fc *rpctest.Conn) {
+				if _, err := fc.ReadCall(); err != nil {
 					return
 				}
 				fc.Write(junk)
-				fc.readCall() // hold the connection open until the client drops it
+				fc.ReadCall() // hold the connection open until the client drops it
 			})
 		})
 	}
@@ -125,18 +135,18 @@ func TestTransportGarbageStream(t *testing.T) {
 
 // testMisbehaving runs a call against a server whose connections all
 // misbehave, then lets it behave.
-func testMisbehaving(t *testing.T, misbehave func(*fakeConn)) {
+func testMisbehaving(t *testing.T, misbehave func(*rpctest.Conn)) {
 	t.Helper()
 	var behave atomic.Bool
-	s := newFakeServer(t, func(fc *fakeConn) {
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
 		if behave.Load() {
-			echo(fc)
+			rpctest.Echo(fc)
 			return
 		}
 		misbehave(fc)
 	})
 	var ops []string
-	c := s.client(t, time.Minute)
+	c := clientOf(t, s, time.Minute)
 	c.observe = func(_, op string, _ time.Duration, err error) { ops = append(ops, Result(err)) }
 	start := time.Now()
 	_, err := callProc(context.Background(), c, 1)
@@ -146,28 +156,28 @@ func testMisbehaving(t *testing.T, misbehave func(*fakeConn)) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("failed after %v, want fast", d)
 	}
-	if n := s.accepts.Load(); n != 2 || len(ops) != 2 {
+	if n := s.Accepts.Load(); n != 2 || len(ops) != 2 {
 		t.Errorf("%d connections, attempts %v: want 2 (one resend on a new connection)", n, ops)
 	}
 	behave.Store(true)
 	mustEcho(t, c, 2)
-	if n := s.accepts.Load(); n != 3 {
+	if n := s.Accepts.Load(); n != 3 {
 		t.Errorf("%d connections, want 3 (redial)", n)
 	}
 }
 
 // A duplicate reply is discarded and does not disturb later calls.
 func TestTransportDuplicateReply(t *testing.T) {
-	s := newFakeServer(t, answerEach(func(call fakeCall) []byte {
+	s := rpctest.NewServer(t, rpctest.AnswerEach(func(call rpctest.Call) []byte {
 		// The reply, its duplicate, and a reply to a call never made.
-		r := framed(reply(call.xid, call.proc))
-		return append(append(r, r...), framed(reply(call.xid+1000, 7))...)
+		r := rpctest.Framed(rpctest.Reply(call.XID, call.Proc))
+		return append(append(r, r...), rpctest.Framed(rpctest.Reply(call.XID+1000, 7))...)
 	}))
-	c := s.client(t, 5*time.Second)
+	c := clientOf(t, s, 5*time.Second)
 	for i := uint32(1); i <= 10; i++ {
 		mustEcho(t, c, i)
 	}
-	if n := s.accepts.Load(); n != 1 {
+	if n := s.Accepts.Load(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
 	}
 }
@@ -175,23 +185,23 @@ func TestTransportDuplicateReply(t *testing.T) {
 // Replies in another order than the calls reach the right callers.
 func TestTransportOutOfOrder(t *testing.T) {
 	const n = 8
-	s := newFakeServer(t, func(fc *fakeConn) {
-		var calls []fakeCall
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
+		var calls []rpctest.Call
 		for len(calls) < n {
-			call, err := fc.readCall()
+			call, err := fc.ReadCall()
 			if err != nil {
 				return
 			}
 			calls = append(calls, call)
 		}
 		for i := len(calls) - 1; i >= 0; i-- {
-			if fc.send(reply(calls[i].xid, calls[i].proc)) != nil {
+			if fc.Send(rpctest.Reply(calls[i].XID, calls[i].Proc)) != nil {
 				return
 			}
 		}
-		echo(fc)
+		rpctest.Echo(fc)
 	})
-	c := s.client(t, 5*time.Second)
+	c := clientOf(t, s, 5*time.Second)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := uint32(1); i <= n; i++ {
@@ -219,13 +229,13 @@ func TestTransportOutOfOrder(t *testing.T) {
 // The server closes the connection halfway through a reply: the call fails
 // at once with ErrConnection (after one resend) and the next call redials.
 func TestTransportCloseMidReply(t *testing.T) {
-	testMisbehaving(t, func(fc *fakeConn) {
-		call, err := fc.readCall()
+	testMisbehaving(t, func(fc *rpctest.Conn) {
+		call, err := fc.ReadCall()
 		if err != nil {
 			return
 		}
-		r := reply(call.xid, 1, 2, 3, 4)
-		framed := append(words(uint32(len(r))|lastFragment), r...)
+		r := rpctest.Reply(call.XID, 1, 2, 3, 4)
+		framed := append(rpctest.Words(uint32(len(r))|LastFragment), r...)
 		fc.Write(framed[:len(framed)/2])
 		fc.Close()
 	})
@@ -236,16 +246,16 @@ func TestTransportCloseMidReply(t *testing.T) {
 func TestTransportResendAfterIdleClose(t *testing.T) {
 	var first atomic.Bool
 	first.Store(true)
-	s := newFakeServer(t, func(fc *fakeConn) {
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
 		if first.Swap(false) {
-			fc.readCall() // the call is read, then the connection is dropped
+			fc.ReadCall() // the call is read, then the connection is dropped
 			return
 		}
-		echo(fc)
+		rpctest.Echo(fc)
 	})
-	c := s.client(t, time.Minute)
+	c := clientOf(t, s, time.Minute)
 	mustEcho(t, c, 1)
-	if n := s.accepts.Load(); n != 2 {
+	if n := s.Accepts.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
 	}
 }
@@ -255,16 +265,16 @@ func TestTransportPendingFailFast(t *testing.T) {
 	const n = 5
 	got := make(chan struct{}, n)
 	release := make(chan struct{})
-	s := newFakeServer(t, func(fc *fakeConn) {
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
 		for i := 0; i < n; i++ {
-			if _, err := fc.readCall(); err != nil {
+			if _, err := fc.ReadCall(); err != nil {
 				return
 			}
 			got <- struct{}{}
 		}
 		<-release
 	})
-	c := s.client(t, time.Minute)
+	c := clientOf(t, s, time.Minute)
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		go func() {
@@ -293,31 +303,31 @@ func TestTransportPendingFailFast(t *testing.T) {
 // late replies reach it, are discarded, and the next call on the same
 // connection succeeds.
 func TestTransportLateAndDuplicateReply(t *testing.T) {
-	lateCall := make(chan fakeCall, 1)
+	lateCall := make(chan rpctest.Call, 1)
 	sendLate := make(chan struct{})
-	s := newFakeServer(t, func(fc *fakeConn) {
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
 		for {
-			call, err := fc.readCall()
+			call, err := fc.ReadCall()
 			if err != nil {
 				return
 			}
-			switch call.proc {
+			switch call.Proc {
 			case 1: // the slow one: answered later
 				lateCall <- call
 			case 2: // traffic while the slow call waits
-				fc.send(reply(call.xid, 2))
+				fc.Send(rpctest.Reply(call.XID, 2))
 			case 3: // the test says: now answer the slow call, twice
 				<-sendLate
 				late := <-lateCall
-				fc.send(reply(late.xid, 1))
-				fc.send(reply(late.xid, 1))
-				fc.send(reply(call.xid, 3))
+				fc.Send(rpctest.Reply(late.XID, 1))
+				fc.Send(rpctest.Reply(late.XID, 1))
+				fc.Send(rpctest.Reply(call.XID, 3))
 			default:
-				fc.send(reply(call.xid, call.proc))
+				fc.Send(rpctest.Reply(call.XID, call.Proc))
 			}
 		}
 	})
-	c := s.client(t, 5*time.Second)
+	c := clientOf(t, s, 5*time.Second)
 	slowDone := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -344,7 +354,7 @@ loop:
 	for i := uint32(10); i < 20; i++ {
 		mustEcho(t, c, i)
 	}
-	if n := s.accepts.Load(); n != 1 {
+	if n := s.Accepts.Load(); n != 1 {
 		t.Errorf("%d connections, want 1: a live connection was dropped", n)
 	}
 }
@@ -354,19 +364,19 @@ loop:
 // redials. Late replies to the old connection cannot reach the new one.
 func TestTransportStalledServer(t *testing.T) {
 	var calls atomic32
-	s := newFakeServer(t, func(fc *fakeConn) {
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
 		if calls.add() == 1 {
-			call, err := fc.readCall()
+			call, err := fc.ReadCall()
 			if err != nil {
 				return
 			}
-			fc.readCall() // blocks until the client drops the connection
-			fc.send(reply(call.xid, 1))
+			fc.ReadCall() // blocks until the client drops the connection
+			fc.Send(rpctest.Reply(call.XID, 1))
 			return
 		}
-		echo(fc)
+		rpctest.Echo(fc)
 	})
-	c := s.client(t, time.Minute)
+	c := clientOf(t, s, time.Minute)
 	const deadline = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
@@ -379,7 +389,7 @@ func TestTransportStalledServer(t *testing.T) {
 		t.Errorf("call returned after %v, deadline %v", d, deadline)
 	}
 	mustEcho(t, c, 2)
-	if n := s.accepts.Load(); n != 2 {
+	if n := s.Accepts.Load(); n != 2 {
 		t.Errorf("%d connections, want 2 (the stalled one dropped)", n)
 	}
 }
@@ -389,43 +399,43 @@ func TestTransportStalledServer(t *testing.T) {
 // times out, the connection is dropped and the next call redials.
 func TestTransportTricklingServer(t *testing.T) {
 	var calls atomic32
-	s := newFakeServer(t, func(fc *fakeConn) {
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
 		if calls.add() == 1 {
-			if _, err := fc.readCall(); err != nil {
+			if _, err := fc.ReadCall(); err != nil {
 				return
 			}
 			tick := time.NewTicker(5 * time.Millisecond)
 			defer tick.Stop()
 			for range tick.C {
-				if _, err := fc.Write(words(0)); err != nil { // a 0-byte fragment, not the last
+				if _, err := fc.Write(rpctest.Words(0)); err != nil { // a 0-byte fragment, not the last
 					return
 				}
 			}
 		}
-		echo(fc)
+		rpctest.Echo(fc)
 	})
-	c := s.client(t, time.Minute)
+	c := clientOf(t, s, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := callProc(ctx, c, 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
 	mustEcho(t, c, 2)
-	if n := s.accepts.Load(); n != 2 {
+	if n := s.Accepts.Load(); n != 2 {
 		t.Errorf("%d connections, want 2: the trickling one must be dropped", n)
 	}
 }
 
 // The client's own timeout bounds a call whose context has no deadline.
 func TestTransportDefaultTimeout(t *testing.T) {
-	s := newFakeServer(t, func(fc *fakeConn) {
+	s := rpctest.NewServer(t, func(fc *rpctest.Conn) {
 		for {
-			if _, err := fc.readCall(); err != nil {
+			if _, err := fc.ReadCall(); err != nil {
 				return
 			}
 		}
 	})
-	c := s.client(t, 150*time.Millisecond)
+	c := clientOf(t, s, 150*time.Millisecond)
 	start := time.Now()
 	_, err := callProc(context.Background(), c, 1)
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -438,34 +448,36 @@ func TestTransportDefaultTimeout(t *testing.T) {
 
 // Fragmented replies (several record fragments) are reassembled.
 func TestTransportFragments(t *testing.T) {
-	s := newFakeServer(t, answerEach(func(call fakeCall) []byte {
-		r := reply(call.xid, call.proc)
+	s := rpctest.NewServer(t, rpctest.AnswerEach(func(call rpctest.Call) []byte {
+		r := rpctest.Reply(call.XID, call.Proc)
 		var out []byte
 		for i := 0; i < len(r); i += 4 {
 			hdr := uint32(4)
 			if i+4 >= len(r) {
-				hdr |= lastFragment
+				hdr |= LastFragment
 			}
-			out = append(out, words(hdr)...)
+			out = append(out, rpctest.Words(hdr)...)
 			out = append(out, r[i:i+4]...)
 		}
 		return out
 	}))
-	c := s.client(t, 5*time.Second)
+	c := clientOf(t, s, 5*time.Second)
 	mustEcho(t, c, 5)
 }
 
 // Dial failures are connection errors and the next call dials again.
 func TestTransportDialFailure(t *testing.T) {
-	s := newFakeServer(t, echo)
-	port := s.port()
-	s.l.Close()
-	o := Options{Timeout: time.Second}.withDefaults()
-	c := newClient("gone", func(ctx context.Context) (net.Conn, error) {
-		return dialTCP(ctx, "127.0.0.1", port, SourcePortAny)
-	}, &o)
-	defer c.close()
-	_, err := callProc(context.Background(), c, 1)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	c := NewClient("gone", func(ctx context.Context) (net.Conn, error) {
+		return DialTCP(ctx, "127.0.0.1", port, SourcePortAny)
+	}, Config{Timeout: time.Second, MachineName: "test", MaxRecord: 1 << 20})
+	defer c.Close()
+	_, err = callProc(context.Background(), c, 1)
 	if !errors.Is(err, ErrConnection) {
 		t.Fatalf("got %v, want ErrConnection", err)
 	}
@@ -476,13 +488,13 @@ func TestTransportDialFailure(t *testing.T) {
 
 // Closing the client fails later calls and stops every reader goroutine.
 func TestTransportClose(t *testing.T) {
-	s := newFakeServer(t, echo)
-	c := s.client(t, 5*time.Second)
+	s := rpctest.NewServer(t, rpctest.Echo)
+	c := clientOf(t, s, 5*time.Second)
 	mustEcho(t, c, 1)
 	c.mu.Lock()
 	cc := c.cur
 	c.mu.Unlock()
-	c.close()
+	c.Close()
 	select {
 	case <-cc.done:
 	case <-time.After(5 * time.Second):
@@ -508,8 +520,8 @@ func (a *atomic32) add() int {
 // A call whose deadline has passed before it is sent fails without
 // touching the connection.
 func TestTransportExpiredContext(t *testing.T) {
-	s := newFakeServer(t, echo)
-	c := s.client(t, 5*time.Second)
+	s := rpctest.NewServer(t, rpctest.Echo)
+	c := clientOf(t, s, 5*time.Second)
 	mustEcho(t, c, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
 	defer cancel()
@@ -517,7 +529,7 @@ func TestTransportExpiredContext(t *testing.T) {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
 	mustEcho(t, c, 3)
-	if n := s.accepts.Load(); n != 1 {
+	if n := s.Accepts.Load(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
 	}
 }

@@ -1,4 +1,4 @@
-package wire
+package sunrpc
 
 import (
 	"bufio"
@@ -69,7 +69,7 @@ func (c *conn) readLoop() {
 	}()
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	for {
-		rec, err := readRecord(br, c.maxRecord)
+		rec, err := ReadRecord(br, c.maxRecord)
 		if err != nil {
 			c.drop(err)
 			return

@@ -1,4 +1,4 @@
-package wire
+package sunrpc
 
 import (
 	"context"
@@ -60,8 +60,8 @@ var errNoReservedPort = errors.New("no reserved source port")
 // not change while it runs), so that SourcePortAuto stops trying.
 var reservedDenied atomic.Bool
 
-// dialTCP connects to host:port from the source port source asks for.
-func dialTCP(ctx context.Context, host string, port int, source SourcePort) (net.Conn, error) {
+// DialTCP connects to host:port from the source port source asks for.
+func DialTCP(ctx context.Context, host string, port int, source SourcePort) (net.Conn, error) {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]") // "[::1]" as well as "::1"
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if source == SourcePortAny || (source == SourcePortAuto && reservedDenied.Load()) {
