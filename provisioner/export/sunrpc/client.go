@@ -149,20 +149,8 @@ func (c *Client) reapLocked() {
 // duplicate request cache matches the repeat (Ganesha's keys on the XID;
 // Linux knfsd's also on the client's port, which a new connection
 // rarely keeps) answers it with the first reply. Otherwise the server may
-// execute it twice, so every Procedure above is safe to repeat:
-//
-//	NULL, GETATTR, LOOKUP, READDIRPLUS, FSSTAT, FSINFO, READ, READLINK,
-//	GETPORT, MNT   read only
-//	SETATTR    sets absolute values: the repeat changes nothing
-//	REMOVE, RMDIR   the repeat's NOENT means done (remove.go)
-//	RENAME     the repeat's NOENT is done when from is gone and to is there (rename.go)
-//	MKDIR      the repeat's EXIST is looked up by MkdirAll; an exclusive
-//	           Mkdir reports it as ErrExist marked export.ErrMaybeDone, and
-//	           the provisioner decides (makeDirectory)
-//	CREATE, SYMLINK, and MKDIR in a copy   the repeat's EXIST is the object the
-//	           first attempt made in the copy's own new directory (tree.go)
-//	WRITE      writes the same bytes at the same offset again
-//	COMMIT     commits again; the verifier says whether the writes survived
+// execute it twice: callers send only procedures that are safe to repeat
+// (wire's are listed on nfs3Client, in wire/procs.go).
 func (c *Client) Call(ctx context.Context, p Procedure, cr *Cred, args func(*Encoder), decode func([]byte) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

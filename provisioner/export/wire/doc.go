@@ -2,10 +2,10 @@
 // MOUNT v3 and NFS v3 over TCP with AUTH_SYS itself, so no NFS mount is
 // needed in its pod.
 //
-// The RPC transport is this package's own (record marking, one reader
-// goroutine per connection, an XID to pending-call map, deadlines on every
-// call, redial after a dropped or stalled connection) and so is the XDR
-// codec, which decodes from complete, size-limited records with every
+// The RPC transport (record marking, one reader goroutine per connection,
+// an XID to pending-call map, deadlines on every call, redial after a
+// dropped or stalled connection) is the project's own package sunrpc, and
+// the NFSv3 and MOUNT XDR codec is this package's, which decodes from complete, size-limited records with every
 // length checked: a malformed reply is an error, never a panic or a huge
 // allocation. Only constants (program, procedure and status numbers) come
 // from github.com/willscott/go-nfs-client, whose transport has defects

@@ -14,6 +14,22 @@ import (
 // procedure, each encode, call, decode. Each is one round trip (more only
 // while the server answers NFS3ERR_JUKEBOX). It knows handles, not paths:
 // the session above it walks paths and caches handles.
+//
+// The transport sends a call once more after its connection died (sunrpc.Client.Call), so
+// every procedure here is safe to repeat:
+//
+//	NULL, GETATTR, LOOKUP, READDIRPLUS, FSSTAT, FSINFO, READ, READLINK,
+//	GETPORT, MNT   read only
+//	SETATTR    sets absolute values: the repeat changes nothing
+//	REMOVE, RMDIR   the repeat's NOENT means done (remove.go)
+//	RENAME     the repeat's NOENT is done when from is gone and to is there (rename.go)
+//	MKDIR      the repeat's EXIST is looked up by MkdirAll; an exclusive
+//	           Mkdir reports it as ErrExist marked export.ErrMaybeDone, and
+//	           the provisioner decides (makeDirectory)
+//	CREATE, SYMLINK, and MKDIR in a copy   the repeat's EXIST is the object the
+//	           first attempt made in the copy's own new directory (tree.go)
+//	WRITE      writes the same bytes at the same offset again
+//	COMMIT     commits again; the verifier says whether the writes survived
 type nfs3Client struct {
 	rpc          *client
 	readdirBytes uint32 // maxcount of READDIRPLUS
