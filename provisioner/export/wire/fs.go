@@ -12,7 +12,7 @@ import (
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
 )
 
-// FS is one export on one server, reached over NFSv3. It implements
+// FS is one export on one server, reached over NFSv3 or NFSv4.1. It implements
 // export.FS and is safe for concurrent use. FSs of one Opener share
 // sessions: Close the Opener, not the FS.
 type FS struct {
@@ -20,6 +20,9 @@ type FS struct {
 }
 
 var _ export.FS = (*FS)(nil)
+
+// Version is the protocol the export is spoken to with: Version3 or Version41.
+func (f *FS) Version() Version { return f.s.version }
 
 func (f *FS) errorf(op, p string, err error) error {
 	return fmt.Errorf("%s %s on %s:%s: %w", op, p, f.s.server, f.s.share, err)

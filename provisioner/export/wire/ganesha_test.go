@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -132,32 +133,56 @@ func (g ganeshaExport) open(t testing.TB, o wire.Options) *wire.FS {
 	return wire.OpenForTest(t, o, g.server, g.path)
 }
 
+// eachVersion runs a Ganesha suite over NFSv3 and over NFSv4.1 (the bed's Ganesha serves both
+// on its exports, whose pseudo-filesystem paths are their real paths), or over the versions
+// NFSP_GANESHA_VERSIONS lists ("3", "4.1", comma-separated) for a server that has only some.
+func eachVersion(t *testing.T, run func(t *testing.T, v wire.Version)) {
+	list := os.Getenv("NFSP_GANESHA_VERSIONS")
+	if list == "" {
+		list = "3,4.1"
+	}
+	for _, s := range strings.Split(list, ",") {
+		v, err := wire.ParseVersion(strings.TrimSpace(s), wire.Version3)
+		if err != nil {
+			t.Fatalf("NFSP_GANESHA_VERSIONS: %v", err)
+		}
+		t.Run("nfs"+string(v), func(t *testing.T) { run(t, v) })
+	}
+}
+
 func TestContractGanesha(t *testing.T) {
-	g := ganesha(t, false)
-	fsys := g.open(t, wire.Options{ReaddirBytes: 4096})
-	exporttest.Run(t, fsys, exporttest.Options{
-		Owner:             export.DirAttrs{UID: 0, GID: 0},
-		ChecksCredentials: true,
-		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
-		Symlink:           exporttest.LocalSymlink(g.dir),
-		Swap:              exporttest.LocalSwap(g.dir),
-		Statfs:            exporttest.LocalStatfs(g.dir),
+	eachVersion(t, func(t *testing.T, v wire.Version) {
+		g := ganesha(t, false)
+		fsys := g.open(t, wire.Options{ReaddirBytes: 4096, Version: v})
+		if fsys.Version() != v {
+			t.Fatalf("opened over NFS %s, asked for %s", fsys.Version(), v)
+		}
+		exporttest.Run(t, fsys, exporttest.Options{
+			Owner:             export.DirAttrs{UID: 0, GID: 0},
+			ChecksCredentials: true,
+			Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
+			Symlink:           exporttest.LocalSymlink(g.dir),
+			Swap:              exporttest.LocalSwap(g.dir),
+			Statfs:            exporttest.LocalStatfs(g.dir),
+		})
 	})
 }
 
 func TestContractGaneshaRootSquash(t *testing.T) {
-	g := ganesha(t, true)
-	owner := g.owner(t)
-	if owner.UID == 0 {
-		t.Fatalf("the root_squash export's root %s is owned by root: chown it to a non-root uid (the test bed uses 2000:2000)", g.dir)
-	}
-	fsys := g.open(t, wire.Options{ReaddirBytes: 4096})
-	exporttest.Run(t, fsys, exporttest.Options{
-		Owner:             owner,
-		ChecksCredentials: true,
-		Squashed:          true,
-		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
-		Symlink:           exporttest.LocalSymlink(g.dir),
-		Swap:              exporttest.LocalSwap(g.dir),
+	eachVersion(t, func(t *testing.T, v wire.Version) {
+		g := ganesha(t, true)
+		owner := g.owner(t)
+		if owner.UID == 0 {
+			t.Fatalf("the root_squash export's root %s is owned by root: chown it to a non-root uid (the test bed uses 2000:2000)", g.dir)
+		}
+		fsys := g.open(t, wire.Options{ReaddirBytes: 4096, Version: v})
+		exporttest.Run(t, fsys, exporttest.Options{
+			Owner:             owner,
+			ChecksCredentials: true,
+			Squashed:          true,
+			Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
+			Symlink:           exporttest.LocalSymlink(g.dir),
+			Swap:              exporttest.LocalSwap(g.dir),
+		})
 	})
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -17,10 +18,41 @@ import (
 // concurrent use.
 type Observer = sunrpc.Observer
 
+// Version is the NFS protocol version an Opener speaks.
+type Version string
+
+const (
+	Version3    Version = "3"    // NFSv3 with MOUNT and the portmapper (RFC 1813)
+	Version41   Version = "4.1"  // NFSv4.1 sessions on port 2049, paths in the pseudo-filesystem (RFC 8881)
+	VersionAuto Version = "auto" // 4.1 when the server answers it, else 3
+)
+
+// ParseVersion reads a version as users write it: "3", "4.1", "4" (taken as 4.1: NFSv4.0 is
+// not spoken) or "auto"; "" is def.
+func ParseVersion(s string, def Version) (Version, error) {
+	switch s {
+	case "":
+		return def, nil
+	case "3":
+		return Version3, nil
+	case "4", "4.1":
+		return Version41, nil
+	case "auto":
+		return VersionAuto, nil
+	}
+	return "", fmt.Errorf("NFS version %q: say 3, 4.1 or auto", s)
+}
+
 // Options configure an Opener. The zero value asks the portmapper for the
 // ports and uses the defaults below.
 type Options struct {
-	// NFSPort and MountPort skip the portmapper when non-zero. Servers
+	// Version is the protocol spoken; "" means Version3.
+	Version Version
+	// OwnerDomain, over NFSv4.1, is appended to the numeric owner strings ("2000@domain");
+	// "" sends bare numbers ("2000"), as EFS and Linux servers without idmapping expect.
+	OwnerDomain string
+
+	// NFSPort and MountPort skip the portmapper when non-zero (NFSv4.1 uses NFSPort, or 2049). Servers
 	// without a portmapper (the in-process test server) serve both
 	// programs on one port: give it for both.
 	NFSPort   int
@@ -56,6 +88,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Version == "" {
+		o.Version = Version3
+	}
 	if o.PortmapPort == 0 {
 		o.PortmapPort = 111
 	}

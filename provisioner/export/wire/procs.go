@@ -10,6 +10,35 @@ import (
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
+// nfsProcs are the handle-level calls the session's path logic is written against, one
+// implementation per protocol version: nfs3Client (NFSv3, RFC 1813) and nfs4Procs (NFSv4.1 over
+// package nfs41). Statuses are *StatusError with NFSv3's numbers, which NFSv4 shares for every
+// status the path logic acts on.
+type nfsProcs interface {
+	// root is the handle of the export's root: MOUNT over v3, the pseudo-filesystem over v4.1.
+	root(ctx context.Context) ([]byte, error)
+	null(ctx context.Context) error
+	getattr(ctx context.Context, fh []byte, cr *cred) (attrs, error)
+	lookup(ctx context.Context, dir []byte, name string, cr *cred) (dirRef, error)
+	mkdir(ctx context.Context, dir []byte, name string, sa sattr, cr *cred) (fh []byte, a attrs, ok bool, err error)
+	setattr(ctx context.Context, fh []byte, sa sattr, cr *cred) error
+	remove(ctx context.Context, dir []byte, name string, cr *cred) error // not a directory: NFS3ERR_ISDIR
+	rmdir(ctx context.Context, dir []byte, name string, cr *cred) error  // only a directory: NFS3ERR_NOTDIR
+	rename(ctx context.Context, fromDir []byte, from string, toDir []byte, to string, cr *cred) error
+	readdirPage(ctx context.Context, dir []byte, cookie uint64, verf [8]byte, cr *cred) (ents []dirEntry, next [8]byte, eof bool, err error)
+	fsstat(ctx context.Context, fh []byte, cr *cred) (export.Capacity, error)
+	read(ctx context.Context, fh []byte, p []byte, off uint64, cr *cred) (n int, eof bool, err error)
+	write(ctx context.Context, fh []byte, off uint64, stable uint32, data []byte, cr *cred) (committed uint32, verf [8]byte, err error)
+	commit(ctx context.Context, fh []byte, cr *cred) (verf [8]byte, err error)
+	create(ctx context.Context, dir []byte, name string, sa sattr, cr *cred) (fh []byte, a attrs, ok bool, err error)
+	symlink(ctx context.Context, dir []byte, name, target string, sa sattr, cr *cred) error
+	readlink(ctx context.Context, fh []byte, cr *cred) (string, error)
+	fsinfo(ctx context.Context, fh []byte, cr *cred) (rtmax, wtmax uint32, err error)
+	close()
+}
+
+var _ nfsProcs = (*nfs3Client)(nil)
+
 // nfs3Client is the NFSv3 procedures over one RPC client: one method per
 // procedure, each encode, call, decode. Each is one round trip (more only
 // while the server answers NFS3ERR_JUKEBOX). It knows handles, not paths:
@@ -32,8 +61,13 @@ import (
 //	COMMIT     commits again; the verifier says whether the writes survived
 type nfs3Client struct {
 	rpc          *client
-	readdirBytes uint32 // maxcount of READDIRPLUS
+	readdirBytes uint32                                    // maxcount of READDIRPLUS
+	mount        func(ctx context.Context) ([]byte, error) // MNT of the export
 }
+
+func (c *nfs3Client) root(ctx context.Context) ([]byte, error) { return c.mount(ctx) }
+
+func (c *nfs3Client) close() { c.rpc.Close() }
 
 // errNoProgress is returned when a server's directory listing does not advance.
 var errNoProgress = errors.New("READDIRPLUS made no progress")

@@ -6,8 +6,10 @@ import (
 	"net"
 	"sync"
 
-	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 	nfsc "github.com/willscott/go-nfs-client/nfs"
+	"k8s.io/klog/v2"
+
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
 // session is one mounted export: the NFSv3 procedures on a connection to
@@ -15,27 +17,59 @@ import (
 // root; its methods walk paths through the cache.
 type session struct {
 	server, share string
+	version       Version // Version3 or Version41
 	o             *Options
-	nfs           *nfs3Client
+	nfs           nfsProcs
 	cache         *dirCache
 	refreshMu     sync.Mutex
 	ioOnce        sync.Mutex // guards ioSize, asked once (FSINFO)
 	ioSize        int
 }
 
+// openSession opens share on server over o.Version; VersionAuto tries NFSv4.1 and then NFSv3,
+// and logs which it chose.
 func openSession(ctx context.Context, server, share string, o *Options) (*session, error) {
-	s := &session{server: server, share: share, o: o}
-	s.nfs = &nfs3Client{rpc: sunrpc.NewClient(server, s.dialNFS, o.rpcConfig()), readdirBytes: o.ReaddirBytes}
+	if o.Version != VersionAuto {
+		return openVersion(ctx, server, share, o, o.Version)
+	}
+	s, err4 := openVersion(ctx, server, share, o, Version41)
+	if err4 == nil {
+		klog.InfoS("NFS version chosen", "server", server, "share", share, "version", Version41)
+		return s, nil
+	}
+	if ctx.Err() != nil {
+		return nil, err4
+	}
+	s, err3 := openVersion(ctx, server, share, o, Version3)
+	if err3 != nil {
+		return nil, fmt.Errorf("%w (and over NFSv4.1: %v)", err3, err4)
+	}
+	klog.InfoS("NFS version chosen", "server", server, "share", share, "version", Version3, "nfs41Error", err4.Error())
+	return s, nil
+}
+
+func openVersion(ctx context.Context, server, share string, o *Options, v Version) (*session, error) {
+	s := &session{server: server, share: share, o: o, version: v}
+	switch v {
+	case Version41:
+		p, err := dialNFS4(ctx, server, share, o)
+		if err != nil {
+			return nil, err
+		}
+		s.nfs = p
+	default:
+		s.nfs = &nfs3Client{rpc: sunrpc.NewClient(server, s.dialNFS, o.rpcConfig()), readdirBytes: o.ReaddirBytes, mount: s.mnt}
+	}
 	root, err := s.mountRoot(ctx)
 	if err != nil {
-		s.nfs.rpc.Close()
+		s.nfs.close()
 		return nil, err
 	}
 	s.cache = newDirCache(root, o.MaxCachedDirs)
 	return s, nil
 }
 
-func (s *session) close() { s.nfs.rpc.Close() }
+func (s *session) close() { s.nfs.close() }
 
 // port returns the explicit port, or asks the server's portmapper.
 func (s *session) port(ctx context.Context, prog, vers uint32, explicit int) (int, error) {
@@ -68,12 +102,24 @@ func (s *session) dialNFS(ctx context.Context) (net.Conn, error) {
 	return sunrpc.DialTCP(ctx, s.server, port, s.o.SourcePort)
 }
 
-// mountRoot asks the MOUNT program for the export's root handle and reads
-// the root's attributes.
+// mountRoot finds the export's root handle and reads the root's attributes.
 func (s *session) mountRoot(ctx context.Context) (dirRef, error) {
-	port, err := s.port(ctx, nfsc.MountProg, nfsc.MountVers, s.o.MountPort)
+	fh, err := s.nfs.root(ctx)
 	if err != nil {
 		return dirRef{}, err
+	}
+	a, err := s.nfs.getattr(ctx, fh, &rootCred)
+	if err != nil {
+		return dirRef{}, fmt.Errorf("getattr of the root of %s:%s: %w", s.server, s.share, err)
+	}
+	return dirRef{fh: fh, attrs: a}, nil
+}
+
+// mnt asks the MOUNT program for the export's root handle.
+func (s *session) mnt(ctx context.Context) ([]byte, error) {
+	port, err := s.port(ctx, nfsc.MountProg, nfsc.MountVers, s.o.MountPort)
+	if err != nil {
+		return nil, err
 	}
 	mc := sunrpc.NewClient(s.server, func(ctx context.Context) (net.Conn, error) {
 		return sunrpc.DialTCP(ctx, s.server, port, s.o.SourcePort)
@@ -85,13 +131,9 @@ func (s *session) mountRoot(ctx context.Context) (dirRef, error) {
 		return err
 	})
 	if err != nil {
-		return dirRef{}, fmt.Errorf("mount %s:%s: %w", s.server, s.share, err)
+		return nil, fmt.Errorf("mount %s:%s: %w", s.server, s.share, err)
 	}
-	a, err := s.nfs.getattr(ctx, fh, &rootCred)
-	if err != nil {
-		return dirRef{}, fmt.Errorf("getattr of the root of %s:%s: %w", s.server, s.share, err)
-	}
-	return dirRef{fh: fh, attrs: a}, nil
+	return fh, nil
 }
 
 // refresh forgets every cached handle after a stale one was met by an

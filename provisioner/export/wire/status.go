@@ -7,13 +7,17 @@ import (
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/nfs41"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
-// StatusError is an NFS3ERR_* or MNT3ERR_* status from the server. It
-// matches the export errors with errors.Is.
+// StatusError is an NFS3ERR_* or MNT3ERR_* status from the server, or an NFS4ERR_* one of an
+// NFSv4.1 export (V4; the statuses both versions have share their numbers). It matches the
+// export errors with errors.Is.
 type StatusError struct {
 	Mount  bool // a MOUNT status rather than an NFS one
+	V4     bool // an NFSv4 status (of operation Op)
+	Op     string
 	Status uint32
 }
 
@@ -39,6 +43,9 @@ var mountStatusNames = map[uint32]string{
 }
 
 func (e *StatusError) Error() string {
+	if e.V4 {
+		return nfs41.StatusName(e.Status)
+	}
 	names, prefix := statusNames, "NFS3ERR"
 	if e.Mount {
 		names, prefix = mountStatusNames, "MNT3ERR"
@@ -63,7 +70,10 @@ func (e *StatusError) Is(target error) bool {
 	case export.ErrNotDir:
 		return e.Status == nfsc.NFS3ErrNotDir
 	case export.ErrInvalidPath:
-		return e.Status == nfsc.NFS3ErrNameTooLong || (!e.Mount && e.Status == nfsc.NFS3ErrInval)
+		return e.Status == nfsc.NFS3ErrNameTooLong || (!e.Mount && e.Status == nfsc.NFS3ErrInval) ||
+			(e.V4 && (e.Status == nfs41.StatusBadChar || e.Status == nfs41.StatusBadName))
+	case nfs41.ErrBadOwner:
+		return e.V4 && e.Status == nfs41.StatusBadOwner
 	}
 	return false
 }
