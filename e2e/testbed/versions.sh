@@ -31,6 +31,7 @@ NODE_BIN_DIR="$CACHE_DIR/node-bin-containerd-$CONTAINERD_VERSION-runc-$RUNC_VERS
 # Every Debian package the tests, the test bed and the lint need; .ci/run installs them and
 # build.sh checks them.
 DEBIAN_PACKAGES=(nfs-ganesha nfs-ganesha-vfs rpcbind openssl iproute2 procps make git ca-certificates jq yq curl tcpdump shellcheck
-	debootstrap qemu-system-x86 qemu-utils e2fsprogs libseccomp-dev busybox-static redis-server openssh-client)
+	debootstrap qemu-system-x86 qemu-utils e2fsprogs libseccomp-dev busybox-static redis-server openssh-client
+	libnfs-utils)
 
 export GOFLAGS="${GOFLAGS:-}"

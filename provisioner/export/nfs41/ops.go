@@ -12,6 +12,8 @@ import (
 // The handle-level operations: each one COMPOUND (SEQUENCE first), so one round trip. They know
 // handles, not paths; the caller walks paths. Operations that change something are sent with
 // cachethis, so that a resend on the same session is answered from the server's reply cache.
+// The Observer sees each COMPOUND under the name of the NFSv3 procedure it does the work of
+// (MKDIR, CREATE, RMDIR, ...), so that dashboards read the same over both versions.
 
 // objAttrs are the attributes read of every object looked up or made.
 var objAttrs = bits(attrType, attrSize, attrMode, attrNumLinks, attrOwner, attrOwnerGroup, attrSpaceUsed, attrTimeAccess, attrTimeModify)
@@ -86,7 +88,7 @@ func (c *Client) Lookup(ctx context.Context, dir []byte, name string, cr *sunrpc
 // Mkdir makes directory name in dir with sa's mode and owner in the CREATE itself, and returns its
 // handle and attributes: one round trip.
 func (c *Client) Mkdir(ctx context.Context, dir []byte, name string, sa SetAttr, cr *sunrpc.Cred) ([]byte, Attr, error) {
-	return c.create(ctx, "CREATE", dir, name, TypeDir, "", sa, cr)
+	return c.create(ctx, "MKDIR", dir, name, TypeDir, "", sa, cr)
 }
 
 // Symlink makes a symbolic link name in dir pointing at target.
@@ -170,7 +172,7 @@ func (c *Client) CreateFile(ctx context.Context, dir []byte, name string, sa Set
 		e.Uint32(0)
 		currentStateID.encode(e)
 	}, res: skipStateID}
-	err := c.compound(ctx, "OPEN", cr, true, putFH(dir), open, getFH(&fh), getattr(objAttrs, &a), cl)
+	err := c.compound(ctx, "CREATE", cr, true, putFH(dir), open, getFH(&fh), getattr(objAttrs, &a), cl)
 	return fh, a, err
 }
 

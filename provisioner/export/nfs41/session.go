@@ -35,10 +35,12 @@ type Config struct {
 // (CREATE_SESSION) with a slot table, and the lease kept alive while idle. Every COMPOUND it
 // sends begins with SEQUENCE; sessions and client IDs the server lost are made again.
 type Client struct {
-	cfg      Config
-	rpc      *sunrpc.Client
-	ownerID  []byte
-	verifier [8]byte
+	cfg       Config
+	rpc       *sunrpc.Client
+	roundTrip func(ctx context.Context, name string, cr *sunrpc.Cred, ops []op) error // call, or a test's
+	retryWait time.Duration                                                           // first wait after DELAY or GRACE
+	ownerID   []byte
+	verifier  [8]byte
 
 	recoverMu sync.Mutex // one recovery at a time; guards the fields below it while recovering
 	mu        sync.Mutex // guards clientID, createSeq, sess
@@ -79,6 +81,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.MaxSlots = 64
 	}
 	c := &Client{cfg: cfg, rpc: sunrpc.NewClient(cfg.Server, cfg.Dial, cfg.RPC), stop: make(chan struct{}), done: make(chan struct{})}
+	c.roundTrip, c.retryWait = c.call, 20*time.Millisecond
 	// The owner ID names this client instance: a fixed one would let two Clients of one
 	// process (two exports of one server) take each other's client ID.
 	var nonce [8]byte
@@ -186,7 +189,7 @@ func (c *Client) exchangeID(ctx context.Context) error {
 			d.Skip(12)
 		}
 	}}
-	if err := c.call(ctx, "EXCHANGE_ID", &sunrpc.RootCred, []op{ex}); err != nil {
+	if err := c.roundTrip(ctx, "EXCHANGE_ID", &sunrpc.RootCred, []op{ex}); err != nil {
 		return fmt.Errorf("EXCHANGE_ID with %s: %w", c.cfg.Server, err)
 	}
 	c.mu.Lock()
@@ -246,7 +249,7 @@ func (c *Client) createSession(ctx context.Context) (*session, error) {
 		fore = decodeChannel(d)
 		decodeChannel(d)
 	}}
-	if err := c.call(ctx, "CREATE_SESSION", &sunrpc.RootCred, []op{cs}); err != nil {
+	if err := c.roundTrip(ctx, "CREATE_SESSION", &sunrpc.RootCred, []op{cs}); err != nil {
 		return nil, fmt.Errorf("CREATE_SESSION with %s: %w", c.cfg.Server, err)
 	}
 	c.mu.Lock()
@@ -268,7 +271,7 @@ func (c *Client) destroySession(s *session) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RPC.Timeout)
 	defer cancel()
 	ds := op{code: opDestroySession, args: func(e *sunrpc.Encoder) { e.Fixed(s.id[:]) }}
-	if err := c.call(ctx, "DESTROY_SESSION", &sunrpc.RootCred, []op{ds}); err != nil {
+	if err := c.roundTrip(ctx, "DESTROY_SESSION", &sunrpc.RootCred, []op{ds}); err != nil {
 		klog.V(2).InfoS("DESTROY_SESSION failed", "server", c.cfg.Server, "err", err)
 	}
 }
@@ -319,9 +322,12 @@ func (s *session) retire() bool { return int(s.retired.Add(1))*2 >= s.nslots }
 // lost is made again and the call resent, marked export.ErrMaybeDone when its first attempt may
 // have been executed (the transport resent it before the session was found gone).
 func (c *Client) compound(ctx context.Context, name string, cr *sunrpc.Cred, cachethis bool, ops ...op) error {
-	delay := 20 * time.Millisecond
+	delay := c.retryWait
 	maybeDone := false
 	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 		s, err := c.current(ctx)
 		if err != nil {
 			return err
@@ -349,7 +355,7 @@ func (c *Client) compound(ctx context.Context, name string, cr *sunrpc.Cred, cac
 			}
 			sequenced = true
 		}}
-		err = c.call(ctx, name, cr, append([]op{seq}, ops...))
+		err = c.roundTrip(ctx, name, cr, append([]op{seq}, ops...))
 		repeated := errors.Is(err, export.ErrMaybeDone) // the transport resent it: the first may have run
 		var se *StatusError
 		isStatus := errors.As(err, &se)
@@ -459,7 +465,7 @@ func (c *Client) Close() {
 		c.destroySession(s)
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RPC.Timeout)
 		dc := op{code: opDestroyClient, args: func(e *sunrpc.Encoder) { e.Uint64(clientID) }}
-		if err := c.call(ctx, "DESTROY_CLIENTID", &sunrpc.RootCred, []op{dc}); err != nil {
+		if err := c.roundTrip(ctx, "DESTROY_CLIENTID", &sunrpc.RootCred, []op{dc}); err != nil {
 			klog.V(2).InfoS("DESTROY_CLIENTID failed", "server", c.cfg.Server, "err", err)
 		}
 		cancel()

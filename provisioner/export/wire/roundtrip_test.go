@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,19 @@ func wantOps(t *testing.T, what string, log *opLog, want ...string) {
 	if got := log.take(); !reflect.DeepEqual(got, want) {
 		t.Errorf("%s: round trips %v, want %v", what, got, want)
 	}
+}
+
+// overVersion is what the round trips of want are named over NFS version v: NFSv4.1 COMPOUNDs
+// are named for the NFSv3 procedure they replace, READDIRPLUS is READDIR and statuses are NFS4ERR_*.
+func overVersion(v wire.Version, want ...string) []string {
+	if v != wire.Version41 {
+		return want
+	}
+	out := make([]string, len(want))
+	for i, w := range want {
+		out[i] = strings.NewReplacer("NFS3ERR_", "NFS4ERR_", "READDIRPLUS", "READDIR").Replace(w)
+	}
+	return out
 }
 
 var attrs0777 = export.DirAttrs{Mode: 0o777}

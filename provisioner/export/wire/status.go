@@ -104,13 +104,17 @@ func isDenied(err error) bool {
 	return st == nfsc.NFS3ErrAcces || st == nfsc.NFS3ErrPerm
 }
 
-// Result classifies err for a metrics label: "ok", an NFS3ERR_*/MNT3ERR_* name, or the
+// Result classifies err for a metrics label: "ok", an NFS3ERR_*/MNT3ERR_*/NFS4ERR_* name, or the
 // transport's classes (sunrpc.Result): "timeout", "canceled", "rpc", "protocol", "connection",
 // "error".
 func Result(err error) string {
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Error()
+	}
+	var se4 *nfs41.StatusError
+	if errors.As(err, &se4) {
+		return se4.Error()
 	}
 	return sunrpc.Result(err)
 }

@@ -51,8 +51,10 @@ func TestSymlinksInProcess(t *testing.T) {
 }
 
 func TestSymlinksGanesha(t *testing.T) {
-	g := ganesha(t, false)
-	fsys := g.open(t, wire.Options{})
-	base := testBase(t, g, fsys, export.DirAttrs{Mode: 0o777})
-	testSymlinks(t, fsys, g.dir, base)
+	eachVersion(t, func(t *testing.T, v wire.Version) {
+		g := ganesha(t, false)
+		fsys := g.open(t, wire.Options{Version: v})
+		base := testBase(t, g, fsys, export.DirAttrs{Mode: 0o777})
+		testSymlinks(t, fsys, g.dir, base)
+	})
 }
