@@ -39,6 +39,7 @@ var sampleParameters = map[string]string{
 	class.ParamCheckAvailable:    "true",
 	class.ParamAvailableHeadroom: "10Gi",
 	class.ParamArchiveRetention:  "720h",
+	class.ParamNFSVersion:        "4.1",
 }
 
 // Every class parameter the provisioner takes is in the chart's schema, in its README, and

@@ -54,6 +54,9 @@ type Config struct {
 	Clones                 *clone.Cloner
 	// Namespaces tells namespace UIDs, stamped on the PVs of classes with archiveRetention.
 	Namespaces volume.NamespaceUIDs
+	// Version is the NFS version NFS_VERSION (--nfs-version) set, "" when it was not set: a
+	// version a setting chose is named in the PVs' mountOptions, so that kubelet mounts with it.
+	Version export.Version
 }
 
 // Provisioner implements controller.Provisioner.
@@ -96,6 +99,7 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	if err != nil {
 		return nil, controller.ProvisioningFinished, err
 	}
+	ctx = export.WithVersion(ctx, v.Class.Version)
 	content, err := p.contentFor(ctx, v)
 	if err != nil {
 		return nil, stateBefore(err), err
@@ -165,6 +169,9 @@ func (p *Provisioner) plan(opts controller.ProvisionOptions) (volume.Volume, err
 	}
 	inClass := func(err error) error { return fmt.Errorf("StorageClass %s: %w", className(opts.StorageClass), err) }
 	opt, err := class.Parse(params)
+	if err == nil && opts.StorageClass != nil {
+		opt, err = opt.WithMountOptions(opts.StorageClass.MountOptions)
+	}
 	if err != nil {
 		return volume.Volume{}, inClass(err)
 	}
@@ -197,7 +204,7 @@ func (p *Provisioner) plan(opts controller.ProvisionOptions) (volume.Volume, err
 // volumeFor is the PV of v's directory, which exists; with archiveRetention, stamped with the
 // namespace's UID, so that its archive is restored only into this very namespace.
 func (p *Provisioner) volumeFor(ctx context.Context, opts controller.ProvisionOptions, v volume.Volume) (*v1.PersistentVolume, error) {
-	pv := newVolume(opts, v)
+	pv := newVolume(opts, v, p.mountVersion(ctx, v, opts.StorageClass))
 	if v.Class.Retention > 0 && p.cfg.Namespaces != nil {
 		uid, err := p.cfg.Namespaces.NamespaceUID(ctx, v.Claim.Namespace)
 		if err != nil {
@@ -208,12 +215,38 @@ func (p *Provisioner) volumeFor(ctx context.Context, opts controller.ProvisionOp
 	return pv, nil
 }
 
-// newVolume is the PV of v: the class's reclaim policy and mount options, the claim's access
+// mountVersion is the NFS version the PV's mountOptions are to name: the one v's directory was
+// made over, when a setting chose it (the class's nfsVersion, NFS_VERSION) and the class's
+// mountOptions name none. Nothing chose one: "", and the mountOptions are the class's as they
+// are, as drop-in users of the anchor have them (kubelet's mount negotiates).
+func (p *Provisioner) mountVersion(ctx context.Context, v volume.Volume, sc *storagev1.StorageClass) export.Version {
+	if sc != nil {
+		if mv, _ := class.MountVersion(sc.MountOptions); mv != "" {
+			return ""
+		}
+	}
+	want := v.Class.Version
+	if want == "" {
+		want = p.cfg.Version
+	}
+	if want != "auto" {
+		return want
+	}
+	var got export.Version // what auto chose; the session is open, so this costs no call
+	_ = p.cfg.Gate.Do(ctx, v.Server, v.Share, p.cfg.Timeout, func(_ context.Context, fsys export.FS) error {
+		got = export.VersionOf(fsys)
+		return nil
+	})
+	return got
+}
+
+// newVolume is the PV of v: the class's reclaim policy and mount options (with nfsvers=mv when mv
+// is set), the claim's access
 // modes, volume mode and request, and where its directory is. A claim that may only read
 // (ReadOnlyMany alone) gets a read-only mount: mount option ro, since the kubelet takes a PV's
 // read-only-ness from the pod's claim reference and not from nfs.readOnly (measured on the test
 // bed's real node: nfs.readOnly alone gives a writable mount); nfs.readOnly says it to readers.
-func newVolume(opts controller.ProvisionOptions, v volume.Volume) *v1.PersistentVolume {
+func newVolume(opts controller.ProvisionOptions, v volume.Volume, mv export.Version) *v1.PersistentVolume {
 	claim := opts.PVC
 	reclaim := v1.PersistentVolumeReclaimDelete
 	var mountOptions []string
@@ -222,6 +255,9 @@ func newVolume(opts controller.ProvisionOptions, v volume.Volume) *v1.Persistent
 			reclaim = *sc.ReclaimPolicy
 		}
 		mountOptions = sc.MountOptions
+	}
+	if mv != "" {
+		mountOptions = append(slices.Clone(mountOptions), "nfsvers="+string(mv))
 	}
 	ro := readOnly(claim.Spec.AccessModes)
 	if ro {

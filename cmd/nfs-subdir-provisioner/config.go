@@ -10,6 +10,7 @@ import (
 
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/class"
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire"
 )
 
 // sourcePortFlag is --privileged-port: a boolean flag (alone it means true) that also takes auto.
@@ -61,6 +62,8 @@ type Config struct {
 	Backend             string
 	MountRoot           string
 	SourcePort          sunrpc.SourcePort
+	NFSVersion          wire.Version // "" when NFS_VERSION is not set: NFSv3
+	OwnerDomain         string
 	NFSPort             int
 	MountPort           int
 
@@ -173,10 +176,21 @@ func (c *Config) registerFlags(fs *flag.FlagSet, env *envDefaults, owner *ownerF
 	fs.BoolVar(&c.ArchiveSweepDryRun, "archive-sweep-dry-run", env.boolean("ARCHIVE_SWEEP_DRY_RUN", false), "the archive sweeper only says (ArchivePurgeDue Events on the StorageClass) what it would remove (env ARCHIVE_SWEEP_DRY_RUN)")
 	fs.Float64Var(&c.UsageCallsPerSecond, "usage-calls-per-second", 50, "budget of listing calls per second per NFS server for the usage scan, so that it never starves provisioning; 0 is unlimited")
 	fs.DurationVar(&c.RemoveTimeout, "remove-timeout", 10*time.Minute, "bound on removing one volume's directory tree (onDelete=delete); a bigger tree is finished by the retry")
-	fs.StringVar(&c.Backend, "backend", env.str("NFS_BACKEND", "wire"), `"wire": speak NFSv3 to the server, no mount; "mounted": use the export mounted at --mount-root (NFSv4-only servers)`)
+	fs.StringVar(&c.Backend, "backend", env.str("NFS_BACKEND", "wire"), `"wire": speak NFSv3 or NFSv4.1 (--nfs-version) to the server, no mount; "mounted": use the export mounted at --mount-root`)
 	fs.StringVar(&c.MountRoot, "mount-root", env.str("NFS_MOUNT_ROOT", "/persistentvolumes"), "where the export is mounted, for --backend=mounted")
 	fs.Var(sourcePortFlag{&c.SourcePort}, "privileged-port", "connect from a source port below 1024, which servers exporting with 'secure' (Linux knfsd's default) require: auto (the default) when the process may bind one (root, CAP_NET_BIND_SERVICE, or a runtime allowing it, as containerd 2 and Docker do), true always (fail otherwise), false never")
-	fs.IntVar(&c.NFSPort, "nfs-port", 0, "NFS port; 0 asks the server's portmapper")
+	fs.Func("nfs-version", `NFS version of the wire backend where a class does not say (nfsVersion, or nfsvers= in its mountOptions): 3 (when unset), 4.1 (Amazon EFS, Azure Files, servers without v3) or auto (4.1 when the server answers it, else 3) (env NFS_VERSION)`, func(s string) (err error) {
+		c.NFSVersion, err = wire.ParseVersion(s, "")
+		return err
+	})
+	if v := env.getenv("NFS_VERSION"); v != "" {
+		var err error
+		if c.NFSVersion, err = wire.ParseVersion(v, ""); err != nil && env.err == nil {
+			env.err = badConfig("NFS_VERSION: %v", err)
+		}
+	}
+	fs.StringVar(&c.OwnerDomain, "nfs-owner-domain", env.str("NFS_OWNER_DOMAIN", ""), `over NFSv4.1, the domain appended to numeric owners ("2000@domain") for servers that want one; empty sends bare numbers ("2000"), as EFS and Linux without idmapping take (env NFS_OWNER_DOMAIN)`)
+	fs.IntVar(&c.NFSPort, "nfs-port", 0, "NFS port; 0 asks the server's portmapper (NFSv4.1: 2049)")
 	fs.IntVar(&c.MountPort, "mount-port", 0, "MOUNT port; 0 asks the server's portmapper")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 }
@@ -242,8 +256,8 @@ func (c *Config) validate() error {
 	switch c.Backend {
 	case "wire":
 	case "mounted":
-		if c.SourcePort == sunrpc.SourcePortReserved || c.NFSPort != 0 || c.MountPort != 0 {
-			return badConfig("--privileged-port, --nfs-port and --mount-port apply to --backend=wire only")
+		if c.SourcePort == sunrpc.SourcePortReserved || c.NFSPort != 0 || c.MountPort != 0 || c.NFSVersion != "" || c.OwnerDomain != "" {
+			return badConfig("--privileged-port, --nfs-port, --mount-port, --nfs-version and --nfs-owner-domain apply to --backend=wire only")
 		}
 		if fi, err := os.Stat(c.MountRoot); err != nil || !fi.IsDir() {
 			return badConfig("--mount-root %q (NFS_MOUNT_ROOT) is not a directory; mount the export there or use --backend=wire", c.MountRoot)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/wire"
 )
 
 func parse(t *testing.T, env map[string]string, args ...string) (*Config, error) {
@@ -129,5 +131,33 @@ func TestPrivilegedPortFlag(t *testing.T) {
 	}
 	if _, err := parse(t, anchorEnv, "--privileged-port=sometimes"); err == nil {
 		t.Error("--privileged-port=sometimes accepted")
+	}
+}
+
+// NFS_VERSION and --nfs-version choose the wire backend's version; unset is NFSv3's ""; a
+// version the provisioner does not speak is refused.
+func TestNFSVersionSetting(t *testing.T) {
+	env := func(v string) map[string]string {
+		m := map[string]string{}
+		for k, val := range anchorEnv {
+			m[k] = val
+		}
+		m["NFS_VERSION"] = v
+		return m
+	}
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want wire.Version
+	}{{"", nil, ""}, {"4.1", nil, wire.Version41}, {"4", nil, wire.Version41}, {"auto", nil, wire.VersionAuto}, {"4.1", []string{"--nfs-version=3"}, wire.Version3}} {
+		c, err := parse(t, env(tc.env), tc.args...)
+		if err != nil || c.NFSVersion != tc.want {
+			t.Errorf("NFS_VERSION=%q %v: %v %v, want %q", tc.env, tc.args, c.NFSVersion, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"2", "4.0x"} {
+		if _, err := parse(t, env(bad)); err == nil || !strings.Contains(err.Error(), "NFS_VERSION") {
+			t.Errorf("NFS_VERSION=%s: %v, want it refused", bad, err)
+		}
 	}
 }

@@ -218,7 +218,7 @@ func newParts(ctx context.Context, cfg *Config, client kubernetes.Interface, cac
 	p.provisioner = provisioner.New(provisioner.Config{
 		Gate: gate, Locator: locator, Defaults: cfg.Defaults, Volumes: volumes, Recorder: recorder,
 		Timeout: timeout, RemoveTimeout: cfg.RemoveTimeout, Observe: nfsMetrics,
-		Archives: p.archives, Clones: p.clones, Namespaces: namespaces,
+		Archives: p.archives, Clones: p.clones, Namespaces: namespaces, Version: export.Version(cfg.NFSVersion),
 	})
 	if _, err := cached.volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: p.provisioner.VolumeSeen}); err != nil {
 		return nil, fmt.Errorf("watch PVs: %w", err)
@@ -346,10 +346,12 @@ func newOpener(cfg *Config, m *metrics.NFS) (export.Opener, func(), error) {
 		return o, func() { _ = o.Close() }, nil
 	}
 	o := wire.NewOpener(wire.Options{
-		NFSPort:    cfg.NFSPort,
-		MountPort:  cfg.MountPort,
-		Timeout:    cfg.NFSTimeout,
-		SourcePort: cfg.SourcePort,
+		Version:     cfg.NFSVersion,
+		OwnerDomain: cfg.OwnerDomain,
+		NFSPort:     cfg.NFSPort,
+		MountPort:   cfg.MountPort,
+		Timeout:     cfg.NFSTimeout,
+		SourcePort:  cfg.SourcePort,
 		Observer: func(server, op string, d time.Duration, err error) {
 			m.Observe(server, op, d, wire.Result(err))
 		},

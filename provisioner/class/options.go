@@ -41,6 +41,7 @@ const (
 	ParamCheckAvailable    = "checkAvailable"
 	ParamAvailableHeadroom = "availableHeadroom"
 	ParamArchiveRetention  = "archiveRetention"
+	ParamNFSVersion        = "nfsVersion"
 )
 
 // Param is one StorageClass parameter and what it accepts.
@@ -64,6 +65,7 @@ var Params = []Param{
 	{ParamCheckAvailable, `"true" or "false"`},
 	{ParamAvailableHeadroom, `a quantity such as "10Gi" (implies checkAvailable)`},
 	{ParamArchiveRetention, `a Go duration above zero such as "720h" (30 days)`},
+	{ParamNFSVersion, `"3", "4.1" or "auto" (4.1 when the server answers it, else 3); mountOptions nfsvers= or vers= say it too`},
 }
 
 // validParams is Params by name.
@@ -88,6 +90,9 @@ type Options struct {
 	// Retention is how long archives of the class's volumes are kept before the sweeper
 	// removes them (archiveRetention); 0 keeps them for good.
 	Retention time.Duration
+	// Version is the NFS version the class's exports are spoken to with (nfsVersion, or the
+	// nfsvers/vers of its mountOptions: see WithMountOptions); "" is the provisioner's default.
+	Version export.Version
 }
 
 // OwnerOverride holds optional owner and mode settings; nil means "not set
@@ -165,12 +170,64 @@ func Parse(params map[string]string) (Options, error) {
 		}
 		opts.Retention = d
 	}
+	if v, ok := params[ParamNFSVersion]; ok {
+		switch strings.TrimSpace(v) {
+		case "3", "4.1", "auto":
+			opts.Version = export.Version(strings.TrimSpace(v))
+		case "4":
+			opts.Version = "4.1" // NFSv4.0 is not spoken; servers of 4 speak 4.1
+		default:
+			return opts, bad(ParamNFSVersion, fmt.Sprintf("%q is not %s", v, validParams[ParamNFSVersion]))
+		}
+	}
 	if opts.Owner, err = parseOwner(params, ParamMode, ParamUID, ParamGID); err != nil {
 		pe := err.(*ParamError)
 		pe.Source = "StorageClass parameter"
 		return opts, pe
 	}
 	return opts, nil
+}
+
+// MountVersion is the NFS version a class's mountOptions name for kubelet (nfsvers= or vers=,
+// the last one winning as with mount(8)), as the provisioner speaks it: "3", or "4.1" for any
+// 4.x; "" when they name none.
+func MountVersion(mountOptions []string) (export.Version, error) {
+	var v export.Version
+	for _, o := range mountOptions {
+		for _, opt := range strings.Split(o, ",") {
+			key, val, ok := strings.Cut(strings.TrimSpace(opt), "=")
+			if !ok || (key != "nfsvers" && key != "vers") {
+				continue
+			}
+			switch {
+			case val == "3":
+				v = "3"
+			case val == "4" || strings.HasPrefix(val, "4."):
+				v = "4.1"
+			default:
+				return "", fmt.Errorf("mountOptions %s: the provisioner speaks NFS 3 and 4.1; say nfsvers=3 or nfsvers=4.1", opt)
+			}
+		}
+	}
+	return v, nil
+}
+
+// WithMountOptions completes o's version from the class's mountOptions: a version they name is
+// the one provisioning uses too, so kubelet and the provisioner speak the same. An nfsVersion
+// parameter saying another is refused.
+func (o Options) WithMountOptions(mountOptions []string) (Options, error) {
+	mv, err := MountVersion(mountOptions)
+	switch {
+	case err != nil:
+		return o, err
+	case mv == "":
+	case o.Version == "" || o.Version == export.Version("auto"):
+		o.Version = mv
+	case o.Version != mv:
+		return o, &ParamError{Source: "StorageClass parameter", Name: ParamNFSVersion, Value: string(o.Version),
+			Reason: fmt.Sprintf("the class's mountOptions mount with NFS %s; make them agree or remove %s", mv, ParamNFSVersion)}
+	}
+	return o, nil
 }
 
 // parseOnDelete reads archiveOnDelete (the anchor's) and onDelete (ours, which also knows retain);

@@ -35,6 +35,10 @@ var (
 	// be the Mkdir's own directory; the caller decides (makeDirectory).
 	ErrMaybeDone = errors.New("an earlier attempt may have taken effect")
 
+	// ErrBadOwner is matched by an NFSv4 server's refusal of the owner strings an operation
+	// sent (NFS4ERR_BADOWNER): its idmapping wants another form of them.
+	ErrBadOwner = errors.New("the server refused the owner strings")
+
 	// ErrTooDeep is matched by the error of a walk (a copy, a usage scan) that met a tree deeper
 	// than it goes: the tree's doing, not the server's.
 	ErrTooDeep = errors.New("tree too deep")

@@ -82,7 +82,7 @@ func openHint(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "; the NFS server did not answer in time: check it is up and reachable from the provisioner; this is retried"
 	}
-	return "; check the server name (NFS_SERVER or the class's server parameter) and that it serves NFSv3 over TCP; this is retried"
+	return "; check the server name (NFS_SERVER or the class's server parameter) and that it serves NFSv3 over TCP (NFSv4.1-only servers: class parameter nfsVersion=4.1, mountOptions nfsvers=4.1, or NFS_VERSION=4.1); this is retried"
 }
 
 // enter asks to start an operation on server. probe says the caller is the one operation allowed

@@ -115,7 +115,7 @@ func (e *StatusError) Is(target error) bool {
 		return e.Status == StatusNotDir || e.Status == StatusSymlink
 	case export.ErrInvalidPath:
 		return e.Status == StatusNameTooLong || e.Status == StatusInval || e.Status == StatusBadChar || e.Status == StatusBadName
-	case ErrBadOwner:
+	case export.ErrBadOwner:
 		return e.Status == StatusBadOwner
 	}
 	return false
@@ -129,7 +129,3 @@ func Status(err error) uint32 {
 	}
 	return 0
 }
-
-// ErrBadOwner is what an NFS4ERR_BADOWNER is also matched as: the server did not take the
-// owner strings; they are numeric ("2000") unless an owner domain is set ("2000@domain").
-var ErrBadOwner = errors.New("the server refused the owner strings (NFS4ERR_BADOWNER): set the owner domain the server's idmapd uses (class parameter nfsOwnerDomain, flag --nfs-owner-domain), or switch the server to numeric ids (Linux: nfs4_disable_idmapping=Y)")

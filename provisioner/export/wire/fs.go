@@ -24,6 +24,9 @@ var _ export.FS = (*FS)(nil)
 // Version is the protocol the export is spoken to with: Version3 or Version41.
 func (f *FS) Version() Version { return f.s.version }
 
+// NFSVersion is Version for export.VersionOf.
+func (f *FS) NFSVersion() export.Version { return export.Version(f.s.version) }
+
 func (f *FS) errorf(op, p string, err error) error {
 	return fmt.Errorf("%s %s on %s:%s: %w", op, p, f.s.server, f.s.share, err)
 }

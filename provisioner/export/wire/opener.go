@@ -9,38 +9,52 @@ import (
 	"github.com/nfs-subdir/nfs-subdir-provisioner/provisioner/export/sunrpc"
 )
 
-// Opener opens exports over NFSv3 and keeps one session (connection and
-// handle cache) per (server, export) until Close.
+// Opener opens exports over NFSv3 or NFSv4.1 and keeps one session (connection and handle
+// cache) per (server, export, version) until Close.
 type Opener struct {
 	o Options
 
 	mu       sync.Mutex
-	sessions map[export.Target]*session
-	opening  map[export.Target]chan struct{}
+	sessions map[sessionKey]*session
+	opening  map[sessionKey]chan struct{}
 	closed   bool
 }
 
 var _ export.Opener = (*Opener)(nil)
 
+// sessionKey is an export and the version asked for it.
+type sessionKey struct {
+	export.Target
+	v Version
+}
+
 // NewOpener returns an Opener with the given options.
 func NewOpener(o Options) *Opener {
 	return &Opener{
 		o:        o.withDefaults(),
-		sessions: make(map[export.Target]*session),
-		opening:  make(map[export.Target]chan struct{}),
+		sessions: make(map[sessionKey]*session),
+		opening:  make(map[sessionKey]chan struct{}),
 	}
 }
 
-// Open returns the export share on server (a host name or address, no
-// port), mounting it on first use: portmapper GETPORT (unless the ports
-// are given), MOUNT MNT and a GETATTR of the root. A failed mount is not
+// Open returns the export share on server (a host name or address, no port), opening it on
+// first use over the version ctx carries (export.WithVersion), else Options.Version: over
+// NFSv3 portmapper GETPORT (unless the ports are given), MOUNT MNT and a GETATTR of the root;
+// over NFSv4.1 a session, then PUTROOTFH and a LOOKUP per element of share. A failed open is not
 // remembered; the next Open tries again.
 func (o *Opener) Open(ctx context.Context, server, share string) (export.FS, error) {
 	return o.open(ctx, server, share)
 }
 
 func (o *Opener) open(ctx context.Context, server, share string) (*FS, error) {
-	k := export.NewTarget(server, share) // one session per export, however it is spelt
+	opts := o.o
+	if v := export.VersionFrom(ctx); v != "" {
+		var err error
+		if opts.Version, err = ParseVersion(string(v), o.o.Version); err != nil {
+			return nil, err
+		}
+	}
+	k := sessionKey{export.NewTarget(server, share), opts.Version} // one session per export, however it is spelt
 	for {
 		o.mu.Lock()
 		if o.closed {
@@ -64,7 +78,7 @@ func (o *Opener) open(ctx context.Context, server, share string) (*FS, error) {
 		o.opening[k] = ch
 		o.mu.Unlock()
 
-		s, err := openSession(ctx, server, share, &o.o)
+		s, err := openSession(ctx, server, share, &opts)
 
 		o.mu.Lock()
 		delete(o.opening, k)
@@ -89,7 +103,7 @@ func (o *Opener) Close() error {
 	o.mu.Lock()
 	o.closed = true
 	sessions := o.sessions
-	o.sessions = map[export.Target]*session{}
+	o.sessions = map[sessionKey]*session{}
 	o.mu.Unlock()
 	for _, s := range sessions {
 		s.close()

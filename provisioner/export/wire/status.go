@@ -72,7 +72,7 @@ func (e *StatusError) Is(target error) bool {
 	case export.ErrInvalidPath:
 		return e.Status == nfsc.NFS3ErrNameTooLong || (!e.Mount && e.Status == nfsc.NFS3ErrInval) ||
 			(e.V4 && (e.Status == nfs41.StatusBadChar || e.Status == nfs41.StatusBadName))
-	case nfs41.ErrBadOwner:
+	case export.ErrBadOwner:
 		return e.V4 && e.Status == nfs41.StatusBadOwner
 	}
 	return false

@@ -113,6 +113,7 @@ func (s *Switch) Open(ctx context.Context, server, share string) (export.FS, err
 type Options struct {
 	Name       string          // default Provisioner
 	Claims     clone.Claims    // clones
+	Version    export.Version  // the provisioner's NFS_VERSION
 	Records    archive.Records // archive records
 	Namespaces volume.NamespaceUIDs
 	Classes    []*storagev1.StorageClass // what the class lister knows
@@ -185,7 +186,7 @@ func New(t testing.TB, o Options) *Fixture {
 		Recorder: f.Recorder, Background: ctx, Timeout: 30 * time.Second, RemoveTimeout: time.Minute}
 	monitor := usage.Config{Gate: f.Gate, Locator: f.Locator, Volumes: volumes, Recorder: f.Recorder, Timeout: 30 * time.Second, WalkTimeout: time.Minute}
 	pcfg := provisioner.Config{Gate: f.Gate, Locator: f.Locator, Defaults: o.Defaults, Volumes: volumes, Recorder: f.Recorder,
-		Namespaces: o.Namespaces}
+		Namespaces: o.Namespaces, Version: o.Version}
 	if obs != nil {
 		f.ArchiveConfig.Observe, f.CloneConfig.Observe, monitor.Observe, pcfg.Observe = obs, obs, obs, obs
 	}
