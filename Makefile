@@ -107,7 +107,9 @@ node-down: ## stop the real node's VM (testbed-down does too)
 .PHONY: test-e2e
 test-e2e: testbed-up ## end-to-end suite and chart/deploy checks on the test bed
 	set -a; source $(TESTBED_DIR)/env; set +a; \
-	  go test -p 1 -count=1 -tags e2e -timeout 40m -v ./e2e/... 2>&1 | tee $(TESTBED_DIR)/e2e.log; rc=$${PIPESTATUS[0]}; \
+	  { go test -p 1 -count=1 -tags e2e -timeout 40m -v ./e2e/... && \
+	    echo "== the functional and fault suites again, every class over NFSv4.1 (E2E_CLASS_NFS_VERSION=4.1)" && \
+	    E2E_CLASS_NFS_VERSION=4.1 go test -p 1 -count=1 -tags e2e -timeout 30m -v ./e2e/functional/ ./e2e/fault/; } 2>&1 | tee $(TESTBED_DIR)/e2e.log; rc=$${PIPESTATUS[0]}; \
 	  if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; \
 	    echo "== failed e2e tests (full output: $(TESTBED_DIR)/e2e.log):"; \
 	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/e2e.log | grep -v '^FAIL-FIGURES' || true; fi; exit $$rc
@@ -139,9 +141,12 @@ demo: testbed-up ## the StatefulSet walkthrough on the local test bed
 	e2e/demo.sh
 
 .PHONY: bench
-bench: testbed-up ## provisioning benchmark on the test bed (README "Performance"); E2E_BENCH_CLAIMS, E2E_BENCH_CACHED override
+bench: testbed-up ## provisioning benchmark on the test bed (README "Performance"), then NFSv3 and NFSv4.1 side by side; E2E_BENCH_CLAIMS, E2E_BENCH_CACHED override
 	set -a; source $(TESTBED_DIR)/env; set +a; \
-	  E2E_BENCH=1 E2E_BENCH_OUT=$(TESTBED_DIR)/bench.txt go test -count=1 -tags e2e -timeout 60m -v ./e2e/bench/ 2>&1 | tee $(TESTBED_DIR)/bench.log; \
+	  { E2E_BENCH=1 E2E_BENCH_OUT=$(TESTBED_DIR)/bench.txt go test -count=1 -tags e2e -timeout 60m -v ./e2e/bench/ && \
+	    echo "== NFSv3 and NFSv4.1 side by side on the bed's Ganesha: provisions, delete of 100,000 files, clone" && \
+	    NFSP_REQUIRE_GANESHA=1 go test -count=1 -run '^$$' -bench 'RemoveTree|CopyTree' -benchtime 1x -timeout 60m ./provisioner/export/wire/ && \
+	    NFSP_REQUIRE_GANESHA=1 go test -count=1 -run '^$$' -bench 'GaneshaMkdirAll' -benchtime 2000x ./provisioner/export/wire/; } 2>&1 | tee $(TESTBED_DIR)/bench.log; \
 	  rc=$${PIPESTATUS[0]}; if [ $$rc -ne 0 ]; then e2e/testbed/logs.sh; \
 	    echo "== failed benchmark tests (full output: $(TESTBED_DIR)/bench.log):"; \
 	    grep -E -- '--- FAIL|^panic:|^FAIL' $(TESTBED_DIR)/bench.log | grep -v '^FAIL-FIGURES' || true; fi; exit $$rc

@@ -27,9 +27,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *v1.PersistentVolume) error
 		return fmt.Errorf("refusing to delete the directory of PV %s, its data is kept: %w; delete the PV object by hand once you have dealt with the directory", pv.Name, err)
 	}
 	p.locks.ForgetVolume(loc.Server, pv.Name)
-	if v, err := class.MountVersion(pv.Spec.MountOptions); err == nil {
-		ctx = export.WithVersion(ctx, v) // the version it was made over, which its mountOptions name
-	}
+	ctx = export.WithVersion(ctx, loc.Version)
 	if loc.OnDelete == class.OnDeleteRetain {
 		logger.V(2).Info("directory retained", "location", loc)
 		return nil

@@ -58,7 +58,9 @@ func TestFaultServerStalledOrUnreachable(t *testing.T) {
 	p := r.Start(t, true, "--nfs-timeout="+stallNFSTimeout.String())
 	pid := p.Cmd.Process.Pid
 	const otherServer = "127.0.0.2"
-	otherClass := r.CreateClass(t, map[string]string{"server": otherServer, "share": "/"})
+	// The server that appears there is the in-process NFSv3 one (wiretest): the class says so,
+	// whatever version the suite's other classes use.
+	otherClass := r.CreateClass(t, map[string]string{"server": otherServer, "share": "/", "nfsVersion": "3"})
 	blackholeClass := r.CreateClass(t, map[string]string{"server": blackhole.address})
 	otherDir := t.TempDir()
 	other := framework.Export{NFSPath: "/", LocalDir: otherDir}

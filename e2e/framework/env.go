@@ -41,6 +41,10 @@ type Env struct {
 	TestbedDir      string // the local test bed's directory; empty elsewhere (kind)
 	TestbedLogs     string // directory of the test bed's logs, for failure reports
 	RepoRoot        string // for deploy/, charts/ and deploy/examples/
+	// ClassNFSVersion, when set (E2E_CLASS_NFS_VERSION: "3", "4.1"), is the nfsVersion parameter
+	// of every class a test makes for the suite's provisioner that names no version itself: the
+	// functional suite runs once per version (make test-e2e).
+	ClassNFSVersion string
 }
 
 // LoadEnv reads the environment and checks that the binary and the backing directories exist.
@@ -74,6 +78,7 @@ func LoadEnv() (Env, error) {
 		TestbedDir:      lookup("E2E_TESTBED_DIR"),
 		TestbedLogs:     lookup("E2E_TESTBED_LOGS"),
 		RepoRoot:        lookup("E2E_REPO_ROOT"),
+		ClassNFSVersion: os.Getenv("E2E_CLASS_NFS_VERSION"),
 	}
 	uid, gid := get("E2E_SQUASH_EXPORT_UID"), get("E2E_SQUASH_EXPORT_GID")
 	if len(missing) > 0 {

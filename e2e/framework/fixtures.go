@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,13 @@ func (f *Framework) CreateClass(t *testing.T, o ClassOptions) *storagev1.Storage
 			f.BeforeClass(t)
 		}
 	}
+	if v := f.Env.ClassNFSVersion; v != "" && o.Parameters["nfsVersion"] == "" && !namesVersion(o.MountOptions) {
+		o.Parameters = maps.Clone(o.Parameters)
+		if o.Parameters == nil {
+			o.Parameters = map[string]string{}
+		}
+		o.Parameters["nfsVersion"] = v
+	}
 	class := NewClass(o)
 	created, err := f.Cluster.Clientset.StorageV1().StorageClasses().Create(Context(t), class, metav1.CreateOptions{})
 	if err != nil {
@@ -132,6 +140,18 @@ func (f *Framework) CreateClass(t *testing.T, o ClassOptions) *storagev1.Storage
 		}
 	})
 	return created
+}
+
+// namesVersion reports whether mount options name an NFS version (nfsvers=, vers=).
+func namesVersion(mountOptions []string) bool {
+	for _, o := range mountOptions {
+		for _, opt := range strings.Split(o, ",") {
+			if strings.HasPrefix(opt, "nfsvers=") || strings.HasPrefix(opt, "vers=") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // CreateClaim makes a claim. Its deletion is the test's business (that is what the delete cases

@@ -436,6 +436,7 @@ func newAttempt() string {
 // is stopping (the next leader starts again and its sweep removes the attempt).
 func (c *Cloner) runClone(ctx context.Context, job *cloneJob) (err error) {
 	v := job.v
+	ctx = export.WithVersion(ctx, v.Class.Version) // the new volume's export, over its class's version
 	logger := klog.FromContext(ctx).WithValues("pvc", klog.KObj(v.Claim), "source", job.source.String())
 	// One copy per namespace at a time, then one of the install's slots: a tenant with many
 	// clones does not keep another's waiting behind all of them.
@@ -482,8 +483,9 @@ func (c *Cloner) runClone(ctx context.Context, job *cloneJob) (err error) {
 		}
 	}()
 	var copied export.Copied
-	err = c.cfg.Gate.Do(ctx, job.source.loc.Server, job.source.loc.Share, cloneTimeout, func(ctx context.Context, from export.FS) error {
-		return c.cfg.Gate.Do(ctx, v.Server, v.Share, cloneTimeout, func(ctx context.Context, to export.FS) error {
+	// The source over the version its PV mounts with, the copy over its class's.
+	err = c.cfg.Gate.Do(export.WithVersion(ctx, job.source.loc.Version), job.source.loc.Server, job.source.loc.Share, cloneTimeout, func(ctx context.Context, from export.FS) error {
+		return c.cfg.Gate.Do(export.WithVersion(ctx, v.Class.Version), v.Server, v.Share, cloneTimeout, func(ctx context.Context, to export.FS) error {
 			var err error
 			copied, err = c.copyClone(ctx, job, from, to, staging)
 			return err

@@ -79,10 +79,12 @@ func openHint(err error) string {
 	case errors.Is(err, ErrPermission):
 		return "; the server refused to mount it: give the export path exactly as the server exports it (NFS_PATH or the class's share parameter) and check the server allows this client; " +
 			"a server exporting with 'secure' (Linux knfsd's default) answers only clients on a port below 1024: let the provisioner bind one (chart: nfs.privilegedPort=true; flag --privileged-port) or export with 'insecure'"
+	case errors.Is(err, ErrNotExist):
+		return "; the server has no such export: give the export path exactly as the server exports it (NFS_PATH or the class's share parameter; over NFSv4.1, its path in the server's pseudo-filesystem, such as / on Amazon EFS)"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "; the NFS server did not answer in time: check it is up and reachable from the provisioner; this is retried"
 	}
-	return "; check the server name (NFS_SERVER or the class's server parameter) and that it serves NFSv3 over TCP (NFSv4.1-only servers: class parameter nfsVersion=4.1, mountOptions nfsvers=4.1, or NFS_VERSION=4.1); this is retried"
+	return "; check the server name (NFS_SERVER or the class's server parameter) and that it serves the NFS version asked for over TCP (NFSv3 by default; servers without v3: class parameter nfsVersion=4.1, mountOptions nfsvers=4.1, or NFS_VERSION=4.1); this is retried"
 }
 
 // enter asks to start an operation on server. probe says the caller is the one operation allowed

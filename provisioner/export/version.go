@@ -13,10 +13,7 @@ type versionKey struct{}
 // Opener reads it with VersionFrom. It travels in the context so that every operation on a
 // volume (through Gate.Do) uses its class's version without each caller passing it on.
 func WithVersion(ctx context.Context, v Version) context.Context {
-	if v == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, versionKey{}, v)
+	return context.WithValue(ctx, versionKey{}, v) // "" too: the default, whatever an outer call said
 }
 
 // VersionFrom is the version ctx carries, or "".

@@ -150,7 +150,7 @@ func (m *Monitor) walk(ctx context.Context, loc volume.Location) (export.Usage, 
 		return limit.Wait(ctx)
 	}
 	var used export.Usage
-	err := m.cfg.Gate.Do(ctx, loc.Server, loc.Share, m.cfg.WalkTimeout, func(ctx context.Context, fsys export.FS) (err error) {
+	err := m.cfg.Gate.Do(export.WithVersion(ctx, loc.Version), loc.Server, loc.Share, m.cfg.WalkTimeout, func(ctx context.Context, fsys export.FS) (err error) {
 		used, err = fsys.Usage(ctx, loc.Dir, pace)
 		// The walk's own time ran out (not one call's) after a listing was answered (a second one
 		// was asked for), or the tree was too deep.

@@ -49,6 +49,9 @@ type Volume struct {
 type Location struct {
 	Server, Share, Dir string
 	OnDelete           class.OnDelete
+	// Version is the NFS version the volume is spoken to with: the one its PV's mountOptions
+	// name (nfsvers=, vers=), which is the one it was made over; "" for the default.
+	Version export.Version
 }
 
 func (l Location) String() string { return l.Server + ":" + path.Join(l.Share, l.Dir) }
@@ -156,6 +159,9 @@ func (l *Locator) Locate(pv *v1.PersistentVolume) (Location, error) {
 	case class.OnDeleteArchive, class.OnDeleteDelete, class.OnDeleteRetain:
 	default:
 		return loc, fmt.Errorf("annotation %s=%q is not archive, delete or retain", AnnOnDelete, loc.OnDelete)
+	}
+	if loc.Version, err = class.MountVersion(pv.Spec.MountOptions); err != nil {
+		return loc, err
 	}
 	return loc, nil
 }

@@ -61,6 +61,7 @@ type session struct {
 	slots         chan *slot
 	nslots        int
 	retired       atomic.Int32
+	broken        atomic.Bool   // half the slots are retired: replace before use
 	dead          chan struct{} // closed when replaced
 	maxRequest    uint32
 	maxResponse   uint32
@@ -285,18 +286,29 @@ func (c *Client) call(ctx context.Context, name string, cr *sunrpc.Cred, ops []o
 	})
 }
 
-// current returns the session, making one when there is none yet.
+// current returns the session, making one when there is none yet or replacing one that lost
+// half its slots (a replacement that failed before is tried again here, so that a session whose
+// every slot is retired never leaves a call waiting for one).
 func (c *Client) current(ctx context.Context) (*session, error) {
 	c.mu.Lock()
 	s := c.sess
 	c.mu.Unlock()
-	if s != nil {
+	switch {
+	case s == nil:
+	case s.broken.Load():
+	default:
 		return s, nil
 	}
-	if err := c.establish(ctx, nil); err != nil {
+	if err := c.establish(ctx, s); err != nil {
 		return nil, err
 	}
-	return c.current(ctx)
+	c.mu.Lock()
+	s = c.sess
+	c.mu.Unlock()
+	if s == nil || s.broken.Load() {
+		return nil, fmt.Errorf("no NFSv4.1 session with %s", c.cfg.Server)
+	}
+	return s, nil
 }
 
 func (s *session) take(ctx context.Context) (*slot, error) {
@@ -311,8 +323,14 @@ func (s *session) take(ctx context.Context) (*slot, error) {
 }
 
 // retire drops a slot whose last call got no reply; it reports whether the session should be
-// replaced (half its slots are gone).
-func (s *session) retire() bool { return int(s.retired.Add(1))*2 >= s.nslots }
+// replaced (half its slots are gone), and marks it so.
+func (s *session) retire() bool {
+	if int(s.retired.Add(1))*2 >= s.nslots {
+		s.broken.Store(true)
+		return true
+	}
+	return false
+}
 
 // compound sends SEQUENCE and ops as one COMPOUND named name (the Observer's operation) as cr.
 // cachethis asks the server to keep the reply in the slot's cache: a call that changes

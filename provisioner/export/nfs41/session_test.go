@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,7 @@ const (
 	answer            fakeAction = iota
 	dropAfterDoing               // execute, then close the connection without a reply
 	restartAfterDoing            // execute, forget every client and session, close the connection
+	noReply                      // execute, and never answer (a stalled server)
 )
 
 func newFakeServer(t *testing.T) (*fakeServer, *rpctest.Server) {
@@ -63,6 +65,9 @@ func newFakeServer(t *testing.T) (*fakeServer, *rpctest.Server) {
 				return
 			}
 			res, action := f.handle(call)
+			if action == noReply {
+				continue
+			}
 			if action != answer {
 				return // the connection closes with no reply
 			}
@@ -76,9 +81,14 @@ func newFakeServer(t *testing.T) (*fakeServer, *rpctest.Server) {
 
 func (f *fakeServer) client(t *testing.T, srv *rpctest.Server) *Client {
 	t.Helper()
+	return f.clientWithTimeout(t, srv, 5*time.Second)
+}
+
+func (f *fakeServer) clientWithTimeout(t *testing.T, srv *rpctest.Server, timeout time.Duration) *Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, Config{Server: "127.0.0.1", RPC: sunrpc.Config{Timeout: 5 * time.Second, MachineName: "test", MaxRecord: 1 << 20},
+	c, err := Dial(ctx, Config{Server: "127.0.0.1", RPC: sunrpc.Config{Timeout: timeout, MachineName: "test", MaxRecord: 1 << 20},
 		Dial: func(ctx context.Context) (net.Conn, error) {
 			return sunrpc.DialTCP(ctx, "127.0.0.1", srv.Port(), sunrpc.SourcePortAny)
 		}})
@@ -359,6 +369,32 @@ func TestSessionServerRestart(t *testing.T) {
 	}
 	if err := mkdir(c, "after"); err != nil {
 		t.Errorf("MKDIR on the new session: %v", err)
+	}
+}
+
+// Calls that get no answer retire their slots; when half are gone the session is replaced, and
+// calls go on on the new one.
+func TestSessionStalledSlotsReplaced(t *testing.T) {
+	f, srv := newFakeServer(t)
+	c := f.clientWithTimeout(t, srv, 300*time.Millisecond)
+	f.onMkdir = func(name string, _ int) fakeAction {
+		if strings.HasPrefix(name, "stalled") {
+			return noReply
+		}
+		return answer
+	}
+	for i := range 2 { // half of the 4 slots
+		if err := mkdir(c, fmt.Sprintf("stalled%d", i)); err == nil {
+			t.Fatal("a MKDIR that got no answer succeeded")
+		}
+	}
+	if err := mkdir(c, "after"); err != nil {
+		t.Fatalf("MKDIR after half the slots were retired: %v", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls["CREATE_SESSION"] != 2 {
+		t.Errorf("%d CREATE_SESSIONs, want 2 (the session replaced once)", f.calls["CREATE_SESSION"])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,8 +31,9 @@ func benchOpenPopulate(b *testing.B, where string) (*wire.FS, *atomic.Int64, fun
 	case "inprocess":
 		srv, fsys := openInProcess(b, o)
 		return fsys, &rts, srv.Populate
-	default:
+	default: // "ganesha-3", "ganesha-4.1"
 		g := ganesha(b, false)
+		o.Version = wire.Version(strings.TrimPrefix(where, "ganesha-"))
 		return g.open(b, o), &rts, g.populate
 	}
 }
@@ -115,11 +117,21 @@ func BenchmarkRename(b *testing.B)           { benchRename(b, "inprocess") }
 func BenchmarkRemoveAll(b *testing.B)        { benchRemoveAll(b, "inprocess") }
 func BenchmarkRemoveAllTree(b *testing.B)    { benchRemoveAllTree(b, "inprocess") }
 
-func BenchmarkGaneshaMkdirAll(b *testing.B)         { benchMkdirAll(b, "ganesha") }
-func BenchmarkGaneshaMkdirAllParallel(b *testing.B) { benchMkdirAllParallel(b, "ganesha") }
-func BenchmarkGaneshaRename(b *testing.B)           { benchRename(b, "ganesha") }
-func BenchmarkGaneshaRemoveAll(b *testing.B)        { benchRemoveAll(b, "ganesha") }
-func BenchmarkGaneshaRemoveAllTree(b *testing.B)    { benchRemoveAllTree(b, "ganesha") }
+func BenchmarkGaneshaMkdirAll(b *testing.B)         { ganeshaVersions(b, benchMkdirAll) }
+func BenchmarkGaneshaMkdirAllParallel(b *testing.B) { ganeshaVersions(b, benchMkdirAllParallel) }
+func BenchmarkGaneshaRename(b *testing.B)           { ganeshaVersions(b, benchRename) }
+func BenchmarkGaneshaRemoveAll(b *testing.B)        { ganeshaVersions(b, benchRemoveAll) }
+func BenchmarkGaneshaRemoveAllTree(b *testing.B)    { ganeshaVersions(b, benchRemoveAllTree) }
+
+// ganeshaVersions runs a benchmark on Ganesha over each NFS version, side by side as the
+// sub-benchmarks nfs3 and nfs4.1.
+func ganeshaVersions(b *testing.B, bench func(b *testing.B, where string)) {
+	for _, v := range benchVersions {
+		b.Run("nfs"+string(v), func(b *testing.B) { bench(b, "ganesha-"+string(v)) })
+	}
+}
+
+var benchVersions = []wire.Version{wire.Version3, wire.Version41}
 
 // RemoveAll of a volume holding 100 files and 10 directories of 10 files.
 func benchRemoveAllTree(b *testing.B, where string) {

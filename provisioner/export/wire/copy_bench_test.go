@@ -31,11 +31,19 @@ import (
 // dropped before each copy when /proc/sys/vm/drop_caches is writable, so
 // both start cold.
 //
+// Over NFSv3 and NFSv4.1, side by side (sub-benchmarks nfs3, nfs4.1).
+//
 //	go test -run '^$' -bench CopyTree -benchtime 1x ./provisioner/export/wire/
 func BenchmarkCopyTree(b *testing.B) {
+	for _, v := range benchVersions {
+		b.Run("nfs"+string(v), func(b *testing.B) { benchCopyTree(b, v) })
+	}
+}
+
+func benchCopyTree(b *testing.B, v wire.Version) {
 	g := ganesha(b, false)
 	var rts atomic.Int64
-	fsys := g.open(b, wire.Options{Observer: func(_, _ string, _ time.Duration, _ error) { rts.Add(1) }})
+	fsys := g.open(b, wire.Options{Version: v, Observer: func(_, _ string, _ time.Duration, _ error) { rts.Add(1) }})
 	b.Run("big", func(b *testing.B) {
 		mib := envInt(b, "NFSP_BENCH_COPY_MIB", 1024)
 		copyBench(b, g, fsys, &rts, func(root string) { writeRandomFile(b, filepath.Join(root, "big.bin"), mib<<20) }, func(took time.Duration) (string, float64) {

@@ -27,13 +27,21 @@ import (
 // the removal (sampled every 10 ms), the process's RSS high-water mark,
 // and NFS round trips per entry.
 //
+// Over NFSv3 and NFSv4.1, side by side (sub-benchmarks nfs3, nfs4.1).
+//
 //	go test -run '^$' -bench RemoveTree -benchtime 1x ./provisioner/export/wire/
 func BenchmarkRemoveTree(b *testing.B) {
+	for _, v := range benchVersions {
+		b.Run("nfs"+string(v), func(b *testing.B) { benchRemoveTree(b, v) })
+	}
+}
+
+func benchRemoveTree(b *testing.B, v wire.Version) {
 	files := envInt(b, "NFSP_BENCH_REMOVE_FILES", 100000)
 	perDir := envInt(b, "NFSP_BENCH_REMOVE_PER_DIR", 10)
 	g := ganesha(b, false)
 	var rts atomic.Int64
-	fsys := g.open(b, wire.Options{Observer: func(_, _ string, _ time.Duration, _ error) { rts.Add(1) }})
+	fsys := g.open(b, wire.Options{Version: v, Observer: func(_, _ string, _ time.Duration, _ error) { rts.Add(1) }})
 	for i := 0; i < b.N; i++ {
 		name := fmt.Sprintf("bench-remove-%d-%d", time.Now().UnixNano(), i)
 		b.StopTimer()
