@@ -99,6 +99,37 @@ func TestKnfsd(t *testing.T) {
 		}
 	})
 
+	// NFSv4.1 against knfsd, a second server independent of Ganesha: the class says it as an EFS
+	// user's does (mountOptions nfsvers=4.1), the provisioner makes the directory over v4.1 with
+	// owner and mode in the CREATE, the pod's kubelet mounts it over v4.1 (its /proc/mounts says
+	// so) and writes, and the archive on delete is a v4.1 RENAME (waiting out knfsd's grace
+	// period when the node has just booted).
+	t.Run("NFSv4.1 on insecure,no_root_squash", func(t *testing.T) {
+		share := "/srv/nfs/insecure"
+		class := fw.CreateClass(t, framework.ClassOptions{Provisioner: r.ProvisionerName, MountOptions: []string{"nfsvers=4.1"},
+			Parameters: map[string]string{"server": node.KnfsdServer, "share": share, "uid": "1000", "gid": "1000", "mode": "0750"}})
+		ns := fw.CreateNamespace(t, "knfsd-v41")
+		fw.CreateClaim(t, ns, framework.ClaimOptions{Name: "data", Class: class.Name})
+		_, pv := fw.WaitClaimBound(t, ns, "data")
+		dir := pv.Spec.NFS.Path
+		if out, err := node.Run(framework.Context(t), "stat -c '%u:%g %a' "+framework.ShellQuote(dir)); err != nil || strings.TrimSpace(out) != "1000:1000 750" {
+			t.Errorf("the directory made over NFSv4.1 on knfsd: %q %v, want 1000:1000 750", out, err)
+		}
+		if ok, out := fw.RunPod(t, node.ShellPod(ns, "writer", "data", 1000, "echo over-v41 > /data/f && grep ' /data ' /proc/mounts")); !ok {
+			t.Fatalf("a pod writing to its NFSv4.1 volume: %s", out)
+		} else if !strings.Contains(out, " nfs4 ") || !strings.Contains(out, "vers=4.1") {
+			t.Errorf("the pod's mount is not NFSv4.1: %s", out)
+		}
+		if got := nodeFile(t, path.Join(dir, "f")); got != "over-v41\n" {
+			t.Fatalf("the file on knfsd's export: %q", got)
+		}
+		fw.DeleteClaim(t, ns, "data")
+		fw.WaitVolumeGone(t, pv.Name)
+		if got := nodeFile(t, path.Join(share, "archived-"+path.Base(dir), "f")); got != "over-v41\n" {
+			t.Errorf("the archived file on knfsd's export: %q", got)
+		}
+	})
+
 	t.Run("secure,root_squash with the chart's defaults", func(t *testing.T) {
 		class := fw.CreateClass(t, framework.ClassOptions{Provisioner: r.ProvisionerName, Parameters: map[string]string{
 			"server": node.KnfsdServer, "share": "/srv/nfs/default", "uid": uid, "gid": gid, "mode": "0770",

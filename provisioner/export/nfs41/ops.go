@@ -15,8 +15,13 @@ import (
 // The Observer sees each COMPOUND under the name of the NFSv3 procedure it does the work of
 // (MKDIR, CREATE, RMDIR, ...), so that dashboards read the same over both versions.
 
-// objAttrs are the attributes read of every object looked up or made.
-var objAttrs = bits(attrType, attrSize, attrMode, attrNumLinks, attrOwner, attrOwnerGroup, attrSpaceUsed, attrTimeAccess, attrTimeModify)
+// objAttrs are the attributes read of every object looked up; madeAttrs of what MKDIR, CREATE
+// and SYMLINK make, which are checked against what was asked (fewer to encode on the server: a
+// provision is the hot path).
+var (
+	objAttrs  = bits(attrType, attrSize, attrMode, attrNumLinks, attrOwner, attrOwnerGroup, attrSpaceUsed, attrTimeAccess, attrTimeModify)
+	madeAttrs = bits(attrType, attrMode, attrOwner, attrOwnerGroup)
+)
 
 // Root returns the handle and attributes of path in the server's pseudo-filesystem (PUTROOTFH,
 // a LOOKUP per element), having checked with SECINFO_NO_NAME that it takes AUTH_SYS.
@@ -111,7 +116,7 @@ func (c *Client) create(ctx context.Context, what string, dir []byte, name strin
 		skipChangeInfo(d)
 		decodeBitmap(d) // attrset
 	}}
-	err := c.compound(ctx, what, cr, true, putFH(dir), cr8, getFH(&fh), getattr(objAttrs, &a))
+	err := c.compound(ctx, what, cr, true, putFH(dir), cr8, getFH(&fh), getattr(madeAttrs, &a))
 	return fh, a, err
 }
 
@@ -172,7 +177,7 @@ func (c *Client) CreateFile(ctx context.Context, dir []byte, name string, sa Set
 		e.Uint32(0)
 		currentStateID.encode(e)
 	}, res: skipStateID}
-	err := c.compound(ctx, "CREATE", cr, true, putFH(dir), open, getFH(&fh), getattr(objAttrs, &a), cl)
+	err := c.compound(ctx, "CREATE", cr, true, putFH(dir), open, getFH(&fh), getattr(madeAttrs, &a), cl)
 	return fh, a, err
 }
 
