@@ -355,6 +355,7 @@ func newOpener(cfg *Config, m *metrics.NFS) (export.Opener, func(), error) {
 		Observer: func(server, op string, d time.Duration, err error) {
 			m.Observe(server, op, d, wire.Result(err))
 		},
+		Opened: func(server, share string, v wire.Version) { m.ExportOpened(server, share, string(v)) },
 	})
 	return o, func() { _ = o.Close() }, nil
 }

@@ -21,6 +21,8 @@ type NFS struct {
 	// Export capacity, by server and share, from FSSTAT each interval.
 	ExportSize, ExportFree, ExportAvailable *prometheus.GaugeVec
 	ExportInodes, ExportFreeInodes          *prometheus.GaugeVec
+	// ExportVersion is 1 for each export and the NFS version it was opened over (what auto chose).
+	ExportVersion *prometheus.GaugeVec
 	// Per volume, labelled as kubelet_volume_stats_* are.
 	VolumeUsed, VolumeInodes, VolumeCapacity *prometheus.GaugeVec
 	ScanDuration                             prometheus.Gauge
@@ -57,6 +59,8 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 	m.ExportAvailable = gauge("export_available_bytes", "Bytes of the export's filesystem available to an unprivileged user (FSSTAT abytes).")
 	m.ExportInodes = gauge("export_total_inodes", "Inodes of the export's filesystem (FSSTAT tfiles).")
 	m.ExportFreeInodes = gauge("export_free_inodes", "Free inodes of the export's filesystem (FSSTAT ffiles).")
+	m.ExportVersion = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "export_nfs_version",
+		Help: "1 for each export and the NFS version (3, 4.1) the provisioner opened it over: what the class or NFS_VERSION asked for, or what auto chose."}, []string{"server", "share", "version"})
 	volume := func(name, help string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, []string{"namespace", "persistentvolumeclaim", "persistentvolume"})
 	}
@@ -72,7 +76,7 @@ func NewNFS(reg prometheus.Registerer) *NFS {
 	m.CloneDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "clone_duration_seconds", Help: "How long clones' copies took, by result.",
 		Buckets: prometheus.ExponentialBuckets(1, 4, 10)}, []string{"result"})
 	reg.MustRegister(m.ClonesInFlight, m.CloneBytes, m.CloneDuration)
-	reg.MustRegister(m.Duration, m.Removed, m.ExportSize, m.ExportFree, m.ExportAvailable, m.ExportInodes, m.ExportFreeInodes,
+	reg.MustRegister(m.Duration, m.Removed, m.ExportSize, m.ExportFree, m.ExportAvailable, m.ExportInodes, m.ExportFreeInodes, m.ExportVersion,
 		m.VolumeUsed, m.VolumeInodes, m.VolumeCapacity, m.ScanDuration, m.ScanErrors, m.Archives, m.ArchivesPurged)
 	return m
 }
@@ -90,6 +94,11 @@ func (m *NFS) VolumeUsage(volumes []usage.VolumeUsage, took time.Duration, faile
 	}
 	m.ScanDuration.Set(took.Seconds())
 	m.ScanErrors.Add(float64(failed))
+}
+
+// ExportOpened records the NFS version an export was opened over (wire.Options.Opened).
+func (m *NFS) ExportOpened(server, share, version string) {
+	m.ExportVersion.WithLabelValues(server, share, version).Set(1)
 }
 
 // ExportCapacity records an export's FSSTAT (usage.Observer).

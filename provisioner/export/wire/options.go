@@ -73,6 +73,9 @@ type Options struct {
 
 	// Observer, when set, sees every round trip.
 	Observer Observer
+	// Opened, when set, is told of every export opened and the version it is spoken to with
+	// (what VersionAuto chose): for a metric.
+	Opened func(server, share string, v Version)
 
 	// MaxReplySize limits one reply record; 0 means 1 MiB.
 	MaxReplySize int

@@ -27,8 +27,16 @@ type session struct {
 }
 
 // openSession opens share on server over o.Version; VersionAuto tries NFSv4.1 and then NFSv3,
-// and logs which it chose.
+// and logs which it chose. Options.Opened is told the version.
 func openSession(ctx context.Context, server, share string, o *Options) (*session, error) {
+	s, err := chooseVersion(ctx, server, share, o)
+	if err == nil && o.Opened != nil {
+		o.Opened(server, share, s.version)
+	}
+	return s, err
+}
+
+func chooseVersion(ctx context.Context, server, share string, o *Options) (*session, error) {
 	if o.Version != VersionAuto {
 		return openVersion(ctx, server, share, o, o.Version)
 	}
