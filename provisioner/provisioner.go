@@ -204,7 +204,11 @@ func (p *Provisioner) plan(opts controller.ProvisionOptions) (volume.Volume, err
 // volumeFor is the PV of v's directory, which exists; with archiveRetention, stamped with the
 // namespace's UID, so that its archive is restored only into this very namespace.
 func (p *Provisioner) volumeFor(ctx context.Context, opts controller.ProvisionOptions, v volume.Volume) (*v1.PersistentVolume, error) {
-	pv := newVolume(opts, v, p.mountVersion(ctx, v, opts.StorageClass))
+	used := p.usedVersion(ctx, v)
+	pv := newVolume(opts, v, p.mountVersion(v, opts.StorageClass, used))
+	if used != "" {
+		pv.Annotations[volume.AnnNFSVersion] = string(used)
+	}
 	if v.Class.Retention > 0 && p.cfg.Namespaces != nil {
 		uid, err := p.cfg.Namespaces.NamespaceUID(ctx, v.Claim.Namespace)
 		if err != nil {
@@ -215,29 +219,31 @@ func (p *Provisioner) volumeFor(ctx context.Context, opts controller.ProvisionOp
 	return pv, nil
 }
 
-// mountVersion is the NFS version the PV's mountOptions are to name: the one v's directory was
-// made over, when a setting chose it (the class's nfsVersion, NFS_VERSION) and the class's
+// usedVersion is the NFS version v's directory was made over ("" for a backend that has none);
+// the export's session is open, so asking costs no call.
+func (p *Provisioner) usedVersion(ctx context.Context, v volume.Volume) export.Version {
+	var used export.Version
+	_ = p.cfg.Gate.Do(ctx, v.Server, v.Share, p.cfg.Timeout, func(_ context.Context, fsys export.FS) error {
+		used = export.VersionOf(fsys)
+		return nil
+	})
+	return used
+}
+
+// mountVersion is the NFS version the PV's mountOptions are to name: used, the one v's directory
+// was made over, when a setting chose it (the class's nfsVersion, NFS_VERSION) and the class's
 // mountOptions name none. Nothing chose one: "", and the mountOptions are the class's as they
 // are, as drop-in users of the anchor have them (kubelet's mount negotiates).
-func (p *Provisioner) mountVersion(ctx context.Context, v volume.Volume, sc *storagev1.StorageClass) export.Version {
+func (p *Provisioner) mountVersion(v volume.Volume, sc *storagev1.StorageClass, used export.Version) export.Version {
 	if sc != nil {
 		if mv, _ := class.MountVersion(sc.MountOptions); mv != "" {
 			return ""
 		}
 	}
-	want := v.Class.Version
-	if want == "" {
-		want = p.cfg.Version
+	if v.Class.Version == "" && p.cfg.Version == "" {
+		return ""
 	}
-	if want != "auto" {
-		return want
-	}
-	var got export.Version // what auto chose; the session is open, so this costs no call
-	_ = p.cfg.Gate.Do(ctx, v.Server, v.Share, p.cfg.Timeout, func(_ context.Context, fsys export.FS) error {
-		got = export.VersionOf(fsys)
-		return nil
-	})
-	return got
+	return used
 }
 
 // newVolume is the PV of v: the class's reclaim policy and mount options (with nfsvers=mv when mv

@@ -30,8 +30,11 @@ type Record struct {
 	Dir           string // the volume's directory, relative to the share
 	// Archive is the archive's path relative to the share; empty while the rename is pending
 	// (the record is written first, so a crash in between is finished by the retry).
-	Archive    string
-	ID         string // the directory's export.Info ID: a rename keeps it, so it identifies the archive
+	Archive string
+	ID      string // the directory's export.Info ID: a rename keeps it, so it identifies the archive
+	// Version is the NFS version the ID was read over (a file handle differs between NFSv3 and
+	// NFSv4.1): the archive is looked at over it again. "" (records before it) is the default.
+	Version    export.Version
 	ArchivedAt time.Time
 	// Purging is set before the sweeper starts removing the archive: one that may be half removed
 	// is never restored.
@@ -81,6 +84,7 @@ func (c *ConfigMapRecords) Put(ctx context.Context, r Record) error {
 			"provisioner": c.Provisioner, "pv": r.PV, "namespace": r.Namespace, "namespaceUID": r.NamespaceUID, "claim": r.Claim, "storageClass": r.Class,
 			"server": r.Server, "share": r.Share, "directory": r.Dir, "archive": r.Archive,
 			"id": r.ID, "archivedAt": r.ArchivedAt.UTC().Format(time.RFC3339), "purging": strconv.FormatBool(r.Purging),
+			"nfsVersion": string(r.Version),
 		},
 	}
 	_, err := c.Client.CoreV1().ConfigMaps(c.Namespace).Create(ctx, cm, metav1.CreateOptions{})
@@ -150,6 +154,6 @@ func (c *ConfigMapRecords) decode(cm *v1.ConfigMap) (Record, bool) {
 	return Record{
 		PV: d["pv"], Namespace: d["namespace"], NamespaceUID: d["namespaceUID"], Claim: d["claim"], Class: d["storageClass"],
 		Server: d["server"], Share: d["share"], Dir: d["directory"], Archive: d["archive"],
-		ID: d["id"], ArchivedAt: at, Purging: d["purging"] == "true",
+		ID: d["id"], ArchivedAt: at, Purging: d["purging"] == "true", Version: export.Version(d["nfsVersion"]),
 	}, true
 }

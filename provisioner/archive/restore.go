@@ -127,7 +127,8 @@ func (k *Keeper) restore(ctx context.Context, v volume.Volume, listed Record) er
 		return volume.Refuse("archive %s on %s:%s is used by PV %s; it is left where it is", rec.Archive, rec.Server, rec.Share, strings.Join(users, ", "))
 	}
 	var moved bool // by this call, not an earlier one
-	err = k.cfg.Gate.Do(ctx, v.Server, v.Share, k.cfg.Timeout, func(ctx context.Context, fsys export.FS) (err error) {
+	// Over the version the archive's ID was read over: a file handle differs between versions.
+	err = k.cfg.Gate.Do(export.WithVersion(ctx, rec.Version), v.Server, v.Share, k.cfg.Timeout, func(ctx context.Context, fsys export.FS) (err error) {
 		moved, err = moveArchive(ctx, fsys, v, rec)
 		return err
 	})

@@ -46,7 +46,7 @@ func (k *Keeper) archiveRecorded(ctx context.Context, fsys export.FS, pv *v1.Per
 		if err != nil {
 			return "", err
 		}
-		rec = Record{PV: pv.Name, Class: pv.Spec.StorageClassName, Server: loc.Server, Share: loc.Share, Dir: loc.Dir, ID: info.ID}
+		rec = Record{PV: pv.Name, Class: pv.Spec.StorageClassName, Server: loc.Server, Share: loc.Share, Dir: loc.Dir, ID: info.ID, Version: export.VersionOf(fsys)}
 		if ref := pv.Spec.ClaimRef; ref != nil {
 			// The namespace's UID as it was when the volume was made, never read now: by now the
 			// namespace may be another tenant's of the same name.
@@ -208,7 +208,7 @@ func (k *Keeper) sweepArchive(ctx context.Context, rec Record, sc *storagev1.Sto
 // directory (kept says why) or it is gone already (gone says so); in a dry run it stops with
 // errDryRun before removing anything.
 func (k *Keeper) purgeArchive(ctx context.Context, rec Record, sc *storagev1.StorageClass, where string, retention time.Duration) (kept, gone string, removed export.Removed, err error) {
-	err = k.cfg.Gate.Do(ctx, rec.Server, rec.Share, k.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
+	err = k.cfg.Gate.Do(export.WithVersion(ctx, rec.Version), rec.Server, rec.Share, k.cfg.RemoveTimeout, func(ctx context.Context, fsys export.FS) error {
 		info, err := fsys.Stat(ctx, rec.Archive)
 		switch {
 		case errors.Is(err, export.ErrNotExist):

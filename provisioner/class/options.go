@@ -189,8 +189,9 @@ func Parse(params map[string]string) (Options, error) {
 }
 
 // MountVersion is the NFS version a class's mountOptions name for kubelet (nfsvers= or vers=,
-// the last one winning as with mount(8)), as the provisioner speaks it: "3", or "4.1" for any
-// 4.x; "" when they name none.
+// the last one winning as with mount(8)), as the provisioner speaks it: "3" for 3, "4.1" for 4.1
+// (an EFS or Azure Files class), and "auto" for 4, 4.0 and 4.2 (the provisioner speaks 4.1 when
+// the server does, else 3, as it did before it spoke NFSv4); "" when they name none.
 func MountVersion(mountOptions []string) (export.Version, error) {
 	var v export.Version
 	for _, o := range mountOptions {
@@ -202,8 +203,10 @@ func MountVersion(mountOptions []string) (export.Version, error) {
 			switch {
 			case val == "3":
 				v = "3"
-			case val == "4" || strings.HasPrefix(val, "4."):
+			case val == "4.1":
 				v = "4.1"
+			case val == "4" || strings.HasPrefix(val, "4."):
+				v = "auto"
 			default:
 				return "", fmt.Errorf("mountOptions %s: the provisioner speaks NFS 3 and 4.1; say nfsvers=3 or nfsvers=4.1", opt)
 			}
@@ -223,6 +226,8 @@ func (o Options) WithMountOptions(mountOptions []string) (Options, error) {
 	case mv == "":
 	case o.Version == "" || o.Version == export.Version("auto"):
 		o.Version = mv
+	case mv == "auto":
+		// nfsvers=4 and nfsVersion 3 or 4.1: the parameter says which the provisioner speaks.
 	case o.Version != mv:
 		return o, &ParamError{Source: "StorageClass parameter", Name: ParamNFSVersion, Value: string(o.Version),
 			Reason: fmt.Sprintf("the class's mountOptions mount with NFS %s; make them agree or remove %s", mv, ParamNFSVersion)}

@@ -26,6 +26,9 @@ const (
 	AnnShare     = "nfs-subdir-provisioner.io/share"
 	AnnDirectory = "nfs-subdir-provisioner.io/directory"
 	AnnOnDelete  = "nfs-subdir-provisioner.io/on-delete"
+	// AnnNFSVersion is the NFS version the directory was made over ("3", "4.1"): it is found,
+	// archived and removed over the same one (a file handle differs between versions).
+	AnnNFSVersion = "nfs-subdir-provisioner.io/nfs-version"
 	// AnnNamespaceUID is the UID of the claim's namespace when the PV was made (classes with
 	// archiveRetention): its archive is restored only into that very namespace.
 	AnnNamespaceUID = "nfs-subdir-provisioner.io/namespace-uid"
@@ -160,8 +163,12 @@ func (l *Locator) Locate(pv *v1.PersistentVolume) (Location, error) {
 	default:
 		return loc, fmt.Errorf("annotation %s=%q is not archive, delete or retain", AnnOnDelete, loc.OnDelete)
 	}
-	if loc.Version, err = class.MountVersion(pv.Spec.MountOptions); err != nil {
-		return loc, err
+	// The version it was made over; on PVs from before it was recorded, what their mountOptions
+	// name (a version the provisioner does not speak, nfsvers=2, is the default's).
+	if v := pv.Annotations[AnnNFSVersion]; v == "3" || v == "4.1" {
+		loc.Version = export.Version(v)
+	} else {
+		loc.Version, _ = class.MountVersion(pv.Spec.MountOptions)
 	}
 	return loc, nil
 }

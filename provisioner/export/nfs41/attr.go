@@ -125,6 +125,10 @@ type Attr struct {
 	LeaseTime                         uint32
 }
 
+// EntryNeeds are the attributes a READDIR entry must carry to be taken without a LOOKUP: its
+// handle, type, mode and owners (a missing owner would read as root).
+const EntryNeeds = bitmap(1<<attrFileHandle | 1<<attrType | 1<<attrMode | 1<<attrOwner | 1<<attrOwnerGroup)
+
 // Nobody is the uid and gid an owner string that is not a number maps to.
 const Nobody = 65534
 

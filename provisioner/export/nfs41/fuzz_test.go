@@ -17,7 +17,7 @@ func replyClient(reply []byte) *Client {
 	c.roundTrip = func(_ context.Context, _ string, _ *sunrpc.Cred, ops []op) error {
 		return decodeCompound(matchSequence(reply, ops), ops)
 	}
-	s := &session{nslots: 64, slots: make(chan *slot, 64), dead: make(chan struct{}), maxRequest: 1 << 20, maxResponse: 1 << 20}
+	s := &session{nslots: 64, slots: make(chan *slot, 64), dead: make(chan struct{}), maxRequest: 1 << 20, maxResponse: 1 << 20, maxOperations: maxOps}
 	for i := range 64 {
 		s.slots <- &slot{id: uint32(i), seq: 1}
 	}

@@ -32,8 +32,12 @@ func (c *Client) Root(ctx context.Context, path string) ([]byte, Attr, error) {
 			ops = append(ops, lookup(el))
 		}
 	}
-	if len(ops) > maxOps-3 {
-		return nil, Attr{}, fmt.Errorf("export path %s has more than %d elements", path, maxOps-4)
+	limit := maxOps
+	if s, err := c.current(ctx); err == nil {
+		limit = min(limit, int(s.maxOperations))
+	}
+	if len(ops)+3 > limit { // SEQUENCE, the lookups, GETFH, GETATTR
+		return nil, Attr{}, fmt.Errorf("export path %s has more elements than the %d operations a COMPOUND of %s may hold", path, limit, c.cfg.Server)
 	}
 	var fh []byte
 	var a Attr
@@ -298,8 +302,12 @@ func (c *Client) IOSize(ctx context.Context, fh []byte, cr *sunrpc.Cred) (maxRea
 		return 0, 0, err
 	}
 	const overhead = 1024 // RPC and COMPOUND headers, SEQUENCE, PUTFH, the WRITE's own arguments
-	maxRead = min(a.MaxRead, uint64(s.maxResponse)-overhead)
-	maxWrite = min(a.MaxWrite, uint64(s.maxRequest)-overhead)
+	room := func(n uint32) uint64 { return uint64(max(n, 2*overhead) - overhead) }
+	maxRead = min(a.MaxRead, room(s.maxResponse))
+	maxWrite = min(a.MaxWrite, room(s.maxRequest))
+	if maxRead == 0 || maxWrite == 0 {
+		return 0, 0, fmt.Errorf("%w: maxread %d, maxwrite %d", sunrpc.ErrProtocol, a.MaxRead, a.MaxWrite)
+	}
 	return maxRead, maxWrite, nil
 }
 

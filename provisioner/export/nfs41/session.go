@@ -48,10 +48,11 @@ type Client struct {
 	createSeq uint32 // csa_sequence of the next CREATE_SESSION
 	sess      *session
 
-	lease    time.Duration
-	lastCall atomic.Int64 // unix nanoseconds of the last COMPOUND answered
-	stop     chan struct{}
-	done     chan struct{}
+	reclaimPending atomic.Bool // a new client ID's RECLAIM_COMPLETE is still to be sent
+	lease          time.Duration
+	lastCall       atomic.Int64 // unix nanoseconds of the last COMPOUND answered
+	stop           chan struct{}
+	done           chan struct{}
 }
 
 // session is one session's ID and slot table. A slot that got no reply is retired (the server
@@ -109,13 +110,26 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 // on the first session of a client ID (this client reclaims nothing).
 func (c *Client) establish(ctx context.Context, old *session) error {
 	reclaim, err := c.replaceSession(ctx, old)
-	if err != nil || !reclaim {
+	if err != nil {
 		return err
 	}
-	err = c.compound(ctx, "RECLAIM_COMPLETE", &sunrpc.RootCred, false, op{code: opReclaimDone, args: func(e *sunrpc.Encoder) { e.Bool(false) }})
+	if reclaim {
+		c.reclaimPending.Store(true)
+	}
+	return c.reclaim(ctx)
+}
+
+// reclaim sends the RECLAIM_COMPLETE a new client ID still owes (until it is sent, a server in
+// its grace period refuses new state), and again before the next call when it failed.
+func (c *Client) reclaim(ctx context.Context) error {
+	if !c.reclaimPending.Load() {
+		return nil
+	}
+	err := c.compound(ctx, "RECLAIM_COMPLETE", &sunrpc.RootCred, false, op{code: opReclaimDone, args: func(e *sunrpc.Encoder) { e.Bool(false) }})
 	if err != nil && Status(err) != 10054 /* COMPLETE_ALREADY */ {
 		return fmt.Errorf("RECLAIM_COMPLETE with %s: %w", c.cfg.Server, err)
 	}
+	c.reclaimPending.Store(false)
 	return nil
 }
 
@@ -347,6 +361,9 @@ func (c *Client) compound(ctx context.Context, name string, cr *sunrpc.Cred, cac
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		s, err := c.current(ctx)
+		if err == nil && name != "RECLAIM_COMPLETE" {
+			err = c.reclaim(ctx)
+		}
 		if err != nil {
 			return err
 		}
@@ -371,22 +388,29 @@ func (c *Client) compound(ctx context.Context, name string, cr *sunrpc.Cred, cac
 			if d.Err == nil && (string(id) != string(s.id[:]) || gotSeq != sl.seq || gotSlot != sl.id) {
 				d.Fail(fmt.Errorf("SEQUENCE answered for another session, slot or sequence ID"))
 			}
-			sequenced = true
+			sequenced = d.Err == nil
 		}}
 		err = c.roundTrip(ctx, name, cr, append([]op{seq}, ops...))
 		repeated := errors.Is(err, export.ErrMaybeDone) // the transport resent it: the first may have run
 		var se *StatusError
 		isStatus := errors.As(err, &se)
+		seqStatus := uint32(0) // the SEQUENCE's own failure
+		if isStatus && se.Op == "SEQUENCE" && !sequenced {
+			seqStatus = se.Status
+		}
 		switch {
-		case sequenced:
+		case sequenced, seqStatus == StatusRetryUncached:
+			// The server took the sequence ID (RETRY_UNCACHED_REP: it did, for the first
+			// attempt of a resent call, and kept no reply): the slot goes on from the next.
 			sl.seq++
 			s.slots <- sl
 			c.lastCall.Store(time.Now().UnixNano())
-		case isStatus && se.Op == "SEQUENCE" && se.Status != StatusSeqMisordered && se.Status != StatusBadSlot && se.Status != StatusSeqFalseRetry:
+		case seqStatus != 0 && seqStatus != StatusSeqMisordered && seqStatus != StatusBadSlot && seqStatus != StatusSeqFalseRetry && seqStatus != StatusDelay:
 			s.slots <- sl // the server did not take the sequence ID
 		case err != nil && s.retire():
-			// No reply, or one that does not say where the slot stands: the slot is
-			// retired, and the session with it when half are gone.
+			// No reply, or one that does not say where the slot stands (DELAY on SEQUENCE: the
+			// first attempt of a resent call is still running on it): the slot is retired, and
+			// the session with it when half are gone.
 			if rerr := c.establish(ctx, s); rerr != nil {
 				return fmt.Errorf("%w (replacing the session: %v)", err, rerr)
 			}
@@ -416,14 +440,16 @@ func (c *Client) compound(ctx context.Context, name string, cr *sunrpc.Cred, cac
 			}
 			continue
 		case StatusSeqMisordered, StatusBadSlot, StatusSeqFalseRetry:
+			maybeDone = maybeDone || repeated
 			continue // on another slot
 		case StatusRetryUncached:
-			maybeDone = true
+			maybeDone = true // the first attempt ran; its reply is lost
 			continue
 		case StatusDelay, StatusGrace:
-			// DELAY after SEQUENCE: the operation started and may finish; GRACE: the server
-			// takes no new state yet. Either way, wait and send again.
-			maybeDone = maybeDone || (sequenced && se.Status == StatusDelay && cachethis)
+			// DELAY: the operation (or, on SEQUENCE, the first attempt of a resent call)
+			// started and may finish; GRACE: the server takes no new state yet. Either way,
+			// wait and send again.
+			maybeDone = maybeDone || repeated || (se.Status == StatusDelay && cachethis)
 			t := time.NewTimer(delay)
 			select {
 			case <-ctx.Done():

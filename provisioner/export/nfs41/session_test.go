@@ -177,11 +177,14 @@ func (f *fakeServer) handle(call rpctest.Call) ([]byte, fakeAction) {
 	fail := func(st uint32) ([]byte, fakeAction) {
 		return compoundRes(st, 1, result(opSequence, st).B), answer
 	}
+	slots, ok := f.sessions[sid]
 	if st := f.seqStatusOnce; st != 0 {
 		f.seqStatusOnce = 0
+		if sl := slots[slotID]; st == StatusRetryUncached && sl != nil {
+			sl.seq, sl.reply = seq, nil // as a server that did the first attempt and kept no reply
+		}
 		return fail(st)
 	}
-	slots, ok := f.sessions[sid]
 	if !ok {
 		return fail(StatusBadSession)
 	}
@@ -415,6 +418,34 @@ func TestSessionBadSession(t *testing.T) {
 			defer f.mu.Unlock()
 			if f.calls["CREATE_SESSION"] != 2 || f.calls["EXCHANGE_ID"] != 1 {
 				t.Errorf("%d CREATE_SESSIONs, %d EXCHANGE_IDs; want 2 and 1", f.calls["CREATE_SESSION"], f.calls["EXCHANGE_ID"])
+			}
+		})
+	}
+}
+
+// NFS4ERR_DELAY on SEQUENCE (the first attempt still running on the slot) retires the slot;
+// RETRY_UNCACHED_REP (the first attempt done, its reply not kept) goes on on the next sequence ID
+// and says the call may have been done. Either way no sequence ID is reused.
+func TestSessionSequenceDelayAndUncached(t *testing.T) {
+	for _, st := range []uint32{StatusDelay, StatusRetryUncached} {
+		t.Run(StatusName(st), func(t *testing.T) {
+			f, srv := newFakeServer(t)
+			c := f.client(t, srv)
+			f.mu.Lock()
+			f.seqStatusOnce = st
+			f.mu.Unlock()
+			if err := mkdir(c, "first"); err != nil {
+				t.Fatalf("MKDIR after %s on SEQUENCE: %v", StatusName(st), err)
+			}
+			for i := range 12 { // every slot, more than once
+				if err := mkdir(c, fmt.Sprintf("next%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.misordered != 0 {
+				t.Errorf("%d misordered sequence IDs after %s", f.misordered, StatusName(st))
 			}
 		})
 	}

@@ -92,7 +92,7 @@ func (f *FS) SetAttrs(ctx context.Context, dir string, a export.DirAttrs) error 
 			}
 			sa := sattr{mode: uint32(a.Mode) & 0o7777, uid: a.UID, gid: a.GID, setOwner: true}
 			err = withCreds(ownerFirst(ref.attrs), func(cr *cred) error { return f.s.nfs.setattr(ctx, ref.fh, sa, cr) })
-			f.s.cache.forget(elems) // its cached attributes are old now
+			f.s.forget(elems) // its cached attributes are old now
 			return err
 		})
 	}

@@ -115,7 +115,7 @@ func (p *nfs4Procs) readdirPage(ctx context.Context, dir []byte, cookie uint64, 
 	out := make([]dirEntry, len(ents))
 	for i, e := range ents {
 		out[i] = dirEntry{name: e.Name, cookie: e.Cookie}
-		if e.Attr.RdattrErr == 0 && e.Attr.Has != 0 {
+		if e.Attr.RdattrErr == 0 && e.Attr.Has&nfs41.EntryNeeds == nfs41.EntryNeeds {
 			out[i].attrs, out[i].haveAttrs, out[i].fh = fromV4(e.Attr), true, e.Attr.FH
 		}
 	}

@@ -17,6 +17,7 @@ type Opener struct {
 	mu       sync.Mutex
 	sessions map[sessionKey]*session
 	opening  map[sessionKey]chan struct{}
+	chosen   map[export.Target]Version // what VersionAuto chose for each export
 	closed   bool
 }
 
@@ -34,6 +35,7 @@ func NewOpener(o Options) *Opener {
 		o:        o.withDefaults(),
 		sessions: make(map[sessionKey]*session),
 		opening:  make(map[sessionKey]chan struct{}),
+		chosen:   make(map[export.Target]Version),
 	}
 }
 
@@ -60,6 +62,11 @@ func (o *Opener) open(ctx context.Context, server, share string) (*FS, error) {
 		if o.closed {
 			o.mu.Unlock()
 			return nil, sunrpc.ErrClosed
+		}
+		if k.v == VersionAuto {
+			if v, ok := o.chosen[k.Target]; ok {
+				k.v, opts.Version = v, v // what auto chose before: that version's one session
+			}
 		}
 		if s := o.sessions[k]; s != nil {
 			o.mu.Unlock()
@@ -91,9 +98,35 @@ func (o *Opener) open(ctx context.Context, server, share string) (*FS, error) {
 			o.mu.Unlock()
 			return nil, err
 		}
+		if k.v == VersionAuto {
+			// Kept under the version chosen, so that a volume opened as auto and later by the
+			// nfsvers= its PV names shares one session and one handle cache.
+			o.chosen[k.Target] = s.version
+			k.v = s.version
+			if had := o.sessions[k]; had != nil {
+				o.mu.Unlock()
+				s.close()
+				return &FS{s: had}, nil
+			}
+		}
+		target := k.Target
+		s.forgetElsewhere = func(path []string) { o.forget(target, s, path) }
 		o.sessions[k] = s
 		o.mu.Unlock()
 		return &FS{s: s}, nil
+	}
+}
+
+// forget drops path from the handle caches of the sessions of target other than from (the
+// export's session over the other version): a rename or removal through one must not leave the
+// other's cache pointing at what moved.
+func (o *Opener) forget(target export.Target, from *session, path []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k, s := range o.sessions {
+		if k.Target == target && s != from {
+			s.cache.forget(path)
+		}
 	}
 }
 

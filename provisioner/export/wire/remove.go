@@ -28,7 +28,7 @@ func (f *FS) RemoveAll(ctx context.Context, p string, progress func(export.Remov
 	err := f.s.retry(ctx, func() error { return export.RemoveAll(ctx, removeTree{f.s}, p, o) })
 	counted.Report(true)
 	if elems, serr := export.SplitPath(p, false); serr == nil {
-		f.s.cache.forget(elems)
+		f.s.forget(elems)
 	}
 	if err != nil {
 		return f.errorf("remove", p, err)

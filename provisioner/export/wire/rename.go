@@ -63,9 +63,9 @@ func (s *session) renameNoReplace(ctx context.Context, fe, te []string) error {
 		// done: the target, missing a moment ago, is there; the source is not.
 		err = nil
 	}
-	s.cache.forget(fe)
+	s.forget(fe)
 	if err == nil {
-		s.cache.forget(te)
+		s.forget(te)
 	}
 	return err
 }

@@ -24,6 +24,17 @@ type session struct {
 	refreshMu     sync.Mutex
 	ioOnce        sync.Mutex // guards ioSize, asked once (FSINFO)
 	ioSize        int
+	// forgetElsewhere drops a path from the other sessions' caches of the export (the Opener's).
+	forgetElsewhere func(path []string)
+}
+
+// forget drops path, which was renamed or removed, from this session's handle cache and from
+// those of the export's other sessions.
+func (s *session) forget(path []string) {
+	s.cache.forget(path)
+	if s.forgetElsewhere != nil {
+		s.forgetElsewhere(path)
+	}
 }
 
 // openSession opens share on server over o.Version; VersionAuto tries NFSv4.1 and then NFSv3,
