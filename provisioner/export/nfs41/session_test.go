@@ -401,19 +401,27 @@ func TestSessionStalledSlotsReplaced(t *testing.T) {
 	}
 }
 
+// sequenceFails answers the SEQUENCE of a MKDIR of name with st once, and checks the MKDIR
+// succeeds all the same.
+func sequenceFails(t *testing.T, st uint32, name string) (*fakeServer, *Client) {
+	t.Helper()
+	f, srv := newFakeServer(t)
+	c := f.client(t, srv)
+	f.mu.Lock()
+	f.seqStatusOnce = st
+	f.mu.Unlock()
+	if err := mkdir(c, name); err != nil {
+		t.Fatalf("MKDIR after %s on SEQUENCE: %v", StatusName(st), err)
+	}
+	return f, c
+}
+
 // BADSESSION and DEADSESSION to a first attempt: nothing was done, so the resend on a new
 // session is not maybe done.
 func TestSessionBadSession(t *testing.T) {
 	for _, st := range []uint32{StatusBadSession, StatusDeadSession} {
 		t.Run(StatusName(st), func(t *testing.T) {
-			f, srv := newFakeServer(t)
-			c := f.client(t, srv)
-			f.mu.Lock()
-			f.seqStatusOnce = st
-			f.mu.Unlock()
-			if err := mkdir(c, "b"); err != nil {
-				t.Fatalf("MKDIR after %s: %v", StatusName(st), err)
-			}
+			f, c := sequenceFails(t, st, "b")
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.calls["CREATE_SESSION"] != 2 || f.calls["EXCHANGE_ID"] != 1 {
@@ -429,14 +437,7 @@ func TestSessionBadSession(t *testing.T) {
 func TestSessionSequenceDelayAndUncached(t *testing.T) {
 	for _, st := range []uint32{StatusDelay, StatusRetryUncached} {
 		t.Run(StatusName(st), func(t *testing.T) {
-			f, srv := newFakeServer(t)
-			c := f.client(t, srv)
-			f.mu.Lock()
-			f.seqStatusOnce = st
-			f.mu.Unlock()
-			if err := mkdir(c, "first"); err != nil {
-				t.Fatalf("MKDIR after %s on SEQUENCE: %v", StatusName(st), err)
-			}
+			f, c := sequenceFails(t, st, "first")
 			for i := range 12 { // every slot, more than once
 				if err := mkdir(c, fmt.Sprintf("next%d", i)); err != nil {
 					t.Fatal(err)
