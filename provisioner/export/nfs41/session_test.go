@@ -421,7 +421,7 @@ func sequenceFails(t *testing.T, st uint32, name string) (*fakeServer, *Client) 
 func TestSessionBadSession(t *testing.T) {
 	for _, st := range []uint32{StatusBadSession, StatusDeadSession} {
 		t.Run(StatusName(st), func(t *testing.T) {
-			f, c := sequenceFails(t, st, "b")
+			f, _ := sequenceFails(t, st, "b")
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.calls["CREATE_SESSION"] != 2 || f.calls["EXCHANGE_ID"] != 1 {
