@@ -354,7 +354,7 @@ func (s *session) retire() bool {
 // lost is made again and the call resent, marked export.ErrMaybeDone when its first attempt may
 // have been executed (the transport resent it before the session was found gone).
 func (c *Client) compound(ctx context.Context, name string, cr *sunrpc.Cred, cachethis bool, ops ...op) error {
-	delay := c.retryWait
+	backoff := sunrpc.NewBackoff(c.retryWait)
 	maybeDone := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -450,14 +450,9 @@ func (c *Client) compound(ctx context.Context, name string, cr *sunrpc.Cred, cac
 			// started and may finish; GRACE: the server takes no new state yet. Either way,
 			// wait and send again.
 			maybeDone = maybeDone || repeated || (se.Status == StatusDelay && cachethis)
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !backoff.Wait(ctx) {
 				return err
-			case <-t.C:
 			}
-			delay = min(2*delay, time.Second)
 			continue
 		}
 		// The server's answer. Resent on its own session, a call with cachethis was answered

@@ -157,15 +157,21 @@ func TestContractGanesha(t *testing.T) {
 		if fsys.Version() != v {
 			t.Fatalf("opened over NFS %s, asked for %s", fsys.Version(), v)
 		}
-		exporttest.Run(t, fsys, exporttest.Options{
-			Owner:             export.DirAttrs{UID: 0, GID: 0},
-			ChecksCredentials: true,
-			Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
-			Symlink:           exporttest.LocalSymlink(g.dir),
-			Swap:              exporttest.LocalSwap(g.dir),
-			Statfs:            exporttest.LocalStatfs(g.dir),
-		})
+		exporttest.Run(t, fsys, g.rootContract())
 	})
+}
+
+// rootContract is the contract's options for a no_root_squash export whose backing directory
+// this test can reach.
+func (g ganeshaExport) rootContract() exporttest.Options {
+	return exporttest.Options{
+		Owner:             export.DirAttrs{UID: 0, GID: 0},
+		ChecksCredentials: true,
+		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
+		Symlink:           exporttest.LocalSymlink(g.dir),
+		Swap:              exporttest.LocalSwap(g.dir),
+		Statfs:            exporttest.LocalStatfs(g.dir),
+	}
 }
 
 func TestContractGaneshaRootSquash(t *testing.T) {

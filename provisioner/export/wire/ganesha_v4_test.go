@@ -43,14 +43,7 @@ func TestContractGaneshaV4Only(t *testing.T) {
 	if fsys.Version() != wire.Version41 {
 		t.Fatalf("auto chose NFS %s for a v4-only export", fsys.Version())
 	}
-	exporttest.Run(t, fsys, exporttest.Options{
-		Owner:             export.DirAttrs{UID: 0, GID: 0},
-		ChecksCredentials: true,
-		Populate:          func(t *testing.T, p string, data []byte) { g.populate(t, p, data) },
-		Symlink:           exporttest.LocalSymlink(g.dir),
-		Swap:              exporttest.LocalSwap(g.dir),
-		Statfs:            exporttest.LocalStatfs(g.dir),
-	})
+	exporttest.Run(t, fsys, g.rootContract())
 }
 
 // TestGaneshaV4IndependentClient has libnfs (Debian's libnfs-utils, its own NFSv4 client,

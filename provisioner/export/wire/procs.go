@@ -78,7 +78,7 @@ var errNoProgress = errors.New("READDIRPLUS made no progress")
 const nfs3ErrJukebox = 10008
 
 func (c *nfs3Client) call(ctx context.Context, p procedure, cr *cred, args func(*encoder), decode func([]byte) error) error {
-	delay := 20 * time.Millisecond
+	backoff := sunrpc.NewBackoff(20 * time.Millisecond)
 	maybeDone := false // an earlier attempt was a repeat, or JUKEBOX: "started, may finish"
 	for {
 		err := c.rpc.Call(ctx, p, cr, args, decode)
@@ -89,14 +89,9 @@ func (c *nfs3Client) call(ctx context.Context, p procedure, cr *cred, args func(
 			return err
 		}
 		maybeDone = true
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Wait(ctx) {
 			return err
-		case <-t.C:
 		}
-		delay = min(2*delay, time.Second)
 	}
 }
 
